@@ -1,0 +1,130 @@
+"""Checkpoints that are written atomically and loaded safely (``weights_only=True``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .models import build_model, count_parameters
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is unreadable or does not match the model it is loaded into."""
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temp file in the same folder, then rename: no half-written files."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp_name)
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600 files; results are meant to be shared
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    _atomic_write(Path(path), lambda tmp: torch.save(obj, tmp))
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> None:
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text)
+
+    _atomic_write(Path(path), write)
+
+
+def atomic_write_json(obj: Any, path: str | os.PathLike) -> None:
+    atomic_write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
+
+
+def save_model_checkpoint(
+    path: str | os.PathLike, model: nn.Module, arch: str, metadata: dict[str, Any]
+) -> None:
+    """Weights plus the metadata that says what they are and how they were made."""
+    payload = {
+        "arch": arch,
+        "num_parameters": count_parameters(model),
+        "torch_version": str(torch.__version__),
+        "metadata": metadata,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    atomic_torch_save(payload, path)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"Cannot read checkpoint {path}: {exc}") from exc
+
+
+def load_state_dict_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], arch: str,
+                           source: str) -> None:
+    """``load_state_dict(strict=True)`` with an error that names both sides of a mismatch."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong_shape = [
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or wrong_shape:
+        details = []
+        if missing:
+            details.append(f"missing keys {missing[:5]}{'...' if len(missing) > 5 else ''}")
+        if unexpected:
+            details.append(
+                f"unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+            )
+        if wrong_shape:
+            details.append("shape mismatches " + "; ".join(wrong_shape[:5]))
+        raise CheckpointError(
+            f"Checkpoint {source} does not fit architecture {arch!r}: " + ", ".join(details)
+            + ". Build the architecture the checkpoint was trained with."
+        )
+    model.load_state_dict(state_dict, strict=True)
+
+
+def load_model_checkpoint(
+    path: str | os.PathLike, arch: str | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model from one of our checkpoints, or from a bare state dict if ``arch`` is given.
+
+    Bare state dicts (e.g. the original mnist_994 ``best_cnn_model.pth``) need ``arch``; our
+    own checkpoints carry it, and asking for a different one is an error naming both.
+    """
+    payload = read_checkpoint(path)
+    if isinstance(payload, dict) and "state_dict" in payload and "arch" in payload:
+        saved_arch = payload["arch"]
+        if arch is not None and arch != saved_arch:
+            raise CheckpointError(
+                f"Checkpoint {path} holds architecture {saved_arch!r}, not {arch!r}."
+            )
+        info = {k: v for k, v in payload.items() if k != "state_dict"}
+        state_dict, arch = payload["state_dict"], saved_arch
+    else:
+        if arch is None:
+            raise CheckpointError(
+                f"{path} is a bare state dict without metadata: pass arch=... "
+                "(e.g. arch='original19k' for the original mnist_994 checkpoint)."
+            )
+        info, state_dict = {"arch": arch, "metadata": {}}, payload
+    model = build_model(arch)
+    load_state_dict_strict(model, state_dict, arch, str(path))
+    model.eval()
+    return model, info

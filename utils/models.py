@@ -1,0 +1,183 @@
+"""The model family, registered by name.
+
+Output convention (everywhere in this repo): a model returns ``N x 10`` *logits*, scores
+that ``F.cross_entropy`` and ``softmax`` take directly. ``original19k`` keeps its original
+log-softmax output; log-probabilities are a valid (normalised) set of logits, so the same
+loss, argmax and softmax apply unchanged.
+
+Every model takes ``N x 1 x 28 x 28`` normalised images, and registers its layers in
+forward order so the receptive-field calculator can walk them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+MODEL_REGISTRY: dict[str, Callable[[], nn.Module]] = {}
+
+
+def register(name: str) -> Callable[[Callable[[], nn.Module]], Callable[[], nn.Module]]:
+    def decorator(factory: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+        if name in MODEL_REGISTRY:
+            raise ValueError(f"Model name {name!r} is registered twice.")
+        MODEL_REGISTRY[name] = factory
+        return factory
+
+    return decorator
+
+
+def available_models() -> list[str]:
+    return sorted(MODEL_REGISTRY)
+
+
+def build_model(name: str) -> nn.Module:
+    """A fresh, randomly initialised model by registry name."""
+    if name not in MODEL_REGISTRY:
+        raise ValueError(
+            f"Unknown model {name!r}. Valid names: {', '.join(available_models())}."
+        )
+    return MODEL_REGISTRY[name]()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, padding: int = 0) -> list[nn.Module]:
+    """3x3 conv without bias (BatchNorm's shift replaces it), BatchNorm, ReLU."""
+    return [
+        nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    ]
+
+
+def transition(in_channels: int, out_channels: int) -> list[nn.Module]:
+    """Max-pool halves the map (RF jump x2); a 1x1 conv then cheaply squeezes channels."""
+    layers: list[nn.Module] = [nn.MaxPool2d(2)]
+    if out_channels != in_channels:
+        layers += [
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        ]
+    return layers
+
+
+class GapNet(nn.Module):
+    """``features`` (3x3 conv blocks + one transition) -> global average pool -> linear head."""
+
+    def __init__(self, features: list[nn.Module], feature_channels: int, description: str):
+        super().__init__()
+        self.features = nn.Sequential(*features)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Linear(feature_channels, 10)
+        self.description = description
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.gap(self.features(x))))
+
+
+@register("primary19k")
+def primary19k() -> nn.Module:
+    """Primary design, 19,546 params (< 20k). RF 5 before the pool covers stroke edges;
+    the 12x12 block grows RF to 22 (most of a ~20 px digit) before GAP; no dropout:
+    batched affine augmentation carries the regularisation."""
+    features = (
+        conv_bn_relu(1, 16)  # 26x26, RF 3
+        + conv_bn_relu(16, 32)  # 24x24, RF 5
+        + transition(32, 16)  # 12x12, RF 6, jump 2
+        + conv_bn_relu(16, 16)  # 10x10, RF 10
+        + conv_bn_relu(16, 32)  # 8x8, RF 14
+        + conv_bn_relu(32, 16)  # 6x6, RF 18
+        + conv_bn_relu(16, 16, padding=1)  # 6x6, RF 22
+    )
+    return GapNet(features, 16, "primary: 3x3 convs, one transition, GAP head (<20k)")
+
+
+@register("compact8k")
+def compact8k() -> nn.Module:
+    """Compact design, 7,442 params (< 8k): the primary's shape at half width."""
+    features = (
+        conv_bn_relu(1, 8)  # 26, RF 3
+        + conv_bn_relu(8, 16)  # 24, RF 5
+        + transition(16, 8)  # 12, RF 6
+        + conv_bn_relu(8, 16)  # 10, RF 10
+        + conv_bn_relu(16, 16)  # 8, RF 14
+        + conv_bn_relu(16, 16)  # 6, RF 18
+    )
+    return GapNet(features, 16, "compact: half-width primary (<8k)")
+
+
+@register("tiny4k")
+def tiny4k() -> nn.Module:
+    """3,746 params (< 4k): no 1x1 squeeze, 12 channels after the pool."""
+    features = (
+        conv_bn_relu(1, 8)  # 26, RF 3
+        + conv_bn_relu(8, 12)  # 24, RF 5
+        + transition(12, 12)  # 12, RF 6
+        + conv_bn_relu(12, 12)  # 10, RF 10
+        + conv_bn_relu(12, 12)  # 8, RF 14
+    )
+    return GapNet(features, 12, "tiny: four 3x3 convs and a pool (<4k)")
+
+
+@register("micro2k")
+def micro2k() -> nn.Module:
+    """1,790 params (< 2k): four narrow 3x3 convs; shows where accuracy starts to fall."""
+    features = (
+        conv_bn_relu(1, 4)  # 26, RF 3
+        + conv_bn_relu(4, 8)  # 24, RF 5
+        + transition(8, 8)  # 12, RF 6
+        + conv_bn_relu(8, 8)  # 10, RF 10
+        + conv_bn_relu(8, 10)  # 8, RF 14
+    )
+    return GapNet(features, 10, "micro: four narrow 3x3 convs (<2k)")
+
+
+class Original19k(nn.Module):
+    """Exact replica of the original mnist_994 model (19,898 params, log-softmax output).
+
+    Parameter names match the published state dict (conv1, bn1, conv2, conv3, bn2, conv4,
+    fc1); the parameter-free layers are registered in forward order between them.
+    """
+
+    description = "original mnist_994: 5x5 convs, dropout 0.15, GAP + linear (19,898)"
+
+    def __init__(self, dropout: float = 0.15):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 5, padding=2)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(16, 16, 5)
+        self.relu2 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)
+        self.drop1 = nn.Dropout(dropout)
+        self.conv3 = nn.Conv2d(16, 16, 5, padding=2)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.relu3 = nn.ReLU()
+        self.conv4 = nn.Conv2d(16, 16, 5)
+        self.relu4 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2)
+        self.drop2 = nn.Dropout(dropout)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu1(self.bn1(self.conv1(x)))
+        x = self.drop1(self.pool1(self.relu2(self.conv2(x))))
+        x = self.relu3(self.bn2(self.conv3(x)))
+        x = self.drop2(self.pool2(self.relu4(self.conv4(x))))
+        x = self.fc1(self.flatten(self.gap(x)))
+        return torch.log_softmax(x, dim=1)
+
+
+@register("original19k")
+def original19k() -> nn.Module:
+    """The baseline every result is compared with (19,898 params)."""
+    return Original19k()

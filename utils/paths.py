@@ -1,0 +1,57 @@
+"""Where things live: repository folders, the MNIST root, and the compute device."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIGURES_DIR = REPO_ROOT / "figures"
+CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+RESULTS_DIR = REPO_ROOT / "results"
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
+MNIST_ROOT_ENV = "MNIST_ROOT"
+
+
+def resolve_mnist_root(root: str | os.PathLike | None = None) -> Path:
+    """Pick the MNIST root: explicit argument > ``$MNIST_ROOT`` > ``<repo>/data``.
+
+    A relative path is tried against the current directory first and then against the
+    repository root, so ``MNIST_ROOT=../shared/data`` works both from the repo root and
+    from a notebook kernel whose working directory is ``notebooks/``.
+    """
+    chosen = root if root is not None else os.environ.get(MNIST_ROOT_ENV) or None
+    if chosen is None:
+        return DEFAULT_DATA_DIR
+    path = Path(chosen).expanduser()
+    if path.is_absolute():
+        return path
+    for base in (Path.cwd(), REPO_ROOT):
+        candidate = (base / path).resolve()
+        if candidate.exists():
+            return candidate
+    return (Path.cwd() / path).resolve()
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Turn ``"auto"``/``"cpu"``/``"cuda[:N]"`` into a device, failing early and clearly."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"Unknown device {device!r}: use 'auto', 'cpu' or 'cuda' (optionally 'cuda:N')."
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but no CUDA GPU is available here: "
+            "use device='auto' or device='cpu'."
+        )
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"Unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'.")
+    return resolved
