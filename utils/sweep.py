@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs-root", type=Path, default=RESULTS_DIR / "runs")
     parser.add_argument("--mnist-root", default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--figures-dir", type=Path, default=None,
+                        help="where the frontier figure goes (default: the repo's figures/)")
     args = parser.parse_args(argv)
     splits = load_mnist_splits(args.mnist_root)
     for arch in args.models:
@@ -134,6 +136,11 @@ def main(argv: list[str] | None = None) -> None:
                   f"(val {100 * metrics['val_acc']:.2f}%) in {time.perf_counter() - started:.0f}s",
                   flush=True)
             write_tables(aggregate(args.runs_root), args.runs_root.parent)
+    if aggregate(args.runs_root):
+        from .frontier import write_frontier  # matplotlib only once there is something to plot
+
+        figure = write_frontier(args.runs_root.parent / "sweep.csv", args.figures_dir)
+        print(f"[sweep] frontier figure: {figure}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,504 @@
+"""Speed benchmark: the original per-sample PIL pipeline vs our device-resident pipeline.
+
+Two measurements, side by side, in one run on one machine:
+
+1. Throughput (images/second) of the SAME model at the SAME batch size with the SAME
+   optimiser step (Adam 0.003, wd 1e-5, cross-entropy, fp32) and the same augmentation
+   (random rotation of up to +-3 degrees), fed by
+   (a) the original pipeline: torchvision MNIST -> per-sample PIL RandomRotation/ToTensor/
+       Normalize -> DataLoader (``--num-workers``, default 0) -> copy to the device, and
+   (b) ours: the uint8 training images resident on the device, batched ``random_affine``.
+   Warm-up steps are excluded; the two sides alternate (ABBA) over ``--rounds`` rounds so
+   background load hits both alike; the median round is reported. A "data only" column
+   times the same pipelines without the optimiser step.
+2. Time to 99.4% validation accuracy (our 5k split, evaluated at the end of each epoch):
+   the original's recipe (original19k, Adam 0.003, batch 64, rotation 3 deg, plateau
+   scheduler on *validation* accuracy, per-sample pipeline) vs our primary recipe
+   (``utils.train.fit`` with ``TrainConfig(arch="primary19k")`` defaults: 15-epoch OneCycle,
+   bf16 autocast on CUDA). Training seconds EXCLUDE the validation passes, which are
+   reported separately.
+
+Examples (from the repository root)::
+
+    python -m benchmarks.bench_speed --device auto          # the full benchmark
+    python -m benchmarks.bench_speed --quick --out-dir /tmp/bench   # smoke check, < 1 min
+
+Results are printed and written to ``results/bench_<device>.md`` and ``.json``
+(``bench_<device>_quick.*`` for ``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+if __package__ in (None, ""):  # run as a file: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+import utils.train as train_module  # noqa: E402
+from benchmarks.original_pipeline import (  # noqa: E402
+    EpochRecord,
+    OriginalRecipe,
+    cycle_loader,
+    make_loader,
+    make_optimizer,
+    optimiser_step,
+    original_train_dataset,
+    split_indices,
+    train_original_recipe,
+)
+from utils.augment import AugmentConfig, random_affine  # noqa: E402
+from utils.checkpoints import atomic_write_json, atomic_write_text  # noqa: E402
+from utils.data import MNISTSplits, load_mnist_splits  # noqa: E402
+from utils.models import build_model, count_parameters  # noqa: E402
+from utils.paths import RESULTS_DIR, resolve_device  # noqa: E402
+from utils.train import TrainConfig, fit, learning_rate_at, steps_per_epoch  # noqa: E402
+
+TARGET = 0.994
+Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    models: tuple[str, ...] = ("original19k", "primary19k")
+    batch_sizes: tuple[int, ...] = (64, 128)
+    throughput_steps: int = 100
+    warmup_steps: int = 10
+    rounds: int = 3
+    num_workers: int = 0
+    max_epochs: int = 19  # the original's own epoch budget
+    target: float = TARGET
+    seed: int = 0
+    train_subset: int | None = None  # quick mode only
+    val_subset: int | None = None  # quick mode only
+    ours_epochs: int | None = None  # None: TrainConfig's default (15); quick mode only
+
+
+QUICK = dict(models=("original19k", "primary19k"), batch_sizes=(64,), throughput_steps=5,
+             warmup_steps=2, rounds=2, max_epochs=1, train_subset=1024, val_subset=1000,
+             ours_epochs=1)
+
+
+# ---------------------------------------------------------------- machine
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware_info(device: torch.device) -> dict[str, Any]:
+    """What the numbers were measured on; printed and stored next to them."""
+    info: dict[str, Any] = {
+        "device": str(device),
+        "cpu": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "python": platform.python_version(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ---------------------------------------------------------------- pipelines
+def ours_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                 augment: AugmentConfig, mean: float, std: float, seed: int = 0) -> Batches:
+    """Our pipeline (the inner loop of ``utils.train.fit``): index device-resident uint8
+    images, scale, warp the whole batch at once, normalise. Endless: reshuffles per epoch."""
+    device = images.device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    while True:
+        order = torch.randperm(len(labels), device=device, generator=generator)
+        for start in range(0, len(labels), batch_size):
+            idx = order[start : start + batch_size]
+            x = images[idx].unsqueeze(1).float().div_(255.0)
+            x = random_affine(x, augment, generator=generator)
+            yield (x - mean) / std, labels[idx]
+
+
+def time_steps(batches: Batches, n_steps: int, warmup: int, device: torch.device,
+               step: Callable[[torch.Tensor, torch.Tensor], Any] | None = None) -> tuple[int, float]:
+    """(images, seconds) for ``n_steps`` batches after ``warmup`` untimed ones.
+
+    With ``step=None`` only the pipeline is timed (batches are produced, nothing trains).
+    """
+    for _ in range(warmup):
+        x, y = next(batches)
+        if step is not None:
+            step(x, y)
+    _sync(device)
+    images = 0
+    started = time.perf_counter()
+    for _ in range(n_steps):
+        x, y = next(batches)
+        if step is not None:
+            step(x, y)
+        images += len(y)
+    _sync(device)
+    return images, time.perf_counter() - started
+
+
+def measure_throughput(arch: str, batch_size: int, splits: MNISTSplits, original_dataset: Any,
+                       device: torch.device, settings: BenchSettings) -> dict[str, Any]:
+    """Images/second of both pipelines for one (model, batch size), interleaved ABBA."""
+    recipe = OriginalRecipe()
+    augment = AugmentConfig(rotation_deg=recipe.rotation_deg, translate_px=0.0, scale=0.0)
+    loader = make_loader(original_dataset, batch_size, settings.num_workers, settings.seed)
+    original_iter = cycle_loader(loader, device)
+    ours_iter = ours_batches(splits.train_images.to(device), splits.train_labels.to(device),
+                             batch_size, augment, recipe.mean, recipe.std, settings.seed)
+    steps: dict[str, Callable] = {}
+    for side in ("original", "ours"):
+        torch.manual_seed(settings.seed)
+        model = build_model(arch).to(device).train()
+        optimizer = make_optimizer(model, recipe)
+        steps[side] = lambda x, y, m=model, o=optimizer: optimiser_step(m, o, x, y)
+    iters = {"original": original_iter, "ours": ours_iter}
+    rates: dict[str, list[float]] = {f"{side}_{kind}": [] for side in iters
+                                     for kind in ("train", "data")}
+    for round_index in range(settings.rounds):
+        order = ("original", "ours") if round_index % 2 == 0 else ("ours", "original")
+        for side in order:
+            n, seconds = time_steps(iters[side], settings.throughput_steps,
+                                    settings.warmup_steps, device, steps[side])
+            rates[f"{side}_train"].append(n / seconds)
+            n, seconds = time_steps(iters[side], settings.throughput_steps,
+                                    settings.warmup_steps, device, None)
+            rates[f"{side}_data"].append(n / seconds)
+    original_iter.close()  # shuts DataLoader workers down, if any
+    medians = {key: statistics.median(values) for key, values in rates.items()}
+    return {
+        "arch": arch,
+        "params": count_parameters(build_model(arch)),
+        "batch_size": batch_size,
+        **{f"{key}_ips": value for key, value in medians.items()},
+        "speedup_train": medians["ours_train"] / medians["original_train"],
+        "speedup_data": medians["ours_data"] / medians["original_data"],
+        "rounds_ips": rates,
+    }
+
+
+# ---------------------------------------------------------------- time to accuracy
+def summarize(records: list[EpochRecord], target: float) -> dict[str, Any]:
+    """Cumulative training seconds until validation accuracy first reaches ``target``."""
+    cumulative = 0.0
+    reached_epoch, reached_seconds = None, None
+    for record in records:
+        cumulative += record.train_seconds
+        if record.val_acc >= target:
+            reached_epoch, reached_seconds = record.epoch, cumulative
+            break
+    return {
+        "reached": reached_epoch is not None,
+        "epoch_reached": reached_epoch,
+        "train_seconds_to_target": reached_seconds,
+        "epochs_run": len(records),
+        "train_seconds_total": sum(r.train_seconds for r in records),
+        "eval_seconds_total": sum(r.eval_seconds for r in records),
+        "best_val_acc": max((r.val_acc for r in records), default=float("nan")),
+        "epochs": [asdict(r) for r in records],
+    }
+
+
+class _StopTraining(Exception):
+    """Raised from fit's log callback once the target is reached (saves the remaining epochs)."""
+
+
+class EpochTimer:
+    """Splits each of ``fit``'s epochs into training time and validation time.
+
+    ``fit`` times an epoch including its validation pass; wrapping the validation function it
+    calls (``utils.train.loss_and_accuracy``) lets us exclude that pass without touching fit.
+    """
+
+    def __init__(self, device: torch.device, config: TrainConfig, train_size: int,
+                 target: float | None, max_epochs: int):
+        self.device, self.target, self.max_epochs = device, target, max_epochs
+        self.config, self.n_steps = config, steps_per_epoch(config, train_size)
+        self.records: list[EpochRecord] = []
+        self.mark = time.perf_counter()
+        self._evaluate = train_module.loss_and_accuracy
+
+    def log(self, message: str) -> None:
+        if message.startswith("Training "):  # said right before the first epoch starts
+            _sync(self.device)
+            self.mark = time.perf_counter()
+        elif message.startswith("epoch ") and self.records:
+            last = self.records[-1]
+            if (self.target is not None and last.val_acc >= self.target) or \
+                    len(self.records) >= self.max_epochs:
+                raise _StopTraining
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> tuple[float, float]:
+        _sync(self.device)
+        started = time.perf_counter()
+        loss, acc = self._evaluate(*args, **kwargs)
+        finished = time.perf_counter()
+        epoch = len(self.records) + 1
+        lr = learning_rate_at(self.config, epoch * self.n_steps - 1, self.n_steps)
+        self.records.append(EpochRecord(epoch, started - self.mark, finished - started, acc, lr))
+        self.mark = finished
+        return loss, acc
+
+
+def time_to_accuracy_ours(splits: MNISTSplits, device: torch.device,
+                          settings: BenchSettings) -> dict[str, Any]:
+    """Our primary recipe through ``fit``, stopped once validation accuracy reaches the target."""
+    config = TrainConfig(arch="primary19k", device=str(device), seed=settings.seed)
+    if settings.ours_epochs is not None:
+        config = replace(config, epochs=settings.ours_epochs)
+    timer = EpochTimer(device, config, len(splits.train_labels), settings.target,
+                       settings.max_epochs)
+    with mock.patch.object(train_module, "loss_and_accuracy", timer.evaluate):
+        try:
+            fit(config, splits, progress=False, log=timer.log)
+        except _StopTraining:
+            pass
+    for record in timer.records:
+        print(f"[ours] epoch {record.epoch:2d}  val acc {100 * record.val_acc:.2f}%  "
+              f"lr {record.lr:.2e}  train {record.train_seconds:.1f}s  "
+              f"eval {record.eval_seconds:.1f}s", flush=True)
+    recipe = (f"ours: TrainConfig defaults ({config.optimizer.upper()} nesterov, "
+              f"{config.schedule} peak lr {config.lr}, batch {config.batch_size}, "
+              f"{config.epochs} epochs, batched affine)")
+    return {"side": "ours", "recipe": recipe, "arch": config.arch, **summarize(timer.records, settings.target)}
+
+
+def time_to_accuracy_original(splits: MNISTSplits, original_dataset: Any, device: torch.device,
+                              settings: BenchSettings) -> dict[str, Any]:
+    """The original's recipe (per-sample pipeline), plateau scheduler on validation accuracy."""
+    recipe = OriginalRecipe(num_workers=settings.num_workers)
+    loader = make_loader(original_dataset, recipe.batch_size, recipe.num_workers, settings.seed)
+    records = train_original_recipe(loader, splits.val_images, splits.val_labels, device,
+                                    settings.max_epochs, settings.target, recipe, settings.seed)
+    name = (f"original: Adam {recipe.lr} wd {recipe.weight_decay}, batch {recipe.batch_size}, "
+            f"RandomRotation({recipe.rotation_deg:g}), plateau on val, PIL DataLoader "
+            f"(workers={recipe.num_workers})")
+    return {"side": "original", "recipe": name, "arch": recipe.arch, **summarize(records, settings.target)}
+
+
+# ---------------------------------------------------------------- report
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    hw, settings = report["hardware"], report["settings"]
+    machine = hw.get("gpu") or f"{hw['cpu']} ({hw['cpu_cores']} cores)"
+    lines = [
+        f"# Speed benchmark ({'QUICK smoke run, not a result' if report['quick'] else 'full run'})",
+        "",
+        f"- Machine: {machine}; device `{hw['device']}`; torch {hw['torch']}, torchvision "
+        f"{hw['torchvision']}, {hw['torch_threads']} torch threads, Python {hw['python']}",
+        f"- Original pipeline: torchvision MNIST + per-sample PIL RandomRotation(3)/ToTensor/"
+        f"Normalize, DataLoader num_workers={settings['num_workers']}",
+        "- Ours: uint8 images resident on the device, batched `random_affine`",
+    ]
+    if report.get("throughput"):
+        lines += [
+            "",
+            "## Throughput (images/s, higher is better)",
+            "",
+            f"Same model, batch, Adam step (lr 0.003, wd 1e-5, fp32) and rotation (+-3 deg) on both "
+            f"sides; median of {settings['rounds']} interleaved rounds of "
+            f"{settings['throughput_steps']} steps after {settings['warmup_steps']} warm-up steps. "
+            "'data only' times the pipeline without the training step.",
+            "",
+            "| model | params | batch | original: train | ours: train | speed-up | "
+            "original: data only | ours: data only | speed-up |",
+            "|" + " --- |" * 9,
+        ]
+        for r in report["throughput"]:
+            lines.append(
+                f"| {r['arch']} | {r['params']:,} | {r['batch_size']} | "
+                f"{r['original_train_ips']:,.0f} | {r['ours_train_ips']:,.0f} | "
+                f"{r['speedup_train']:.1f}x | {r['original_data_ips']:,.0f} | "
+                f"{r['ours_data_ips']:,.0f} | {r['speedup_data']:.1f}x |"
+            )
+    tta = report.get("time_to_accuracy")
+    if tta:
+        target = 100 * settings["target"]
+        lines += [
+            "",
+            f"## Time to {target:.1f}% validation accuracy (lower is better)",
+            "",
+            f"Validation: our 5k split, evaluated at the end of every epoch. Training seconds "
+            f"exclude the validation passes (shown separately); at most {settings['max_epochs']} "
+            "epochs.",
+            "",
+            f"| recipe | model | reached at epoch | training s to {target:.1f}% | "
+            "epochs run | training s (all epochs run) | validation s | best val acc (%) |",
+            "|" + " --- |" * 8,
+        ]
+        for r in tta:
+            reached = (str(r["epoch_reached"]) if r["reached"]
+                       else f"not reached in {r['epochs_run']} epochs")
+            lines.append(
+                f"| {r['recipe']} | {r['arch']} | {reached} | "
+                f"{_seconds(r['train_seconds_to_target'])} | {r['epochs_run']} | "
+                f"{r['train_seconds_total']:.1f} | {r['eval_seconds_total']:.1f} | "
+                f"{100 * r['best_val_acc']:.2f} |"
+            )
+        lines += ["", f"Speed-up (original / ours, training seconds to {target:.1f}%): "
+                  + report["time_to_accuracy_ratio"]]
+    return "\n".join(lines) + "\n"
+
+
+def tta_ratio(results: list[dict[str, Any]]) -> str:
+    """Original's time to target over ours, or why there is no ratio."""
+    by_side = {r["side"]: r for r in results}
+    original, ours = by_side.get("original"), by_side.get("ours")
+    if original is None or ours is None:
+        return "n/a (one side was not run)"
+    if not ours["reached"]:
+        return "n/a (ours did not reach the target)"
+    if not original["reached"]:
+        return (f"> {original['train_seconds_total'] / ours['train_seconds_to_target']:.1f}x "
+                "(the original did not reach the target; lower bound from its epochs run)")
+    return f"{original['train_seconds_to_target'] / ours['train_seconds_to_target']:.1f}x"
+
+
+# ---------------------------------------------------------------- main
+def _subset(splits: MNISTSplits, train_subset: int | None, val_subset: int | None) -> MNISTSplits:
+    """Leading slices (quick mode); the original's dataset takes the same leading indices."""
+    return replace(
+        splits,
+        train_images=splits.train_images[:train_subset],
+        train_labels=splits.train_labels[:train_subset],
+        val_images=splits.val_images[:val_subset],
+        val_labels=splits.val_labels[:val_subset],
+    )
+
+
+def run_benchmark(settings: BenchSettings, device: torch.device, mnist_root: str | None,
+                  throughput: bool = True, time_to_accuracy: bool = True,
+                  quick: bool = False) -> dict[str, Any]:
+    splits = _subset(load_mnist_splits(mnist_root, download=False), settings.train_subset,
+                     settings.val_subset)
+    train_idx, _ = split_indices(mnist_root)
+    original_dataset = original_train_dataset(mnist_root, train_idx[: settings.train_subset])
+    report: dict[str, Any] = {
+        "quick": quick,
+        "hardware": hardware_info(device),
+        "settings": asdict(settings),
+        "train_images": len(splits.train_labels),
+        "val_images": len(splits.val_labels),
+    }
+    print("Hardware:", ", ".join(f"{k}={v}" for k, v in report["hardware"].items()), flush=True)
+    if throughput:
+        report["throughput"] = []
+        for arch in settings.models:
+            for batch_size in settings.batch_sizes:
+                row = measure_throughput(arch, batch_size, splits, original_dataset, device,
+                                         settings)
+                print(f"[throughput] {arch} batch {batch_size}: original "
+                      f"{row['original_train_ips']:,.0f} img/s, ours {row['ours_train_ips']:,.0f} "
+                      f"img/s ({row['speedup_train']:.1f}x)", flush=True)
+                report["throughput"].append(row)
+    if time_to_accuracy:
+        results = [time_to_accuracy_original(splits, original_dataset, device, settings),
+                   time_to_accuracy_ours(splits, device, settings)]
+        report["time_to_accuracy"] = results
+        report["time_to_accuracy_ratio"] = tta_ratio(results)
+    return report
+
+
+def write_report(report: dict[str, Any], out_dir: Path, device: torch.device) -> tuple[Path, Path]:
+    stem = f"bench_{device.type}{'_quick' if report['quick'] else ''}"
+    md_path, json_path = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
+    atomic_write_text(render_markdown(report), md_path)
+    atomic_write_json(report, json_path)
+    return md_path, json_path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = BenchSettings()
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny settings for a smoke check (< 1 min); numbers mean nothing")
+    parser.add_argument("--skip-time-to-accuracy", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--throughput-steps", type=int, default=None,
+                        help=f"timed steps per measurement (default {defaults.throughput_steps})")
+    parser.add_argument("--warmup-steps", type=int, default=None,
+                        help=f"untimed steps before each measurement (default {defaults.warmup_steps})")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help=f"interleaved repeats, median reported (default {defaults.rounds})")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="models for the throughput table (default original19k primary19k)")
+    parser.add_argument("--num-workers", type=int, default=defaults.num_workers,
+                        help="DataLoader workers of the original pipeline (default 0)")
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help=f"epoch bound for time to accuracy (default {defaults.max_epochs})")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--mnist-root", default=None)
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    return parser.parse_args(argv)
+
+
+def settings_from_args(args: argparse.Namespace) -> BenchSettings:
+    settings = BenchSettings(**QUICK) if args.quick else BenchSettings()
+    overrides = {
+        "throughput_steps": args.throughput_steps, "warmup_steps": args.warmup_steps,
+        "rounds": args.rounds, "max_epochs": args.max_epochs,
+        "batch_sizes": tuple(args.batch_sizes) if args.batch_sizes else None,
+        "models": tuple(args.models) if args.models else None,
+    }
+    settings = replace(settings, num_workers=args.num_workers, seed=args.seed,
+                       **{k: v for k, v in overrides.items() if v is not None})
+    for name in ("throughput_steps", "rounds", "max_epochs"):
+        if getattr(settings, name) <= 0:
+            raise SystemExit(f"--{name.replace('_', '-')} must be positive.")
+    if settings.warmup_steps < 0 or settings.num_workers < 0:
+        raise SystemExit("--warmup-steps and --num-workers must be >= 0.")
+    return settings
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    settings = settings_from_args(args)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    started = time.perf_counter()
+    report = run_benchmark(settings, device, args.mnist_root,
+                           throughput=not args.skip_throughput,
+                           time_to_accuracy=not args.skip_time_to_accuracy, quick=args.quick)
+    report["benchmark_seconds"] = time.perf_counter() - started
+    md_path, json_path = write_report(report, args.out_dir, device)
+    print()
+    print(render_markdown(report))
+    print(f"Wrote {md_path} and {json_path} ({report['benchmark_seconds']:.0f}s).")
+    return report
+
+
+if __name__ == "__main__":
+    main()

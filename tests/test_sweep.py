@@ -1,0 +1,153 @@
+"""The sweep's bookkeeping: aggregation, tables, skipping finished runs, resuming interrupted ones."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import utils.sweep as sweep
+from utils.checkpoints import read_checkpoint
+from utils.train import HISTORY_FILE, MODEL_FILE, STATE_FILE, TrainConfig, fit
+
+# (arch, params, seed, test_acc, val_acc, train_seconds)
+RUNS = [
+    ("alpha", 19_000, 0, 0.9951, 0.9960, 100.0),
+    ("alpha", 19_000, 1, 0.9943, 0.9952, 110.0),
+    ("alpha", 19_000, 2, 0.9960, 0.9958, 120.0),
+    ("beta", 7_000, 0, 0.9921, 0.9930, 50.0),
+    ("beta", 7_000, 3, 0.9935, 0.9941, 70.0),
+    ("gamma", 2_000, 4, 0.9800, 0.9810, 30.0),
+]
+
+
+def _write_metrics(runs_root: Path) -> None:
+    for arch, params, seed, test_acc, val_acc, seconds in RUNS:
+        path = sweep.run_dir(runs_root, arch, seed) / sweep.METRICS_FILE
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({
+            "arch": arch, "num_parameters": params, "seed": seed, "epochs": 15,
+            "val_acc": val_acc, "test_acc": test_acc, "train_seconds": seconds, "device": "cpu",
+        }))
+
+
+def _expected(arch: str) -> dict[str, float]:
+    """Sample statistics computed by hand, independently of ``statistics``."""
+    runs = [r for r in RUNS if r[0] == arch]
+    accs = [100 * r[3] for r in runs]
+    n = len(accs)
+    mean = sum(accs) / n
+    std = math.sqrt(sum((a - mean) ** 2 for a in accs) / (n - 1)) if n > 1 else 0.0
+    return {
+        "params": runs[0][1], "seeds": n, "test_mean": mean, "test_std": std,
+        "test_min": min(accs), "test_max": max(accs),
+        "val_mean": sum(100 * r[4] for r in runs) / n,
+        "train_seconds_mean": sum(r[5] for r in runs) / n,
+    }
+
+
+@pytest.fixture
+def rows(tmp_path: Path) -> list[dict]:
+    _write_metrics(tmp_path / "runs")
+    return sweep.aggregate(tmp_path / "runs")
+
+
+def test_aggregate_statistics_per_arch(rows: list[dict]) -> None:
+    assert [r["arch"] for r in rows] == ["alpha", "beta", "gamma"]  # largest model first
+    for row in rows:
+        for key, value in _expected(row["arch"]).items():
+            assert row[key] == pytest.approx(value, abs=1e-9), (row["arch"], key)
+        assert row["epochs"] == 15 and row["device"] == "cpu"
+
+
+def test_aggregate_ignores_unfinished_runs(tmp_path: Path) -> None:
+    _write_metrics(tmp_path / "runs")
+    (sweep.run_dir(tmp_path / "runs", "alpha", 9)).mkdir()  # started, no metrics.json
+    rows = sweep.aggregate(tmp_path / "runs")
+    assert next(r for r in rows if r["arch"] == "alpha")["seeds"] == 3
+
+
+def test_aggregate_empty_root(tmp_path: Path) -> None:
+    assert sweep.aggregate(tmp_path / "nothing") == []
+
+
+def test_write_tables_csv_and_markdown(rows: list[dict], tmp_path: Path) -> None:
+    sweep.write_tables(rows, tmp_path)
+    with (tmp_path / "sweep.csv").open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["arch"] for r in table] == ["alpha", "beta", "gamma"]
+    for line in table:
+        expected = _expected(line["arch"])
+        assert int(line["params"]) == expected["params"]
+        assert int(line["seeds"]) == expected["seeds"]
+        for key in ("test_mean", "test_std", "test_min", "test_max", "val_mean",
+                    "train_seconds_mean"):
+            assert float(line[key]) == pytest.approx(expected[key], abs=5e-5), key
+    markdown = (tmp_path / "sweep.md").read_text()
+    alpha = _expected("alpha")
+    assert f"| alpha | 19,000 | 15 | 3 | {alpha['test_mean']:.2f} ± {alpha['test_std']:.2f} |" \
+        in markdown
+    assert len(markdown.strip().splitlines()) == 2 + len(rows)
+
+
+def test_train_one_skips_finished_run(tmp_path: Path, splits, monkeypatch) -> None:
+    _write_metrics(tmp_path / "runs")
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("fit was called for a finished run")
+
+    monkeypatch.setattr(sweep, "fit", must_not_train)
+    metrics = sweep.train_one("beta", 3, 15, tmp_path / "runs", splits, "cpu", progress=False)
+    assert metrics["test_acc"] == 0.9935 and metrics["seed"] == 3
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_train_one_resumes_interrupted_run(tmp_path: Path, splits, monkeypatch, capsys) -> None:
+    """Interrupt a real tiny run after epoch 1 of 2 (last.pt on disk), then let the sweep finish it."""
+    subset, epochs = 256, 2
+    splits = replace(splits, val_images=splits.val_images[:500], val_labels=splits.val_labels[:500],
+                     test_images=splits.test_images[:500], test_labels=splits.test_labels[:500])
+    path = sweep.run_dir(tmp_path / "runs", "micro2k", 0)
+
+    def stop_in_epoch_two(message: str) -> None:
+        if message.startswith("epoch  2/"):  # logged before epoch 2's last.pt is written
+            raise _Interrupt
+
+    config = TrainConfig(arch="micro2k", epochs=epochs, seed=0, device="cpu", train_subset=subset)
+    with pytest.raises(_Interrupt):
+        fit(config, splits, out_dir=path, progress=False, log=stop_in_epoch_two)
+    saved = read_checkpoint(path / STATE_FILE)
+    assert saved["epoch"] == 1 and not (path / MODEL_FILE).exists()
+
+    monkeypatch.setattr(sweep, "TrainConfig",
+                        functools.partial(TrainConfig, train_subset=subset))
+    capsys.readouterr()
+    metrics = sweep.train_one("micro2k", 0, epochs, tmp_path / "runs", splits, "cpu",
+                              progress=False)
+    assert "Resumed micro2k" in capsys.readouterr().out
+    history = json.loads((path / HISTORY_FILE).read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[0] == pytest.approx(saved["history"][0])  # epoch 1 was not re-trained
+    assert metrics["epochs"] == epochs and 0.0 <= metrics["test_acc"] <= 1.0
+    assert json.loads((path / sweep.METRICS_FILE).read_text()) == metrics
+    assert not (path / STATE_FILE).exists()  # optimiser state dropped once finished
+
+
+def test_main_writes_tables_and_frontier(tmp_path: Path, splits, monkeypatch) -> None:
+    """A sweep whose runs are all finished only re-aggregates: tables plus the frontier figure."""
+    _write_metrics(tmp_path / "runs")
+    monkeypatch.setattr(sweep, "load_mnist_splits", lambda root=None: splits)
+    monkeypatch.setattr(sweep, "fit", lambda *a, **k: pytest.fail("nothing should train"))
+    sweep.main(["--models", "alpha", "beta", "--seeds", "0", "--runs-root",
+                str(tmp_path / "runs"), "--figures-dir", str(tmp_path / "figs"), "--no-progress"])
+    table = (tmp_path / "sweep.csv").read_text().splitlines()
+    assert len(table) == 1 + 3  # header + every finished arch, not only those asked for
+    assert (tmp_path / "figs" / "05_frontier.png").is_file()
