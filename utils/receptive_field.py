@@ -1,0 +1,481 @@
+"""Receptive fields, output sizes, parameters and MACs per layer, derived from the modules.
+
+Nothing here is typed by hand: one forward pass with hooks on the leaf modules gives the
+execution order and the shapes; each spatial layer's ``kernel_size/stride/padding/dilation``
+then drives the standard recurrences (one axis; our models are square)::
+
+    n_out = floor((n_in + 2p - d(k-1) - 1) / s) + 1      output size
+    j_out = j_in * s                                      jump: input pixels between neighbours
+    r_out = r_in + d(k-1) * j_in                          receptive field (pixels)
+    start_out = start_in + (d(k-1)/2 - p) * j_in          centre of the first unit (input coords)
+
+with ``n_0 = input size, j_0 = 1, r_0 = 1, start_0 = 0``. Unit ``i`` of a layer is centred on
+input pixel ``start + i * jump`` and sees the ``r`` pixels around it (clipped by the image
+border: padding adds zeros, not pixels).
+
+``empirical_receptive_field`` checks the calculator independently, by back-propagating from one
+output unit to the input and measuring where the gradient is non-zero.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Modules that act on each position independently (in eval mode): they keep the geometry.
+POINTWISE_TYPES: tuple[type[nn.Module], ...] = (
+    nn.BatchNorm2d,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardswish,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.Identity,
+)
+# Modules with a sliding window: their attributes drive the recurrences.
+WINDOW_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+GLOBAL_POOL_TYPES: tuple[type[nn.Module], ...] = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+
+class ReceptiveFieldError(ValueError):
+    """The model contains something the receptive-field calculator cannot reason about."""
+
+
+@dataclass(frozen=True)
+class LayerRF:
+    """One executed leaf module. Spatial fields are ``None`` once the spatial part has ended
+    (after ``Flatten``), where ``rf`` is then the union over the whole last map."""
+
+    name: str
+    type: str
+    kernel: int | None
+    stride: int | None
+    padding: int | None
+    dilation: int | None
+    channels: int | None
+    size: int | None
+    jump: int
+    rf: int
+    start: float
+    params: int
+    macs: int
+
+    def unit_interval(self, index: int) -> tuple[float, float]:
+        """First and last input pixel (unclipped) that unit ``index`` (along one axis) sees."""
+        if self.size is None:
+            raise ValueError(f"Layer {self.name!r} is not spatial: it has no units to index.")
+        centre = self.start + index * self.jump
+        half = (self.rf - 1) / 2
+        return centre - half, centre + half
+
+
+def _square(value: int | Sequence[int], what: str, name: str) -> int:
+    """Collapse a PyTorch (h, w) pair to one int; the calculator works on one axis."""
+    if isinstance(value, int):
+        return value
+    values = tuple(value)
+    if len(set(values)) != 1:
+        raise ReceptiveFieldError(
+            f"Layer {name!r} has a non-square {what} {values}: the calculator assumes the same "
+            "geometry on both axes. Use square kernels/strides/paddings."
+        )
+    return int(values[0])
+
+
+def _window_geometry(module: nn.Module, name: str) -> tuple[int, int, int, int, bool]:
+    """(kernel, stride, padding, dilation, ceil_mode) of a Conv2d/MaxPool2d/AvgPool2d."""
+    k = _square(module.kernel_size, "kernel_size", name)
+    s = _square(module.stride, "stride", name)
+    d = _square(getattr(module, "dilation", 1), "dilation", name)
+    padding = module.padding
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = 0
+        elif (d * (k - 1)) % 2 == 0:  # 'same' with stride 1: symmetric when the total is even
+            padding = d * (k - 1) // 2
+        else:
+            raise ReceptiveFieldError(
+                f"Layer {name!r} uses padding='same' with an even kernel, which pads unevenly; "
+                "give an explicit integer padding instead."
+            )
+    p = _square(padding, "padding", name)
+    return k, s, p, d, bool(getattr(module, "ceil_mode", False))
+
+
+def output_size(n_in: int, k: int, s: int, p: int, d: int = 1, ceil_mode: bool = False) -> int:
+    """PyTorch's output length of a sliding window (pooling's ``ceil_mode`` rule included)."""
+    span = n_in + 2 * p - d * (k - 1) - 1
+    if not ceil_mode:
+        return span // s + 1
+    n_out = math.ceil(span / s) + 1
+    if (n_out - 1) * s >= n_in + p:  # the last window must start inside the input or left pad
+        n_out -= 1
+    return n_out
+
+
+def _layer_macs(module: nn.Module, out_shape: torch.Size) -> int:
+    """Weight multiply-accumulates per image (bias adds and BN's affine are not counted)."""
+    if isinstance(module, nn.Conv2d):
+        positions = math.prod(out_shape[1:])  # C_out * H * W
+        return positions * (module.in_channels // module.groups) * math.prod(module.kernel_size)
+    if isinstance(module, nn.Linear):
+        return math.prod(out_shape[1:]) * module.in_features
+    return 0
+
+
+@dataclass
+class _Call:
+    name: str
+    module: nn.Module
+    in_shape: torch.Size
+    out_shape: torch.Size
+    chained: bool  # its input is the previous leaf's output object
+
+
+def trace_leaf_calls(model: nn.Module, input_size: int = 28, in_channels: int = 1) -> list[_Call]:
+    """Leaf modules in execution order with their shapes, from one eval-mode forward pass."""
+    names = {module: name for name, module in model.named_modules()}
+    calls: list[_Call] = []
+    last_output: list[torch.Tensor | None] = [None]
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        first = inputs[0] if inputs else None
+        calls.append(
+            _Call(
+                name=names[module],
+                module=module,
+                in_shape=first.shape if isinstance(first, torch.Tensor) else torch.Size(),
+                out_shape=output.shape,
+                chained=first is last_output[0],
+            )
+        )
+        last_output[0] = output
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = torch.zeros(1, in_channels, input_size, input_size)
+            param = next(model.parameters(), None)
+            if param is not None:
+                x = x.to(device=param.device, dtype=param.dtype)
+            last_output[0] = x
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return calls
+
+
+def receptive_field_table(
+    model: nn.Module, input_size: int = 28, in_channels: int = 1
+) -> list[LayerRF]:
+    """Per executed leaf module, in forward order: geometry, receptive field, params, MACs.
+
+    Raises ``ReceptiveFieldError`` for a module the calculator does not know (e.g. GroupNorm,
+    which mixes positions), for non-square geometry, or when the forward pass is not a plain
+    chain of modules in the spatial part (a functional op between modules would be invisible).
+    """
+    n, j, r, start = input_size, 1, 1, 0.0
+    spatial = True
+    seen: set[int] = set()
+    rows: list[LayerRF] = []
+    previous: str = "the input"
+    for call in trace_leaf_calls(model, input_size, in_channels):
+        module, name = call.module, call.name
+        params = 0
+        if id(module) not in seen:  # shared modules count their parameters once
+            params = sum(p.numel() for p in module.parameters(recurse=False))
+            seen.add(id(module))
+        macs = _layer_macs(module, call.out_shape)
+        kernel = stride = padding = dilation = None
+        if spatial and not call.chained:
+            if len(call.in_shape) == 4:
+                raise ReceptiveFieldError(
+                    f"The input of {name!r} is not the output of {previous}: the forward pass "
+                    "does something between modules (a functional op, a branch or a residual). "
+                    "The calculator needs a plain chain; wrap such ops in nn.Modules."
+                )
+            # e.g. torch.flatten(x, 1) in forward: the spatial part ends here.
+            r, start, j = r + (n - 1) * j, start + (n - 1) / 2 * j, j * n
+            spatial = False
+        if not spatial:
+            if isinstance(module, WINDOW_TYPES + GLOBAL_POOL_TYPES):
+                raise ReceptiveFieldError(
+                    f"Spatial layer {name!r} ({type(module).__name__}) comes after the spatial "
+                    "part ended (Flatten/Linear): the calculator cannot place it."
+                )
+        elif isinstance(module, WINDOW_TYPES):
+            kernel, stride, padding, dilation, ceil_mode = _window_geometry(module, name)
+            n_out = output_size(n, kernel, stride, padding, dilation, ceil_mode)
+            start = start + (dilation * (kernel - 1) / 2 - padding) * j
+            r = r + dilation * (kernel - 1) * j
+            j = j * stride
+            n = n_out
+        elif isinstance(module, GLOBAL_POOL_TYPES):
+            out = _square(module.output_size, "output_size", name)
+            if out is None or n % out != 0:
+                raise ReceptiveFieldError(
+                    f"Layer {name!r} pools {n}x{n} to {module.output_size}: only output sizes "
+                    "that divide the input (e.g. 1, global pooling) have fixed windows."
+                )
+            kernel = stride = n // out
+            padding, dilation = 0, 1
+            start = start + (kernel - 1) / 2 * j
+            r = r + (kernel - 1) * j
+            j = j * stride
+            n = out
+        elif isinstance(module, nn.Flatten):
+            # Every later unit may see the whole map: its receptive field is the union.
+            r, start, j = r + (n - 1) * j, start + (n - 1) / 2 * j, j * n
+            spatial = False
+        elif not isinstance(module, POINTWISE_TYPES):
+            if isinstance(module, nn.Linear) and len(call.in_shape) == 2:
+                r, start, j = r + (n - 1) * j, start + (n - 1) / 2 * j, j * n
+                spatial = False
+            else:
+                raise ReceptiveFieldError(
+                    f"Unsupported layer {name!r} ({type(module).__name__}) in the spatial part. "
+                    "Supported: Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvg/MaxPool2d, Flatten, "
+                    f"and per-position layers ({', '.join(t.__name__ for t in POINTWISE_TYPES)})."
+                )
+        if spatial:
+            if tuple(call.out_shape[2:]) != (n, n):
+                raise ReceptiveFieldError(
+                    f"Layer {name!r}: the formula gives {n}x{n} but the forward pass gave "
+                    f"{tuple(call.out_shape[2:])}; its geometry is not what the calculator assumes."
+                )
+        rows.append(
+            LayerRF(
+                name=name,
+                type=type(module).__name__,
+                kernel=kernel,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                channels=int(call.out_shape[1]) if spatial else None,
+                size=n if spatial else None,
+                jump=j,
+                rf=r,
+                start=start,
+                params=params,
+                macs=macs,
+            )
+        )
+        previous = repr(name)
+    return rows
+
+
+def rf_dataframe(rows: Sequence[LayerRF], key_layers_only: bool = False) -> pd.DataFrame:
+    """The table as a DataFrame with nullable integer columns.
+
+    ``key_layers_only`` keeps the rows that change the geometry or hold parameters (convs,
+    pools, BatchNorm, Linear) and drops ReLU/Dropout/Flatten, which repeat the row above.
+    """
+    import pandas as pd
+
+    if key_layers_only:
+        rows = [row for row in rows if row.kernel is not None or row.params > 0]
+    frame = pd.DataFrame([asdict(row) for row in rows])
+    for column in ("kernel", "stride", "padding", "dilation", "channels", "size"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def spatial_rows(rows: Sequence[LayerRF], windows_only: bool = False) -> list[LayerRF]:
+    """Rows that still have a spatial map (optionally only those that change the geometry)."""
+    kept = [row for row in rows if row.size is not None]
+    if windows_only:
+        kept = [row for row in kept if row.kernel is not None]
+    return kept
+
+
+def family_summary(names: Sequence[str], input_size: int = 28) -> pd.DataFrame:
+    """One line per registered model: parameters, MACs per image, final RF and map size."""
+    import pandas as pd
+
+    from .models import build_model, count_parameters
+
+    records = []
+    for name in names:
+        model = build_model(name)
+        rows = receptive_field_table(model, input_size)
+        last = spatial_rows(rows, windows_only=True)
+        before_head = [row for row in last if row.type not in ("AdaptiveAvgPool2d",)]
+        records.append(
+            {
+                "model": name,
+                "params": count_parameters(model),
+                "macs": sum(row.macs for row in rows),
+                "convs": sum(row.type == "Conv2d" for row in rows),
+                "last_map": before_head[-1].size if before_head else None,
+                "rf_before_gap": before_head[-1].rf if before_head else None,
+            }
+        )
+    return pd.DataFrame(records)
+
+
+# --- Empirical check -------------------------------------------------------------------------
+
+
+class _StopForward(Exception):
+    def __init__(self, output: torch.Tensor):
+        super().__init__("stop")
+        self.output = output
+
+
+class _PoolAsAverage(nn.Module):
+    """A max-pool's window geometry with a dense gradient (mean over the window).
+
+    Max-pool sends gradient only to the arg-max of each window, so one backward pass sees a
+    sparse subset of the pixels that *can* influence the unit; the average has the same
+    windows and gives every pixel in them a positive gradient.
+    """
+
+    def __init__(self, pool: nn.MaxPool2d):
+        super().__init__()
+        self.k, self.s, self.p, self.d, self.ceil = _window_geometry(pool, "max-pool")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.d == 1:
+            return F.avg_pool2d(x, self.k, self.s, self.p, ceil_mode=self.ceil)
+        if self.ceil:
+            raise ReceptiveFieldError("Dilated max-pool with ceil_mode is not supported here.")
+        weight = x.new_full((x.shape[1], 1, self.k, self.k), 1.0 / self.k**2)
+        return F.conv2d(x, weight, None, self.s, self.p, self.d, groups=x.shape[1])
+
+
+def positive_copy(model: nn.Module) -> nn.Module:
+    """A float64 eval-mode copy whose gradients cannot cancel: positive weights, zero biases,
+    identity BatchNorm, max-pools as averages. With a positive input every activation is
+    positive, so every ReLU passes gradient and every path contributes a positive amount."""
+    probe = copy.deepcopy(model).double().eval()
+    for name, module in list(probe.named_modules()):
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            fan_in = module.weight[0].numel()
+            nn.init.constant_(module.weight, 1.0 / fan_in)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            module.reset_parameters()  # weight 1, bias 0, running mean 0, running var 1
+        elif isinstance(module, nn.MaxPool2d):
+            parent_name, _, child = name.rpartition(".")
+            parent = probe.get_submodule(parent_name) if parent_name else probe
+            setattr(parent, child, _PoolAsAverage(module))
+    return probe
+
+
+def empirical_receptive_field(
+    model: nn.Module,
+    layer: str,
+    input_size: int = 64,
+    unit: tuple[int, int] | None = None,
+    in_channels: int = 1,
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Input rows and columns ``((top, bottom), (left, right))`` whose gradient is non-zero
+    for one unit (default: the centre unit) of the named layer's output, channel 0.
+
+    The result is clipped by the image border (padding adds no pixels), so compare it with the
+    theoretical interval clipped to ``[0, input_size - 1]``, or use a large ``input_size``
+    and the centre unit so that the whole theoretical field fits inside the image.
+    """
+    probe = positive_copy(model)
+    try:
+        target = probe.get_submodule(layer)
+    except AttributeError as exc:
+        raise ValueError(f"No layer named {layer!r} in the model.") from exc
+
+    def stop(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        raise _StopForward(output)
+
+    handle = target.register_forward_hook(stop)
+    x = torch.ones(1, in_channels, input_size, input_size, dtype=torch.float64, requires_grad=True)
+    try:
+        probe(x)
+        raise ValueError(f"Layer {layer!r} was not called in the forward pass.")
+    except _StopForward as stopped:
+        output = stopped.output
+    finally:
+        handle.remove()
+    if output.dim() != 4:
+        raise ValueError(f"Layer {layer!r} has no spatial output (shape {tuple(output.shape)}).")
+    height, width = output.shape[2:]
+    row, col = unit if unit is not None else (height // 2, width // 2)
+    (grad,) = torch.autograd.grad(output[0, 0, row, col], x)
+    active = grad[0].abs().sum(0) > 0
+    rows = active.any(1).nonzero().flatten()
+    cols = active.any(0).nonzero().flatten()
+    return (int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max()))
+
+
+def empirical_check(model: nn.Module, input_size: int = 64) -> pd.DataFrame:
+    """Theoretical vs measured field of the centre unit of every conv/pool layer.
+
+    ``input_size`` defaults to 64 so that the centre unit's field lies inside the image and
+    the measurement is not cut by the border (GAP's field is always cut: it spans the map).
+    """
+    import pandas as pd
+
+    records = []
+    for row in spatial_rows(receptive_field_table(model, input_size), windows_only=True):
+        centre = row.size // 2
+        low, high = row.unit_interval(centre)
+        clipped = (max(0, int(low)), min(input_size - 1, int(high)))
+        measured, _ = empirical_receptive_field(model, row.name, input_size, (centre, centre))
+        records.append(
+            {
+                "layer": row.name,
+                "type": row.type,
+                "rf": row.rf,
+                "theory_px": f"{clipped[0]}-{clipped[1]}",
+                "measured_px": f"{measured[0]}-{measured[1]}",
+                "measured_rf": measured[1] - measured[0] + 1,
+                "match": measured == clipped,
+            }
+        )
+    return pd.DataFrame(records)
+
+
+def summary_text(model: nn.Module, input_size: int = 28, in_channels: int = 1) -> str:
+    """torchinfo's layer table as plain text, without the memory-estimate lines (MB), which
+    depend on dtype and torchinfo version rather than on the architecture, and with the
+    total mult-adds as an exact integer (torchinfo counts bias adds and BatchNorm too)."""
+    from torchinfo import summary
+
+    stats = summary(
+        model,
+        input_size=(1, in_channels, input_size, input_size),
+        col_names=("output_size", "num_params", "mult_adds"),
+        depth=3,
+        device="cpu",
+        verbose=0,
+    )
+    lines = []
+    for line in str(stats).splitlines():
+        if "(MB)" in line:
+            continue
+        if line.startswith("Total mult-adds"):  # its unit label varies across versions
+            line = f"Total mult-adds: {stats.total_mult_adds:,}"
+        if lines and line == lines[-1]:  # a separator left doubled by a dropped block
+            continue
+        lines.append(line)
+    return "\n".join(lines)
