@@ -101,7 +101,8 @@ def primary19k() -> nn.Module:
 
 @register("compact8k")
 def compact8k() -> nn.Module:
-    """Compact design, 7,442 params (< 8k): the primary's shape at half width."""
+    """Compact design, 7,442 params (< 8k): the primary's shape at half width, one block
+    shorter, so the receptive field before GAP is 18 px."""
     features = (
         conv_bn_relu(1, 8)  # 26, RF 3
         + conv_bn_relu(8, 16)  # 24, RF 5
@@ -115,7 +116,7 @@ def compact8k() -> nn.Module:
 
 @register("tiny4k")
 def tiny4k() -> nn.Module:
-    """3,746 params (< 4k): no 1x1 squeeze, 12 channels after the pool."""
+    """3,746 params (< 4k): no 1x1 squeeze, 12 channels after the pool; RF 14 px before GAP."""
     features = (
         conv_bn_relu(1, 8)  # 26, RF 3
         + conv_bn_relu(8, 12)  # 24, RF 5
@@ -128,7 +129,8 @@ def tiny4k() -> nn.Module:
 
 @register("micro2k")
 def micro2k() -> nn.Module:
-    """1,790 params (< 2k): four narrow 3x3 convs; shows where accuracy starts to fall."""
+    """1,790 params (< 2k): four narrow 3x3 convs (RF 14 px before GAP); shows where
+    accuracy starts to fall."""
     features = (
         conv_bn_relu(1, 4)  # 26, RF 3
         + conv_bn_relu(4, 8)  # 24, RF 5

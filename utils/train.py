@@ -6,6 +6,7 @@ reported every epoch so a reader can see over- or under-fitting, not to pick a w
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -190,13 +191,24 @@ class FitResult:
 
 
 def _rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
-    state = {"generator": generator.get_state(), "torch_cpu": torch.get_rng_state()}
+    state = {
+        "device_type": device.type,
+        "generator": generator.get_state(),
+        "torch_cpu": torch.get_rng_state(),
+    }
     if device.type == "cuda":
         state["torch_cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
 def _restore_rng(state: dict[str, Any], generator: torch.Generator, device: torch.device) -> None:
+    saved_type = state.get("device_type", "cpu")
+    if saved_type != device.type:
+        raise CheckpointError(
+            f"This run was started on {saved_type!r} and cannot be resumed exactly on "
+            f"{device.type!r} (their random-number streams differ): resume with "
+            f"device={saved_type!r}, or start a new run in another out_dir."
+        )
     generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_cpu"])
     if device.type == "cuda" and "torch_cuda" in state:
@@ -215,12 +227,15 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = print,
+    on_epoch_end: Callable[[dict[str, float]], None] | None = None,
 ) -> FitResult:
     """Train ``config.arch`` on the training split, validating each epoch.
 
     With ``out_dir`` the full training state is saved atomically after every epoch
     (``last.pt``), and the final weights with metadata (``model.pt``) and the per-epoch
     ``history.json`` at the end. ``resume=True`` continues from ``last.pt`` exactly.
+    ``on_epoch_end(record)``, if given, is called after each epoch's ``last.pt`` is written
+    (live plots, early stopping by raising, or simulating an interruption in tests).
     """
     train_size = len(splits.train_labels)
     config.validate(train_size)
@@ -343,6 +358,8 @@ def fit(
                 },
                 out_path / STATE_FILE,
             )
+        if on_epoch_end is not None:
+            on_epoch_end(record)
 
     final_model = model
     if ema is not None:
@@ -352,6 +369,31 @@ def fit(
     if out_path is not None:
         save_run(out_path, final_model, config, history, (mean, std), train_size)
     return FitResult(final_model, history, config, out_path, (mean, std))
+
+
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+
+
+def load_history(path: str | Path) -> list[dict[str, float]]:
+    """Read a run's per-epoch ``history.json`` (give the file or the run folder).
+
+    Checked on the way in, so a plot of a wrong or truncated file fails with its name.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / HISTORY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No training history at {path}: train with fit(..., out_dir=...) first."
+        )
+    history = json.loads(path.read_text())
+    if not isinstance(history, list) or not history:
+        raise ValueError(f"{path} should hold a non-empty list of per-epoch records.")
+    for i, record in enumerate(history):
+        missing = [k for k in HISTORY_KEYS if not isinstance(record, dict) or k not in record]
+        if missing:
+            raise ValueError(f"{path}: epoch record {i} lacks {missing}.")
+    return history
 
 
 def save_run(

@@ -1,0 +1,350 @@
+"""The training engine: LR schedule, validation of settings, reproducibility, resume, test-set isolation.
+
+Runs use a small slice of MNIST (1,500 training and 500 validation images), the 1.8k-parameter
+``micro2k`` model, two epochs and the CPU, so the whole file takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from utils.checkpoints import CheckpointError, read_checkpoint
+from utils.data import MNISTSplits
+from utils.models import available_models
+from utils.train import (
+    HISTORY_FILE,
+    MODEL_FILE,
+    STATE_FILE,
+    FitResult,
+    TrainConfig,
+    fit,
+    learning_rate_at,
+    load_history,
+    one_cycle_lr,
+    steps_per_epoch,
+)
+
+ARCH = "micro2k"
+N_TRAIN, N_VAL = 1500, 500
+
+
+@pytest.fixture(scope="module")
+def small(splits: MNISTSplits) -> MNISTSplits:
+    """A small slice of the real splits; the test split is kept as it is (fit must ignore it)."""
+    return replace(
+        splits,
+        train_images=splits.train_images[:N_TRAIN].clone(),
+        train_labels=splits.train_labels[:N_TRAIN].clone(),
+        val_images=splits.val_images[:N_VAL].clone(),
+        val_labels=splits.val_labels[:N_VAL].clone(),
+    )
+
+
+def quick_config(**overrides) -> TrainConfig:
+    values = {"arch": ARCH, "epochs": 2, "batch_size": 128, "seed": 0, "device": "cpu"}
+    return TrainConfig(**{**values, **overrides})
+
+
+def run(config: TrainConfig, splits: MNISTSplits, **kwargs) -> FitResult:
+    return fit(config, splits, progress=False, log=None, **kwargs)
+
+
+def without_seconds(history: list[dict[str, float]]) -> list[dict[str, float]]:
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in history]
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    state_a, state_b = a.state_dict(), b.state_dict()
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), f"{key} differs"
+
+
+def weights_differ(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return any(not torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+@pytest.fixture(scope="module")
+def reference(small: MNISTSplits, tmp_path_factory: pytest.TempPathFactory) -> FitResult:
+    """One uninterrupted 2-epoch run, saved to disk, that the other runs are compared with."""
+    return run(quick_config(), small, out_dir=tmp_path_factory.mktemp("reference"))
+
+
+# ----------------------------------------------------------------------------- LR schedule
+
+
+def test_one_cycle_starts_low_peaks_at_warmup_end_and_anneals():
+    total, peak, pct = 100, 0.1, 0.2
+    lrs = [one_cycle_lr(step, total, peak, pct) for step in range(total)]
+    warm = round(pct * total)
+    assert lrs[0] == pytest.approx(peak / 25)
+    assert max(lrs) == pytest.approx(peak)
+    assert lrs.index(max(lrs)) == warm
+    assert lrs[-1] == pytest.approx(peak / (25 * 1e4), rel=1e-6)
+    warmup, anneal = lrs[: warm + 1], lrs[warm:]
+    assert all(b > a for a, b in zip(warmup, warmup[1:], strict=False))
+    assert all(b < a for a, b in zip(anneal, anneal[1:], strict=False))
+
+
+def test_one_cycle_is_a_cosine_halfway_through_each_phase():
+    total, peak = 101, 1.0
+    warm = round(0.2 * total)
+    start, end = peak / 25, peak / 25 / 1e4
+    assert one_cycle_lr(warm // 2, total, peak) == pytest.approx(
+        peak + (start - peak) * (1 + math.cos(math.pi * (warm // 2) / warm)) / 2
+    )
+    middle = warm + (total - 1 - warm) // 2
+    assert one_cycle_lr(middle, total, peak) == pytest.approx((peak + end) / 2, rel=1e-3)
+
+
+def test_learning_rate_at_covers_the_whole_run_and_constant_schedule():
+    config = quick_config(epochs=3, lr=0.05)
+    n = steps_per_epoch(config, 1000)
+    assert n == math.ceil(1000 / 128)
+    assert steps_per_epoch(quick_config(train_subset=300), 1000) == math.ceil(300 / 128)
+    assert learning_rate_at(config, 0, n) == pytest.approx(0.05 / 25)
+    assert learning_rate_at(config, 3 * n - 1, n) == pytest.approx(0.05 / 25 / 1e4)
+    constant = quick_config(schedule="constant", lr=0.05)
+    assert {learning_rate_at(constant, s, n) for s in range(3 * n)} == {0.05}
+
+
+def test_fit_follows_the_planned_schedule(reference: FitResult, small: MNISTSplits):
+    n = steps_per_epoch(reference.config, len(small.train_labels))
+    for record in reference.history:
+        last_step = record["epoch"] * n - 1
+        assert record["lr"] == pytest.approx(learning_rate_at(reference.config, last_step, n))
+
+
+# ------------------------------------------------------------------------- bad settings
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"arch": "resnet50"}, "Unknown architecture"),
+        ({"epochs": 0}, "epochs must be a positive integer"),
+        ({"epochs": -3}, "epochs must be a positive integer"),
+        ({"epochs": 1.5}, "epochs must be a positive integer"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"lr": 0.0}, "lr must be > 0"),
+        ({"augment_strength": -1.0}, "strength must be >= 0"),
+        ({"train_subset": N_TRAIN + 1}, "larger than the training split"),
+        ({"train_subset": 0}, "train_subset must be a positive integer"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_bad_settings_fail_before_any_work(small, tmp_path, overrides, message):
+    messages: list[str] = []
+    out_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match=message):
+        fit(quick_config(**overrides), small, out_dir=out_dir, progress=False, log=messages.append)
+    assert messages == [], "fit started (logged) before rejecting the settings"
+    assert not out_dir.exists(), "fit wrote files before rejecting the settings"
+
+
+def test_unknown_arch_lists_the_valid_names(small):
+    with pytest.raises(ValueError) as caught:
+        run(quick_config(arch="resnet50"), small)
+    for name in available_models():
+        assert name in str(caught.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present here")
+def test_cuda_without_a_gpu_is_a_clear_error(small):
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        run(quick_config(device="cuda"), small)
+
+
+def test_resume_needs_an_output_folder(small):
+    with pytest.raises(ValueError, match="out_dir"):
+        run(quick_config(), small, resume=True)
+
+
+# ------------------------------------------------------------------------ reproducibility
+
+
+def test_same_seed_gives_identical_history_and_weights(reference, small):
+    again = run(quick_config(), small)
+    assert without_seconds(again.history) == without_seconds(reference.history)
+    assert_same_weights(again.model, reference.model)
+    assert again.normalization == reference.normalization
+
+
+def test_a_different_seed_gives_a_different_run(reference, small):
+    other = run(quick_config(seed=1), small)
+    assert without_seconds(other.history) != without_seconds(reference.history)
+    assert weights_differ(other.model, reference.model)
+
+
+def test_history_records_every_epoch(reference):
+    assert [r["epoch"] for r in reference.history] == [1, 2]
+    for record in reference.history:
+        assert set(record) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
+                               "seconds"}
+        assert 0 <= record["train_acc"] <= 1 and 0 <= record["val_acc"] <= 1
+        assert record["train_loss"] > 0 and record["seconds"] > 0
+    # The model learns something even in two epochs on 1,500 images (chance is 10%).
+    assert reference.history[-1]["train_loss"] < reference.history[0]["train_loss"]
+
+
+# ------------------------------------------------------------------------------- resume
+
+
+class Interrupt(KeyboardInterrupt):
+    """What Ctrl-C in a notebook raises, from inside the training loop."""
+
+
+def interrupt_after(epoch: int):
+    def callback(record: dict[str, float]) -> None:
+        if record["epoch"] == epoch:
+            raise Interrupt
+
+    return callback
+
+
+def test_interrupted_run_resumes_to_the_same_result(reference, small, tmp_path):
+    out_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run(quick_config(), small, out_dir=out_dir, on_epoch_end=interrupt_after(1))
+    assert (out_dir / STATE_FILE).is_file()
+    assert not (out_dir / MODEL_FILE).exists() and not (out_dir / HISTORY_FILE).exists()
+    assert read_checkpoint(out_dir / STATE_FILE)["epoch"] == 1
+
+    messages: list[str] = []
+    resumed = fit(quick_config(), small, out_dir=out_dir, resume=True, progress=False,
+                  log=messages.append)
+    assert any("Resumed" in m and "after epoch 1" in m for m in messages)
+    assert without_seconds(resumed.history) == without_seconds(reference.history)
+    assert_same_weights(resumed.model, reference.model)
+    assert without_seconds(load_history(out_dir)) == without_seconds(reference.history)
+
+
+def test_resume_without_a_saved_state_starts_from_scratch(reference, small, tmp_path):
+    messages: list[str] = []
+    result = fit(quick_config(), small, out_dir=tmp_path / "fresh", resume=True, progress=False,
+                 log=messages.append)
+    assert any("starting from scratch" in m for m in messages)
+    assert without_seconds(result.history) == without_seconds(reference.history)
+
+
+def test_resume_with_different_settings_is_refused(small, tmp_path):
+    out_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run(quick_config(), small, out_dir=out_dir, on_epoch_end=interrupt_after(1))
+    with pytest.raises(CheckpointError, match="different settings") as caught:
+        run(quick_config(lr=0.05), small, out_dir=out_dir, resume=True)
+    assert "'lr': 0.1" in str(caught.value) and "'lr': 0.05" in str(caught.value)
+    assert not (out_dir / MODEL_FILE).exists()
+
+
+# ---------------------------------------------------------------- the test split is unused
+
+
+class Poisoned:
+    """Stands in for the test tensors: any use at all fails the test."""
+
+    def _fail(self, *args, **kwargs):
+        raise AssertionError("fit touched the test split")
+
+    __getattr__ = __len__ = __getitem__ = __iter__ = __array__ = _fail
+
+    @classmethod
+    def __torch_function__(cls, *args, **kwargs):
+        raise AssertionError("fit touched the test split")
+
+
+def test_fit_never_reads_the_test_split(reference, small):
+    blind = replace(small, test_images=Poisoned(), test_labels=Poisoned())
+    result = run(quick_config(), blind)
+    assert without_seconds(result.history) == without_seconds(reference.history)
+    assert_same_weights(result.model, reference.model)
+
+
+def test_fit_ignores_nonsense_test_tensors(reference, small):
+    nonsense = replace(small, test_images=torch.full((3, 28, 28), float("nan")),
+                       test_labels=torch.tensor([-1, 99, 7]))
+    result = run(quick_config(), nonsense)
+    assert without_seconds(result.history) == without_seconds(reference.history)
+
+
+# --------------------------------------------------------------------------- load_history
+
+
+def test_load_history_reads_a_file_or_a_run_folder(reference):
+    folder = reference.out_dir
+    assert load_history(folder) == load_history(folder / HISTORY_FILE)
+    assert without_seconds(load_history(folder)) == without_seconds(reference.history)
+
+
+def test_load_history_explains_missing_or_malformed_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No training history"):
+        load_history(tmp_path)
+    bad = tmp_path / HISTORY_FILE
+    bad.write_text(json.dumps([{"epoch": 1, "train_loss": 0.5}]))
+    with pytest.raises(ValueError, match="lacks"):
+        load_history(bad)
+    Path(bad).write_text("[]")
+    with pytest.raises(ValueError, match="non-empty list"):
+        load_history(bad)
+
+
+# ------------------------------------------------------------------ training plots
+
+
+def test_lr_schedule_plot_draws_the_engine_schedule():
+    import matplotlib.pyplot as plt
+
+    from utils.plots.training import lr_schedule, plot_lr_schedule
+
+    config = quick_config(epochs=3)
+    lrs = lr_schedule(config, 10)
+    assert lrs == [learning_rate_at(config, step, 10) for step in range(30)]
+    fig = plot_lr_schedule(config, 10)
+    drawn = fig.axes[0].lines[0].get_ydata()
+    assert list(drawn) == lrs
+    plt.close(fig)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        lr_schedule(config, 0)
+
+
+def test_training_curves_plot_the_history(reference):
+    import matplotlib.pyplot as plt
+
+    from utils.plots.training import plot_training_curves
+
+    fig = plot_training_curves(reference.history, title="test")
+    loss_ax, acc_ax, lr_ax = fig.axes
+    assert list(loss_ax.lines[1].get_ydata()) == [r["val_loss"] for r in reference.history]
+    assert list(acc_ax.lines[0].get_ydata()) == [100 * r["train_acc"] for r in reference.history]
+    assert list(lr_ax.lines[0].get_ydata()) == [r["lr"] for r in reference.history]
+    assert loss_ax.get_yscale() == "log"
+    plt.close(fig)
+    with_floor = plot_training_curves(reference.history, loss_floor=0.28)
+    assert list(with_floor.axes[0].lines[-1].get_ydata()) == [0.28, 0.28]
+    plt.close(with_floor)
+    with pytest.raises(ValueError, match="empty"):
+        plot_training_curves([])
+    with pytest.raises(ValueError, match="val_acc"):
+        plot_training_curves([{k: v for k, v in reference.history[0].items() if k != "val_acc"}])
+
+
+def test_augmentation_preview_shows_originals_and_variants(small):
+    import matplotlib.pyplot as plt
+
+    from utils.augment import AugmentConfig
+    from utils.plots.training import plot_augmentation_preview
+
+    fig = plot_augmentation_preview(small.train_images[:5], AugmentConfig(), n_variants=3)
+    assert len(fig.axes) == (3 + 1) * 5
+    original = fig.axes[0].images[0].get_array()
+    assert (original * 255).round().tolist() == small.train_images[0].float().tolist()
+    assert fig.axes[5].images[0].get_array().tolist() != original.tolist()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="uint8"):
+        plot_augmentation_preview(small.train_images[:5].float(), AugmentConfig())

@@ -1,0 +1,123 @@
+"""Figures for notebook 03 (training): the LR schedule before training, the training curves
+after it, and a preview of exactly what the engine's augmentation feeds the model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+
+from ..augment import AugmentConfig, random_affine
+from ..train import TrainConfig, learning_rate_at
+from .data import plot_augmented_grid
+
+
+def lr_schedule(config: TrainConfig, steps_per_epoch: int) -> list[float]:
+    """The learning rate of every optimiser step, exactly as ``fit`` will set it."""
+    if steps_per_epoch <= 0:
+        raise ValueError(f"steps_per_epoch must be positive, got {steps_per_epoch}.")
+    return [learning_rate_at(config, step, steps_per_epoch)
+            for step in range(config.epochs * steps_per_epoch)]
+
+
+def plot_lr_schedule(config: TrainConfig, steps_per_epoch: int) -> Figure:
+    """LR against epochs (fractional, one point per step), with the warm-up end marked:
+    the schedule is a pure function of the step, so it can be drawn before training."""
+    lrs = lr_schedule(config, steps_per_epoch)
+    epochs = [step / steps_per_epoch for step in range(len(lrs))]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.plot(epochs, lrs, color="tab:purple")
+    if config.schedule == "onecycle":
+        peak = max(range(len(lrs)), key=lrs.__getitem__)
+        ax.axvline(epochs[peak], color="grey", ls="--", lw=0.8)
+        ax.annotate(f"peak {lrs[peak]:g} after warm-up", (epochs[peak], lrs[peak]),
+                    xytext=(8, -12), textcoords="offset points", fontsize=8)
+        ax.annotate(f"start {lrs[0]:.2g}", (0, lrs[0]), xytext=(4, 6),
+                    textcoords="offset points", fontsize=8)
+        ax.annotate(f"end {lrs[-1]:.1g}", (epochs[-1], lrs[-1]), xytext=(-40, 8),
+                    textcoords="offset points", fontsize=8)
+    ax.set_xlim(0, config.epochs)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.set_title(f"{config.schedule} schedule: {config.epochs} epochs x {steps_per_epoch} steps")
+    fig.tight_layout()
+    return fig
+
+
+def _column(history: Sequence[Mapping[str, float]], key: str) -> list[float]:
+    missing = [i for i, record in enumerate(history) if key not in record]
+    if missing:
+        raise ValueError(f"History records {missing[:5]} lack {key!r}; pass fit()'s history.")
+    return [float(record[key]) for record in history]
+
+
+def plot_training_curves(
+    history: Sequence[Mapping[str, float]], title: str = "", loss_floor: float | None = None
+) -> Figure:
+    """Loss (log scale), accuracy (train vs val) and LR per epoch.
+
+    Train numbers are averaged over the epoch on *augmented* images in train mode (with label
+    smoothing in the loss); validation numbers are measured after the epoch on clean images
+    with plain cross-entropy. So the two are not on the same footing: look at trends and gaps.
+    ``loss_floor`` (e.g. the entropy of the label-smoothed target) is drawn as a dashed line.
+    """
+    if not history:
+        raise ValueError("The history is empty: nothing to plot.")
+    epochs = _column(history, "epoch")
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    ax = axes[0]
+    ax.plot(epochs, _column(history, "train_loss"), "o-", ms=3, label="train (smoothed CE)")
+    ax.plot(epochs, _column(history, "val_loss"), "o-", ms=3, label="val (plain CE)")
+    if loss_floor is not None:
+        ax.axhline(loss_floor, color="grey", ls="--", lw=0.8,
+                   label=f"smoothing floor {loss_floor:.3f}")
+    ax.set_yscale("log")
+    ax.set_ylabel("loss (log scale)")
+    ax.set_title("Loss")
+    ax = axes[1]
+    train_acc = [100 * a for a in _column(history, "train_acc")]
+    val_acc = [100 * a for a in _column(history, "val_acc")]
+    ax.plot(epochs, train_acc, "o-", ms=3, label="train (augmented)")
+    ax.plot(epochs, val_acc, "o-", ms=3, label="val")
+    ax.text(0.03, 0.95, f"final epoch: train {train_acc[-1]:.2f}%, val {val_acc[-1]:.2f}%",
+            transform=ax.transAxes, fontsize=8, va="top")
+    low = min(train_acc[len(train_acc) // 3:] + val_acc[len(val_acc) // 3:])
+    ax.set_ylim(max(0.0, min(low, 100 - 2.0) - 0.5), 100)  # zoom on the part that matters
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Accuracy (zoomed on the last two thirds)")
+    ax = axes[2]
+    ax.plot(epochs, _column(history, "lr"), "o-", ms=3, color="tab:purple")
+    ax.set_ylabel("learning rate (at epoch end)")
+    ax.set_title("Learning rate")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_augmentation_preview(
+    images: torch.Tensor, config: AugmentConfig, n_variants: int = 4, seed: int = 0,
+    title: str | None = None,
+) -> Figure:
+    """Originals (uint8 ``[K, 28, 28]``) and ``n_variants`` rows of augmented copies, made the
+    way ``fit`` makes them: scale to [0, 1], then one batched ``random_affine`` call per row."""
+    if images.dtype != torch.uint8 or images.dim() != 3:
+        raise ValueError(
+            f"Expected uint8 images [K, 28, 28], got {images.dtype} {tuple(images.shape)}."
+        )
+    generator = torch.Generator(device=images.device).manual_seed(seed)
+    batch = images.unsqueeze(1).float().div(255.0)
+    augmented = torch.stack(
+        [random_affine(batch, config, generator=generator)[:, 0] for _ in range(n_variants)]
+    )
+    if title is None:
+        title = (f"Augmentation: rotation ±{config.rotation_deg:g}°, shift ±{config.translate_px:g}"
+                 f" px, scale ±{100 * config.scale:g}%")
+    return plot_augmented_grid(batch[:, 0].cpu(), augmented.cpu(), title)
