@@ -228,3 +228,21 @@ def normalize(images_uint8_or_float: torch.Tensor, mean: float, std: float) -> t
     if x.dim() == 3:
         x = x.unsqueeze(1)
     return (x - mean) / std
+
+
+def sample_indices_per_class(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
+    """``int64 [NUM_CLASSES, per_class]`` indices, drawn without replacement from each class
+    with a seeded generator, so a notebook shows the same examples on every run."""
+    labels = labels.cpu()
+    counts = torch.bincount(labels, minlength=NUM_CLASSES)
+    if per_class < 1 or per_class > int(counts.min()):
+        raise ValueError(
+            f"per_class must be between 1 and {int(counts.min())} (the smallest class), "
+            f"got {per_class}."
+        )
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for digit in range(NUM_CLASSES):
+        members = torch.nonzero(labels == digit).flatten()
+        rows.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+    return torch.stack(rows)
