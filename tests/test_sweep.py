@@ -151,3 +151,18 @@ def test_main_writes_tables_and_frontier(tmp_path: Path, splits, monkeypatch) ->
     table = (tmp_path / "sweep.csv").read_text().splitlines()
     assert len(table) == 1 + 3  # header + every finished arch, not only those asked for
     assert (tmp_path / "figs" / "05_frontier.png").is_file()
+
+
+@pytest.mark.notebooks
+def test_train_one_via_notebook_keeps_the_executed_notebook(tmp_path: Path, splits) -> None:
+    """The papermill-driven mode: notebook 03 trains, the executed copy and metrics are kept."""
+    small = replace(splits, val_images=splits.val_images[:500], val_labels=splits.val_labels[:500])
+    metrics = sweep.train_one_via_notebook("micro2k", 3, 1, tmp_path / "runs", small, "cpu",
+                                           train_subset=512)
+    path = sweep.run_dir(tmp_path / "runs", "micro2k", 3)
+    executed = json.loads((path / sweep.EXECUTED_NOTEBOOK).read_text())
+    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected and "seed = 3" in "".join(injected[0]["source"])
+    assert metrics["arch"] == "micro2k" and metrics["seed"] == 3 and metrics["epochs"] == 1
+    assert json.loads((path / sweep.METRICS_FILE).read_text()) == metrics
+    assert (path / MODEL_FILE).is_file() and not (path / STATE_FILE).exists()

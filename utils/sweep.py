@@ -18,7 +18,7 @@ from typing import Any
 from .checkpoints import atomic_write_json, atomic_write_text, load_model_checkpoint
 from .data import MNISTSplits, load_mnist_splits
 from .evaluate import accuracy_with_ci, predict_logits
-from .paths import RESULTS_DIR
+from .paths import REPO_ROOT, RESULTS_DIR
 from .train import MODEL_FILE, STATE_FILE, TrainConfig, fit
 
 # Epoch budgets from the accuracy targets (issue: primary <= 20, compact <= 15).
@@ -64,6 +64,36 @@ def train_one(arch: str, seed: int, epochs: int, runs_root: Path, splits: MNISTS
     fit(config, splits, out_dir=path, resume=True, progress=progress)
     metrics = evaluate_test_once(path, splits)
     (path / STATE_FILE).unlink(missing_ok=True)  # optimiser state is not needed once done
+    return metrics
+
+
+NOTEBOOK_03 = REPO_ROOT / "notebooks" / "03_training.ipynb"
+EXECUTED_NOTEBOOK = "03_training.ipynb"
+
+
+def train_one_via_notebook(arch: str, seed: int, epochs: int, runs_root: Path,
+                           splits: MNISTSplits, device: str,
+                           train_subset: int | None = None) -> dict[str, Any]:
+    """The same run, driven through notebook 03 with papermill (``retrain=True``).
+
+    The executed notebook is kept next to the run's weights, so every number in the table can
+    be traced to a notebook a person can open. An interrupted run resumes (the notebook calls
+    ``fit(..., resume=True)`` on the same folder).
+    """
+    import papermill  # only this mode needs it
+
+    path = run_dir(runs_root, arch, seed)
+    if (path / METRICS_FILE).is_file():
+        return json.loads((path / METRICS_FILE).read_text())
+    path.mkdir(parents=True, exist_ok=True)
+    parameters = {"retrain": True, "arch": arch, "seed": seed, "epochs": epochs,
+                  "device": device, "train_subset": train_subset,
+                  "output_dir": str(path.resolve()), "figures_dir": str((path / "figures").resolve())}
+    papermill.execute_notebook(str(NOTEBOOK_03), str(path / EXECUTED_NOTEBOOK),
+                               parameters=parameters, kernel_name="python3",
+                               cwd=str(NOTEBOOK_03.parent), progress_bar=False)
+    metrics = evaluate_test_once(path, splits)
+    (path / STATE_FILE).unlink(missing_ok=True)
     return metrics
 
 
@@ -124,14 +154,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--figures-dir", type=Path, default=None,
                         help="where the frontier figure goes (default: the repo's figures/)")
+    parser.add_argument("--via-notebook", action="store_true",
+                        help="drive each run through notebooks/03_training.ipynb with papermill "
+                             "and keep the executed notebook in the run folder")
     args = parser.parse_args(argv)
     splits = load_mnist_splits(args.mnist_root)
     for arch in args.models:
         for seed in args.seeds:
             started = time.perf_counter()
             epochs = args.epochs or DEFAULT_EPOCHS.get(arch, 15)
-            metrics = train_one(arch, seed, epochs, args.runs_root, splits, args.device,
-                                not args.no_progress)
+            if args.via_notebook:
+                metrics = train_one_via_notebook(arch, seed, epochs, args.runs_root, splits,
+                                                 args.device)
+            else:
+                metrics = train_one(arch, seed, epochs, args.runs_root, splits, args.device,
+                                    not args.no_progress)
             print(f"[sweep] {arch} seed {seed}: test {100 * metrics['test_acc']:.2f}% "
                   f"(val {100 * metrics['val_acc']:.2f}%) in {time.perf_counter() - started:.0f}s",
                   flush=True)

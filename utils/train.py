@@ -321,7 +321,9 @@ def fit(
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
             if progress and step_in_epoch % 20 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.3g}")
+                seen = min((step_in_epoch + 1) * config.batch_size, len(labels))
+                bar.set_postfix(loss=f"{loss.item():.3f}",
+                                acc=f"{100 * correct.item() / seen:.2f}%", lr=f"{lr:.3g}")
         bar.close()
         evaluated = model
         if ema is not None:

@@ -42,7 +42,7 @@ def plot_digit_grid(images: torch.Tensor, row_labels: Sequence[str], title: str)
     for r in range(rows):
         for c in range(cols):
             ax = axes[r][c]
-            ax.imshow(images[r, c].cpu(), cmap="gray_r", vmin=0, vmax=images.max().item())
+            ax.imshow(images[r, c].cpu().numpy(), cmap="gray_r", vmin=0, vmax=images.max().item())
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r][0].set_ylabel(row_labels[r], rotation=0, labelpad=14, va="center")
@@ -69,7 +69,7 @@ def plot_mean_images(mean_images: torch.Tensor) -> Figure:
     n = len(mean_images)
     fig, axes = plt.subplots(1, n, figsize=(n * 1.0, 1.5))
     for digit, ax in enumerate(axes):
-        ax.imshow(mean_images[digit].cpu(), cmap="magma", vmin=0, vmax=1)
+        ax.imshow(mean_images[digit].cpu().numpy(), cmap="magma", vmin=0, vmax=1)
         ax.set_title(str(digit))
         ax.axis("off")
     fig.suptitle("Mean image per class (train split)", y=1.05)
