@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -18,7 +19,12 @@ def save_figure(fig: Figure, name: str, figures_dir: str | Path | None = None) -
     folder = Path(figures_dir) if figures_dir is not None else FIGURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
-    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    partial = folder / f".{name}.partial.png"  # written then renamed: never a half-written figure
+    try:
+        fig.savefig(partial, dpi=110, bbox_inches="tight", metadata={"Software": None})
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 
