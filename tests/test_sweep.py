@@ -166,3 +166,44 @@ def test_train_one_via_notebook_keeps_the_executed_notebook(tmp_path: Path, spli
     assert metrics["arch"] == "micro2k" and metrics["seed"] == 3 and metrics["epochs"] == 1
     assert json.loads((path / sweep.METRICS_FILE).read_text()) == metrics
     assert (path / MODEL_FILE).is_file() and not (path / STATE_FILE).exists()
+
+
+def test_run_lock_refuses_a_run_claimed_by_a_live_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / sweep.LOCK_FILE).write_text(str(other.pid))
+        with pytest.raises(sweep.RunInProgress, match=str(other.pid)):
+            with sweep.run_lock(tmp_path):
+                pass
+        assert (tmp_path / sweep.LOCK_FILE).read_text() == str(other.pid)  # left alone
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_run_lock_takes_over_a_stale_lock_and_releases_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    (tmp_path / sweep.LOCK_FILE).write_text(dead.stdout.strip())
+    with sweep.run_lock(tmp_path):
+        assert (tmp_path / sweep.LOCK_FILE).read_text() == str(__import__("os").getpid())
+    assert not (tmp_path / sweep.LOCK_FILE).exists()
+
+
+def test_main_skips_runs_another_sweep_is_training(tmp_path: Path, splits, monkeypatch,
+                                                   capsys) -> None:
+    def busy(*args, **kwargs):
+        raise sweep.RunInProgress("runs/x is being trained by process 1.")
+
+    monkeypatch.setattr(sweep, "load_mnist_splits", lambda root=None: splits)
+    monkeypatch.setattr(sweep, "train_one", busy)
+    sweep.main(["--models", "micro2k", "--seeds", "0", "1", "--runs-root",
+                str(tmp_path / "runs"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert out.count("[sweep] skipping micro2k") == 2

@@ -1,7 +1,9 @@
 """Train every (model, seed) pair, evaluate each on the test set once, and aggregate.
 
 Finished runs (those with ``metrics.json``) are skipped, and an interrupted run resumes
-from its ``last.pt``, so an interrupted sweep picks up where it stopped::
+from its ``last.pt``, so an interrupted sweep picks up where it stopped. Each run folder is
+claimed with a lock file while it trains, so several sweeps started side by side (e.g. one per
+GPU or CPU core) share the work instead of training the same run twice::
 
     python -m utils.sweep --models primary19k compact8k --seeds 0 1 2 3 4
 """
@@ -10,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +60,64 @@ def evaluate_test_once(run_path: Path, splits: MNISTSplits) -> dict[str, Any]:
     return metrics
 
 
+LOCK_FILE = "RUNNING.lock"
+
+
+class RunInProgress(RuntimeError):
+    """Another live process is training this run (parallel sweeps share the work instead)."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Claim a run folder so that two sweeps started side by side never train the same run.
+
+    A lock left by a process that died (killed sweep) is taken over; its ``last.pt`` resumes.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    lock = path / LOCK_FILE
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _pid_alive(owner):
+                raise RunInProgress(f"{path} is being trained by process {owner}.") from None
+            lock.unlink(missing_ok=True)  # stale: its owner is gone
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
+        break
+    else:
+        raise RunInProgress(f"Could not claim {path}: another process keeps taking it.")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
 def train_one(arch: str, seed: int, epochs: int, runs_root: Path, splits: MNISTSplits,
               device: str, progress: bool) -> dict[str, Any]:
     path = run_dir(runs_root, arch, seed)
     if (path / METRICS_FILE).is_file():
         return json.loads((path / METRICS_FILE).read_text())
-    config = TrainConfig(arch=arch, epochs=epochs, seed=seed, device=device)
-    fit(config, splits, out_dir=path, resume=True, progress=progress)
-    metrics = evaluate_test_once(path, splits)
-    (path / STATE_FILE).unlink(missing_ok=True)  # optimiser state is not needed once done
+    with run_lock(path):
+        config = TrainConfig(arch=arch, epochs=epochs, seed=seed, device=device)
+        fit(config, splits, out_dir=path, resume=True, progress=progress)
+        metrics = evaluate_test_once(path, splits)
+        (path / STATE_FILE).unlink(missing_ok=True)  # optimiser state is not needed once done
     return metrics
 
 
@@ -80,12 +134,17 @@ def train_one_via_notebook(arch: str, seed: int, epochs: int, runs_root: Path,
     be traced to a notebook a person can open. An interrupted run resumes (the notebook calls
     ``fit(..., resume=True)`` on the same folder).
     """
-    import papermill  # only this mode needs it
-
     path = run_dir(runs_root, arch, seed)
     if (path / METRICS_FILE).is_file():
         return json.loads((path / METRICS_FILE).read_text())
-    path.mkdir(parents=True, exist_ok=True)
+    with run_lock(path):
+        return _train_via_notebook(path, arch, seed, epochs, splits, device, train_subset)
+
+
+def _train_via_notebook(path: Path, arch: str, seed: int, epochs: int, splits: MNISTSplits,
+                        device: str, train_subset: int | None) -> dict[str, Any]:
+    import papermill  # only this mode needs it
+
     parameters = {"retrain": True, "arch": arch, "seed": seed, "epochs": epochs,
                   "device": device, "train_subset": train_subset,
                   "output_dir": str(path.resolve()), "figures_dir": str((path / "figures").resolve())}
@@ -163,12 +222,16 @@ def main(argv: list[str] | None = None) -> None:
         for seed in args.seeds:
             started = time.perf_counter()
             epochs = args.epochs or DEFAULT_EPOCHS.get(arch, 15)
-            if args.via_notebook:
-                metrics = train_one_via_notebook(arch, seed, epochs, args.runs_root, splits,
-                                                 args.device)
-            else:
-                metrics = train_one(arch, seed, epochs, args.runs_root, splits, args.device,
-                                    not args.no_progress)
+            try:
+                if args.via_notebook:
+                    metrics = train_one_via_notebook(arch, seed, epochs, args.runs_root, splits,
+                                                     args.device)
+                else:
+                    metrics = train_one(arch, seed, epochs, args.runs_root, splits, args.device,
+                                        not args.no_progress)
+            except RunInProgress as busy:
+                print(f"[sweep] skipping {arch} seed {seed}: {busy}", flush=True)
+                continue
             print(f"[sweep] {arch} seed {seed}: test {100 * metrics['test_acc']:.2f}% "
                   f"(val {100 * metrics['val_acc']:.2f}%) in {time.perf_counter() - started:.0f}s",
                   flush=True)
