@@ -53,9 +53,16 @@ def plot_frontier(
                   linewidth=1.2, zorder=2)
         ax.errorbar(x, mean, yerr=row["test_std"], fmt="o", color="tab:blue", elinewidth=3.5,
                     capsize=0, markersize=7, zorder=3)
+        # Models of almost the same size would print their labels on top of each other:
+        # the more accurate one's label goes above its dot, the other's below.
+        neighbours = [r for r in rows if r is not row and abs(r["params"] / x - 1) < 0.1]
+        shift, va = 0, "center"
+        if neighbours:
+            higher = all(mean >= r["test_mean"] for r in neighbours)
+            shift, va = (5, "bottom") if higher else (-5, "top")
         ax.annotate(
             f"{row['arch']}\n{mean:.2f} ± {row['test_std']:.2f}% (n={row['seeds']})",
-            (x, mean), textcoords="offset points", xytext=(-9, 0), ha="right", va="center",
+            (x, mean), textcoords="offset points", xytext=(-9, shift), ha="right", va=va,
             fontsize=8,
         )
     for point in reference_points:
