@@ -35,3 +35,9 @@ def test_committed_readme_matches_committed_results():
         assert marked_section(readme, name) == content, (
             f"README section '{name}' is out of date: run `python -m utils.report`."
         )
+
+
+def test_demote_headings_nests_a_report_under_a_section():
+    from utils.report import demote_headings
+
+    assert demote_headings("# A\ntext #1\n## B", levels=2) == "### A\ntext #1\n#### B"

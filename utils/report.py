@@ -45,8 +45,14 @@ def section_sources(results_dir: Path) -> dict[str, str]:
         parts = [(results_dir / c).read_text().strip() for c in candidates
                  if (results_dir / c).is_file()]
         if parts:
-            sources[name] = "\n\n".join(parts)
+            sources[name] = demote_headings("\n\n".join(parts), levels=2)
     return sources
+
+
+def demote_headings(markdown: str, levels: int) -> str:
+    """A report's ``# Title`` becomes ``### Title`` so it nests under a README section."""
+    return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + levels) + " ", markdown,
+                  flags=re.M)
 
 
 def update_readme(readme: Path = REPO_ROOT / "README.md", results_dir: Path = RESULTS_DIR) -> None:
