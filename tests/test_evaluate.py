@@ -27,12 +27,11 @@ from utils.evaluate import (  # noqa: E402
     predict,
     predict_logits,
     predictions_from_logits,
-    resolve_repo_path,
     row_normalize,
     wilson_interval,
 )
 from utils.models import build_model  # noqa: E402
-from utils.paths import REPO_ROOT  # noqa: E402
+from utils.paths import REPO_ROOT, resolve_repo_path  # noqa: E402
 from utils.plots.errors import plot_digit_grid, plot_misclassified_grid  # noqa: E402
 
 # A 3-class toy problem, worked on paper:

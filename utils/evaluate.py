@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -15,7 +14,7 @@ from torch import nn
 
 from .checkpoints import load_model_checkpoint
 from .data import normalize
-from .paths import REPO_ROOT
+from .paths import resolve_repo_path
 
 
 @torch.no_grad()
@@ -382,21 +381,6 @@ def compare_mistakes(correct_a: torch.Tensor, correct_b: torch.Tensor) -> Mistak
 # ---------------------------------------------------------------------------
 # Loading any checkpoint for evaluation (ours, or a bare state dict such as mnist_994's).
 # ---------------------------------------------------------------------------
-
-
-def resolve_repo_path(path: str | os.PathLike) -> Path:
-    """An absolute path as is; a relative one against the current folder, then the repo root.
-
-    So ``"checkpoints/primary19k/model.pt"`` works from the repo root and from ``notebooks/``,
-    and ``"../checkpoints/..."`` works from ``notebooks/``.
-    """
-    candidate = Path(path).expanduser()
-    if candidate.is_absolute():
-        return candidate
-    for base in (Path.cwd(), REPO_ROOT):
-        if (base / candidate).exists():
-            return (base / candidate).resolve()
-    return (REPO_ROOT / candidate).resolve()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,22 @@ DEFAULT_DATA_DIR = REPO_ROOT / "data"
 MNIST_ROOT_ENV = "MNIST_ROOT"
 
 
+def resolve_repo_path(path: str | os.PathLike, missing_base: Path = REPO_ROOT) -> Path:
+    """An absolute path as is; a relative one against the current folder, then the repo root.
+
+    So ``"checkpoints/primary19k/model.pt"`` works from the repo root and from ``notebooks/``,
+    and ``"../checkpoints/..."`` works from ``notebooks/``. A path found in neither place is
+    resolved against ``missing_base`` (so the caller's error message names a sensible place).
+    """
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute():
+        return candidate
+    for base in (Path.cwd(), REPO_ROOT):
+        if (base / candidate).exists():
+            return (base / candidate).resolve()
+    return (missing_base / candidate).resolve()
+
+
 def resolve_mnist_root(root: str | os.PathLike | None = None) -> Path:
     """Pick the MNIST root: explicit argument > ``$MNIST_ROOT`` > ``<repo>/data``.
 
@@ -25,14 +41,7 @@ def resolve_mnist_root(root: str | os.PathLike | None = None) -> Path:
     chosen = root if root is not None else os.environ.get(MNIST_ROOT_ENV) or None
     if chosen is None:
         return DEFAULT_DATA_DIR
-    path = Path(chosen).expanduser()
-    if path.is_absolute():
-        return path
-    for base in (Path.cwd(), REPO_ROOT):
-        candidate = (base / path).resolve()
-        if candidate.exists():
-            return candidate
-    return (Path.cwd() / path).resolve()
+    return resolve_repo_path(chosen, missing_base=Path.cwd())
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
