@@ -1,6 +1,6 @@
 """A re-implementation of the ORIGINAL mnist_994 training pipeline, used as the benchmark baseline.
 
-What it reproduces (facts from /work/shared/reference/original_mnist_994/README.md):
+What it reproduces (facts from ../shared/reference/original_mnist_994/README.md):
 torchvision's ``MNIST`` dataset with per-sample PIL transforms ``RandomRotation(3)``,
 ``ToTensor()``, ``Normalize((0.1307,), (0.3081,))`` served by a ``torch.utils.data.DataLoader``
 (batch 64, shuffled), the ``original19k`` model, Adam (lr 0.003, weight decay 1e-5 on every

@@ -21,7 +21,7 @@ class ReferencePoint:
 
 
 ORIGINAL_PARAMS = 19_898
-# Facts from the original mnist_994 README and log (see /work/shared/reference/original_mnist_994).
+# Facts from the original mnist_994 README and log (see ../shared/reference/original_mnist_994 beside the checkout).
 ORIGINAL_REFERENCE_POINTS: tuple[ReferencePoint, ...] = (
     ReferencePoint("original, claimed: best epoch picked on test (99.54%)", ORIGINAL_PARAMS,
                    99.54, "*"),
