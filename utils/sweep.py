@@ -147,7 +147,9 @@ def _train_via_notebook(path: Path, arch: str, seed: int, epochs: int, splits: M
 
     parameters = {"retrain": True, "arch": arch, "seed": seed, "epochs": epochs,
                   "device": device, "train_subset": train_subset,
-                  "output_dir": str(path.resolve()), "figures_dir": str((path / "figures").resolve())}
+                  # relative to the kernel's folder: no machine-specific paths in the record
+                  "output_dir": os.path.relpath(path.resolve(), NOTEBOOK_03.parent),
+                  "figures_dir": os.path.relpath((path / "figures").resolve(), NOTEBOOK_03.parent)}
     papermill.execute_notebook(str(NOTEBOOK_03), str(path / EXECUTED_NOTEBOOK),
                                parameters=parameters, kernel_name="python3",
                                cwd=str(NOTEBOOK_03.parent), progress_bar=False)
