@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoints import load_model_checkpoint
-from .data import normalize
+from .data import NUM_CLASSES, normalize
 from .paths import resolve_repo_path
 
 
@@ -101,7 +101,6 @@ def accuracy_with_ci(predictions: torch.Tensor, labels: torch.Tensor) -> Accurac
 # are true classes and columns predicted classes.
 # ---------------------------------------------------------------------------
 
-NUM_CLASSES = 10
 ORIGINAL_NORMALIZATION = (0.1307, 0.3081)  # the mnist_994 recipe; used for bare state dicts
 
 

@@ -15,7 +15,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -108,17 +108,27 @@ def run_lock(path: Path) -> Iterator[None]:
         lock.unlink(missing_ok=True)
 
 
-def train_one(arch: str, seed: int, epochs: int, runs_root: Path, splits: MNISTSplits,
-              device: str, progress: bool) -> dict[str, Any]:
-    path = run_dir(runs_root, arch, seed)
+def _complete_run(path: Path, splits: MNISTSplits, train: Callable[[], None]) -> dict[str, Any]:
+    """The life of one run, whoever trains it: skip if finished, else claim the folder,
+    train, evaluate the test set once, and drop the optimiser state."""
     if (path / METRICS_FILE).is_file():
         return json.loads((path / METRICS_FILE).read_text())
     with run_lock(path):
-        config = TrainConfig(arch=arch, epochs=epochs, seed=seed, device=device)
-        fit(config, splits, out_dir=path, resume=True, progress=progress)
+        train()
         metrics = evaluate_test_once(path, splits)
         (path / STATE_FILE).unlink(missing_ok=True)  # optimiser state is not needed once done
     return metrics
+
+
+def train_one(arch: str, seed: int, epochs: int, runs_root: Path, splits: MNISTSplits,
+              device: str, progress: bool) -> dict[str, Any]:
+    path = run_dir(runs_root, arch, seed)
+
+    def train() -> None:
+        config = TrainConfig(arch=arch, epochs=epochs, seed=seed, device=device)
+        fit(config, splits, out_dir=path, resume=True, progress=progress)
+
+    return _complete_run(path, splits, train)
 
 
 NOTEBOOK_03 = REPO_ROOT / "notebooks" / "03_training.ipynb"
@@ -135,27 +145,21 @@ def train_one_via_notebook(arch: str, seed: int, epochs: int, runs_root: Path,
     ``fit(..., resume=True)`` on the same folder).
     """
     path = run_dir(runs_root, arch, seed)
-    if (path / METRICS_FILE).is_file():
-        return json.loads((path / METRICS_FILE).read_text())
-    with run_lock(path):
-        return _train_via_notebook(path, arch, seed, epochs, splits, device, train_subset)
 
+    def train() -> None:
+        import papermill  # only this mode needs it
 
-def _train_via_notebook(path: Path, arch: str, seed: int, epochs: int, splits: MNISTSplits,
-                        device: str, train_subset: int | None) -> dict[str, Any]:
-    import papermill  # only this mode needs it
+        parameters = {"retrain": True, "arch": arch, "seed": seed, "epochs": epochs,
+                      "device": device, "train_subset": train_subset,
+                      # relative to the kernel's folder: no machine-specific paths in the record
+                      "output_dir": os.path.relpath(path.resolve(), NOTEBOOK_03.parent),
+                      "figures_dir": os.path.relpath((path / "figures").resolve(),
+                                                     NOTEBOOK_03.parent)}
+        papermill.execute_notebook(str(NOTEBOOK_03), str(path / EXECUTED_NOTEBOOK),
+                                   parameters=parameters, kernel_name="python3",
+                                   cwd=str(NOTEBOOK_03.parent), progress_bar=False)
 
-    parameters = {"retrain": True, "arch": arch, "seed": seed, "epochs": epochs,
-                  "device": device, "train_subset": train_subset,
-                  # relative to the kernel's folder: no machine-specific paths in the record
-                  "output_dir": os.path.relpath(path.resolve(), NOTEBOOK_03.parent),
-                  "figures_dir": os.path.relpath((path / "figures").resolve(), NOTEBOOK_03.parent)}
-    papermill.execute_notebook(str(NOTEBOOK_03), str(path / EXECUTED_NOTEBOOK),
-                               parameters=parameters, kernel_name="python3",
-                               cwd=str(NOTEBOOK_03.parent), progress_bar=False)
-    metrics = evaluate_test_once(path, splits)
-    (path / STATE_FILE).unlink(missing_ok=True)
-    return metrics
+    return _complete_run(path, splits, train)
 
 
 def aggregate(runs_root: Path) -> list[dict[str, Any]]:
