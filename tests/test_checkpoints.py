@@ -12,14 +12,13 @@ import torch
 
 from utils.checkpoints import (
     CheckpointError,
-    atomic_torch_save,
-    atomic_write_json,
     load_model_checkpoint,
     read_checkpoint,
     save_model_checkpoint,
 )
 from utils.data import MNISTSplits
 from utils.evaluate import predict_logits
+from utils.io import atomic_torch_save, atomic_write_json
 from utils.models import build_model, count_parameters
 from utils.train import HISTORY_FILE, MODEL_FILE, STATE_FILE, FitResult, TrainConfig, fit
 

@@ -13,26 +13,22 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from utils.checkpoints import save_model_checkpoint  # noqa: E402
-from utils.evaluate import (  # noqa: E402
-    ORIGINAL_NORMALIZATION,
-    calibration_bins,
+from utils.checkpoints import load_evaluation_model, save_model_checkpoint  # noqa: E402
+from utils.errors import (  # noqa: E402
     compare_mistakes,
     confusion_matrix,
-    expected_calibration_error,
-    load_evaluation_model,
     misclassified_examples,
     most_confused_pairs,
     per_class_metrics,
     predict,
-    predict_logits,
     predictions_from_logits,
     row_normalize,
-    wilson_interval,
 )
-from utils.models import build_model  # noqa: E402
+from utils.evaluate import predict_logits  # noqa: E402
+from utils.models import ORIGINAL_NORMALIZATION, build_model  # noqa: E402
 from utils.paths import REPO_ROOT, resolve_repo_path  # noqa: E402
 from utils.plots.errors import plot_digit_grid, plot_misclassified_grid  # noqa: E402
+from utils.stats import calibration_bins, expected_calibration_error, wilson_interval  # noqa: E402
 
 # A 3-class toy problem, worked on paper:
 #   true 0: predicted 0, 0, 1      -> row [2, 1, 0]

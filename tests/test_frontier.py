@@ -97,3 +97,14 @@ def test_bad_csv_is_rejected_clearly(tmp_path: Path, content: str, message: str)
     path.write_text(content)
     with pytest.raises(frontier.SweepTableError, match=message):
         frontier.read_sweep_csv(path)
+
+
+def test_the_frontier_draws_the_course_target_of_99_5_percent() -> None:
+    """The course's goal is 'over 99.5%': the dotted target line must say so (it once said 99.4)."""
+    fig = plot_frontier(ROWS)
+    try:
+        lines = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == ":"]
+        assert [tuple(line.get_ydata()) for line in lines] == [(99.5, 99.5)]
+        assert any("99.5% target" in text.get_text() for text in fig.axes[0].get_legend().get_texts())
+    finally:
+        plt.close(fig)

@@ -106,7 +106,8 @@ def test_original_checkpoint_scores_9939(request: pytest.FixtureRequest) -> None
         splits = request.getfixturevalue("splits")
     except pytest.FixtureLookupError:
         pytest.skip("tests/conftest.py provides no `splits` fixture (MNIST test split)")
-    from utils.evaluate import ORIGINAL_NORMALIZATION, predict_logits
+    from utils.evaluate import predict_logits
+    from utils.models import ORIGINAL_NORMALIZATION
 
     model = build_model("original19k")
     model.load_state_dict(state, strict=True)

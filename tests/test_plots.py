@@ -3,6 +3,8 @@
 import matplotlib
 
 matplotlib.use("Agg")
+from pathlib import Path
+
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
@@ -24,8 +26,8 @@ def test_failed_save_keeps_the_old_figure_and_leaves_no_partial_file(tmp_path, m
     path = save_figure(fig, "99_example", tmp_path)
     before = path.read_bytes()
 
-    def broken_savefig(*args, **kwargs):
-        (tmp_path / ".99_example.partial.png").write_bytes(b"half")
+    def broken_savefig(target, *args, **kwargs):
+        Path(target).write_bytes(b"half")  # a half-written temp file, then the failure
         raise OSError("disk full")
 
     monkeypatch.setattr(fig, "savefig", broken_savefig)

@@ -56,7 +56,8 @@ def run(config: TrainConfig, splits: MNISTSplits, **kwargs) -> FitResult:
 
 
 def without_seconds(history: list[dict[str, float]]) -> list[dict[str, float]]:
-    return [{k: v for k, v in record.items() if k != "seconds"} for record in history]
+    return [{k: v for k, v in record.items() if k not in ("seconds", "val_seconds")}
+            for record in history]
 
 
 def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
@@ -186,9 +187,9 @@ def test_history_records_every_epoch(reference):
     assert [r["epoch"] for r in reference.history] == [1, 2]
     for record in reference.history:
         assert set(record) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
-                               "seconds"}
+                               "seconds", "val_seconds"}
         assert 0 <= record["train_acc"] <= 1 and 0 <= record["val_acc"] <= 1
-        assert record["train_loss"] > 0 and record["seconds"] > 0
+        assert record["train_loss"] > 0 and record["seconds"] > record["val_seconds"] > 0
     # The model learns something even in two epochs on 1,500 images (chance is 10%).
     assert reference.history[-1]["train_loss"] < reference.history[0]["train_loss"]
 
@@ -238,9 +239,32 @@ def test_resume_with_different_settings_is_refused(small, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run(quick_config(), small, out_dir=out_dir, on_epoch_end=interrupt_after(1))
     with pytest.raises(CheckpointError, match="different settings") as caught:
-        run(quick_config(lr=0.05), small, out_dir=out_dir, resume=True)
-    assert "'lr': 0.1" in str(caught.value) and "'lr': 0.05" in str(caught.value)
+        run(quick_config(lr=0.05, label_smoothing=0.0), small, out_dir=out_dir, resume=True)
+    message = str(caught.value)
+    # Names only the settings that differ, old and new value, not two whole config dicts.
+    assert "label_smoothing: saved 0.05, now 0.0" in message
+    assert "lr: saved 0.1, now 0.05" in message
+    assert "batch_size" not in message and len(message) < 400
     assert not (out_dir / MODEL_FILE).exists()
+
+
+def test_a_finished_model_is_not_resumed_as_a_training_state(small, tmp_path):
+    out_dir = tmp_path / "run"
+    run(quick_config(epochs=1), small, out_dir=out_dir)
+    (out_dir / MODEL_FILE).replace(out_dir / STATE_FILE)  # model.pt copied in as last.pt
+    with pytest.raises(CheckpointError, match="finished model .*cannot be resumed"):
+        run(quick_config(), small, out_dir=out_dir, resume=True)
+
+
+def test_resume_removes_temp_files_left_by_a_killed_save(small, tmp_path):
+    out_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run(quick_config(), small, out_dir=out_dir, on_epoch_end=interrupt_after(1))
+    stale = out_dir / f".{STATE_FILE}.abc123.tmp"
+    stale.write_bytes(b"")  # what a kill -9 during torch.save leaves behind
+    run(quick_config(), small, out_dir=out_dir, resume=True)
+    assert not stale.exists()
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted([HISTORY_FILE, MODEL_FILE, STATE_FILE])
 
 
 # ---------------------------------------------------------------- the test split is unused
@@ -300,7 +324,8 @@ def test_load_history_explains_missing_or_malformed_files(tmp_path):
 def test_lr_schedule_plot_draws_the_engine_schedule():
     import matplotlib.pyplot as plt
 
-    from utils.plots.training import lr_schedule, plot_lr_schedule
+    from utils.plots.training import plot_lr_schedule
+    from utils.train import lr_schedule
 
     config = quick_config(epochs=3)
     lrs = lr_schedule(config, 10)

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from .data import normalize, to_unit_float
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -88,3 +90,13 @@ def random_affine(
     shifts = uniform(n, 2) * config.translate_px
     theta = affine_matrices(angles, scales, shifts, size=images.shape[-1])
     return warp(images, theta.to(images.dtype)).clamp_(0.0, 1.0)
+
+
+def training_batch(
+    images: torch.Tensor, augment: AugmentConfig, mean: float, std: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The one batch step of training: uint8 ``[B, 28, 28]`` -> warped, normalised float
+    ``[B, 1, 28, 28]``. ``fit``, the benchmark and notebook 03 all call this, so what is
+    measured and shown is exactly what trains."""
+    return normalize(random_affine(to_unit_float(images), augment, generator=generator), mean, std)

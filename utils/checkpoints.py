@@ -2,50 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .models import build_model, count_parameters
+from .io import atomic_torch_save
+from .models import ORIGINAL_NORMALIZATION, build_model, count_parameters
+from .paths import resolve_repo_path
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is unreadable or does not match the model it is loaded into."""
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temp file in the same folder, then rename: no half-written files."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp_name)
-        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600 files; results are meant to be shared
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    _atomic_write(Path(path), lambda tmp: torch.save(obj, tmp))
-
-
-def atomic_write_text(text: str, path: str | os.PathLike) -> None:
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(text)
-
-    _atomic_write(Path(path), write)
-
-
-def atomic_write_json(obj: Any, path: str | os.PathLike) -> None:
-    atomic_write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
 
 
 def save_model_checkpoint(
@@ -128,3 +99,46 @@ def load_model_checkpoint(
     load_state_dict_strict(model, state_dict, arch, str(path))
     model.eval()
     return model, info
+
+
+# ---------------------------------------------------------------------------
+# Loading any checkpoint for evaluation (ours, or a bare state dict such as mnist_994's).
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvaluationModel:
+    """A model ready for ``predict``: in eval mode, with the normalisation it was trained with."""
+
+    model: nn.Module
+    arch: str
+    mean: float
+    std: float
+    label: str  # short name for tables and plot titles
+    info: dict[str, Any]
+
+
+def checkpoint_normalization(info: dict[str, Any]) -> tuple[float, float]:
+    """Our checkpoints record their training mean/std; bare state dicts get the mnist_994 values."""
+    stats = (info.get("metadata") or {}).get("normalization")
+    if stats:
+        return float(stats["mean"]), float(stats["std"])
+    return ORIGINAL_NORMALIZATION
+
+
+def load_evaluation_model(
+    path: str | os.PathLike, arch: str | None = None
+) -> EvaluationModel:
+    """Load a checkpoint (path relative to cwd or repo root) for evaluation on the CPU."""
+    resolved = resolve_repo_path(path)
+    if not resolved.is_file():
+        raise FileNotFoundError(
+            f"No checkpoint at {path!r} (looked in the current folder and the repo root). "
+            "Train one (notebook 03 / python -m utils.sweep) or pass the path of an existing model.pt."
+        )
+    model, info = load_model_checkpoint(resolved, arch=arch)
+    mean, std = checkpoint_normalization(info)
+    # ours: the run folder, unless it just repeats the arch; bare state dicts: the file name
+    detail = resolved.parent.name if info.get("metadata") else resolved.name
+    label = info["arch"] if detail == info["arch"] else f"{info['arch']} ({detail})"
+    return EvaluationModel(model.cpu().eval(), info["arch"], mean, std, label, info)

@@ -150,10 +150,13 @@ class MNISTSplits:
     val_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
+    val_source: str = "carved from the 60k training images"  # how validation was drawn
 
     def to(self, device: str | torch.device) -> MNISTSplits:
         """Move every tensor once, so training never copies batches from the host."""
-        return MNISTSplits(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self)
+                 if f.name != "val_source"}
+        return MNISTSplits(**moved, val_source=self.val_source)
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         if name not in ("train", "val", "test"):
@@ -207,6 +210,8 @@ def load_mnist_splits(
         val_labels=train_set.targets[val_idx].contiguous(),
         test_images=test_set.data.contiguous(),
         test_labels=test_set.targets.contiguous(),
+        val_source=(f"{val_size:,} images stratified from the 60,000 training images "
+                    f"(split seed {split_seed})"),
     )
 
 
@@ -220,12 +225,17 @@ def class_counts(labels: torch.Tensor) -> list[int]:
     return torch.bincount(labels.cpu(), minlength=NUM_CLASSES).tolist()
 
 
+def to_unit_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[N, 28, 28]`` (0-255) -> float ``[N, 1, 28, 28]`` (0-1): what the warp works on."""
+    return images.unsqueeze(1).float().div_(255.0)
+
+
 def normalize(images_uint8_or_float: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """``[N, 28, 28]`` uint8 (0-255) or ``[N, 1, 28, 28]`` float (0-1) -> normalised ``[N, 1, 28, 28]``."""
     x = images_uint8_or_float
     if x.dtype == torch.uint8:
-        x = x.float().div_(255.0)
-    if x.dim() == 3:
+        x = to_unit_float(x)
+    elif x.dim() == 3:
         x = x.unsqueeze(1)
     return (x - mean) / std
 

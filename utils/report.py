@@ -11,7 +11,7 @@ import argparse
 import re
 from pathlib import Path
 
-from .checkpoints import atomic_write_text
+from .io import atomic_write_text
 from .paths import REPO_ROOT, RESULTS_DIR
 
 README_SECTIONS = {"sweep-table": ["sweep.md"], "bench": ["bench_cuda.md", "bench_cpu.md"]}

@@ -20,10 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import atomic_write_json, atomic_write_text, load_model_checkpoint
+from .checkpoints import load_model_checkpoint
 from .data import MNISTSplits, load_mnist_splits
-from .evaluate import accuracy_with_ci, predict_logits
+from .evaluate import predict_logits
+from .io import atomic_write_json, atomic_write_text
 from .paths import REPO_ROOT, RESULTS_DIR
+from .stats import accuracy_with_ci
 from .train import MODEL_FILE, STATE_FILE, TrainConfig, fit
 
 # Epoch budgets from the accuracy targets (issue: primary <= 20, compact <= 15).

@@ -19,21 +19,21 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .augment import AugmentConfig, random_affine
+from .augment import AugmentConfig, training_batch
 from .checkpoints import (
     CheckpointError,
-    atomic_torch_save,
-    atomic_write_json,
     load_state_dict_strict,
     read_checkpoint,
     save_model_checkpoint,
 )
 from .data import MNISTSplits, normalization_stats
 from .evaluate import loss_and_accuracy
+from .io import atomic_torch_save, atomic_write_json
 from .models import MODEL_REGISTRY, available_models, build_model, count_parameters
 from .paths import resolve_device
 
-OPTIMIZERS = ("sgd", "adamw", "adam")
+OPTIMIZERS = ("sgd", "adam")
+SWITCHES = ("auto", "on", "off")
 SCHEDULES = ("onecycle", "constant")
 STATE_FILE = "last.pt"
 MODEL_FILE = "model.pt"
@@ -60,18 +60,25 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     train_subset: int | None = None  # use only this many training images (quick runs)
-    eval_batch_size: int = 1000
-    amp: bool = True  # bfloat16 autocast, CUDA only
-    channels_last: bool = False
+    amp: str = "auto"  # bfloat16 autocast of the forward pass: "auto" where the hardware has it
+    channels_last: str = "auto"  # NHWC memory format: "auto" together with bf16 on the CPU
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config saved in a checkpoint, including those of earlier versions."""
         values = dict(values)
         if isinstance(values.get("augment"), dict):
             values["augment"] = AugmentConfig(**values["augment"])
+        # Earlier checkpoints: amp/channels_last were booleans (amp=True meant "bf16 on CUDA
+        # only", which "auto" now covers) and eval_batch_size was a setting without a use.
+        values.pop("eval_batch_size", None)
+        for name, legacy in (("amp", {True: "auto", False: "off"}),
+                             ("channels_last", {True: "on", False: "off"})):
+            if isinstance(values.get(name), bool):
+                values[name] = legacy[values[name]]
         return cls(**values)
 
     def validate(self, train_size: int | None = None) -> None:
@@ -80,7 +87,7 @@ class TrainConfig:
             raise ValueError(
                 f"Unknown architecture {self.arch!r}. Valid names: {', '.join(available_models())}."
             )
-        for name in ("epochs", "batch_size", "eval_batch_size"):
+        for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -98,6 +105,9 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}.")
+        for name in ("amp", "channels_last"):
+            if getattr(self, name) not in SWITCHES:
+                raise ValueError(f"{name} must be one of {SWITCHES}, got {getattr(self, name)!r}.")
         self.augment.scaled(self.augment_strength)  # raises on a negative strength
         resolve_device(self.device)  # raises on cuda without a GPU
         if self.train_subset is not None:
@@ -143,6 +153,14 @@ def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> fl
     return one_cycle_lr(step, config.epochs * steps_per_epoch, config.lr, config.pct_start)
 
 
+def lr_schedule(config: TrainConfig, steps_per_epoch: int) -> list[float]:
+    """The learning rate of every optimiser step, exactly as ``fit`` will set it."""
+    if steps_per_epoch <= 0:
+        raise ValueError(f"steps_per_epoch must be positive, got {steps_per_epoch}.")
+    return [learning_rate_at(config, step, steps_per_epoch)
+            for step in range(config.epochs * steps_per_epoch)]
+
+
 def steps_per_epoch(config: TrainConfig, train_size: int) -> int:
     n = config.train_subset or train_size
     return math.ceil(n / config.batch_size)
@@ -157,9 +175,43 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     ]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=config.lr)
     return torch.optim.Adam(groups, lr=config.lr)
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether oneDNN has native bfloat16 kernels on this CPU (AVX-512 BF16 / AMX): asked of
+    the library that will run them, not guessed from the CPU's name."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """How the forward pass runs; weights, loss and optimiser state always stay float32."""
+
+    bf16_autocast: bool
+    channels_last: bool
+
+    def describe(self) -> str:
+        parts = ["bf16 autocast" if self.bf16_autocast else "fp32",
+                 "channels_last" if self.channels_last else "NCHW"]
+        return ", ".join(parts)
+
+
+def resolve_fast_path(config: TrainConfig, device: torch.device) -> FastPath:
+    """``"auto"``: bf16 autocast on CUDA GPUs with bf16, and bf16 + channels_last on CPUs whose
+    oneDNN has bf16 kernels (where both together were measured fastest); fp32 NCHW elsewhere.
+    ``"on"``/``"off"`` force a switch (tests use this to run every path on any machine)."""
+    if device.type == "cuda":
+        bf16_auto, channels_last_auto = torch.cuda.is_bf16_supported(), False
+    elif device.type == "cpu":
+        bf16_auto = channels_last_auto = cpu_supports_bf16()
+    else:
+        bf16_auto = channels_last_auto = False
+    pick = {"on": True, "off": False}
+    return FastPath(
+        bf16_autocast=pick.get(config.amp, bf16_auto),
+        channels_last=pick.get(config.channels_last, channels_last_auto),
+    )
 
 
 class EMA:
@@ -190,6 +242,40 @@ class FitResult:
     normalization: tuple[float, float]
 
 
+@dataclass
+class TrainingState:
+    """Everything that changes during a run and is saved in ``last.pt`` after each epoch."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    ema: EMA | None
+    generator: torch.Generator
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+    def to_dict(self, config: TrainConfig, device: torch.device) -> dict[str, Any]:
+        return {
+            "epoch": self.epochs_done,
+            "config": config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "ema": self.ema.state if self.ema is not None else None,
+            "rng": _rng_state(self.generator, device),
+            "history": self.history,
+        }
+
+    def final_model(self, arch: str, device: torch.device) -> nn.Module:
+        """The weights a run hands on: the EMA average when one is kept, else the raw model."""
+        if self.ema is None:
+            return self.model
+        averaged = build_model(arch).to(device)
+        self.ema.copy_to(averaged)
+        return averaged
+
+
 def _rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
     state = {
         "device_type": device.type,
@@ -215,9 +301,124 @@ def _restore_rng(state: dict[str, Any], generator: torch.Generator, device: torc
         torch.cuda.set_rng_state(state["torch_cuda"], device)
 
 
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """Settings that must match for a resume to be the same run (device may change)."""
-    return {k: v for k, v in config.items() if k not in ("device",)}
+STATE_KEYS = ("epoch", "config", "model", "optimizer", "ema", "rng", "history")
+
+
+def settings_that_differ(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """``name: saved -> now`` for each setting that differs (the device may change on resume)."""
+    saved, now = TrainConfig.from_dict(saved).to_dict(), TrainConfig.from_dict(now).to_dict()
+    return [
+        f"{key}: saved {saved.get(key)!r}, now {now.get(key)!r}"
+        for key in sorted(set(saved) | set(now))
+        if key != "device" and saved.get(key) != now.get(key)
+    ]
+
+
+def read_training_state(path: Path, config: TrainConfig) -> dict[str, Any]:
+    """``last.pt`` checked before use: it must be a training state of *this* run's settings."""
+    state = read_checkpoint(path)
+    missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        finished = isinstance(state, dict) and "state_dict" in state and "arch" in state
+        what = ("a finished model (model.pt), which holds weights but no optimiser or RNG state"
+                if finished else f"not a training state (it lacks {', '.join(missing)})")
+        raise CheckpointError(
+            f"{path} is {what}, so the run cannot be resumed from it. Delete or move it and "
+            "train with resume=False, or resume from the last.pt that fit() wrote."
+        )
+    differ = settings_that_differ(state["config"], config.to_dict())
+    if differ:
+        raise CheckpointError(
+            f"{path} was saved by a run with different settings ({'; '.join(differ)}). "
+            "Use another out_dir, the saved settings, or resume=False to start over."
+        )
+    return state
+
+
+def start_state(config: TrainConfig, device: torch.device, fast: FastPath) -> TrainingState:
+    """A fresh, seeded model, optimiser, EMA and batch generator."""
+    torch.manual_seed(config.seed)
+    model = build_model(config.arch).to(device)
+    if fast.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return TrainingState(
+        model=model,
+        optimizer=make_optimizer(model, config),
+        ema=EMA(model, config.ema_decay) if config.ema_decay > 0 else None,
+        generator=torch.Generator(device=device).manual_seed(config.seed),
+    )
+
+
+def restore_state(state: TrainingState, saved: dict[str, Any], config: TrainConfig,
+                  device: torch.device, source: Path) -> None:
+    load_state_dict_strict(state.model, saved["model"], config.arch, str(source))
+    state.optimizer.load_state_dict(saved["optimizer"])
+    if state.ema is not None:
+        state.ema.state = {k: v.to(device) for k, v in saved["ema"].items()}
+    _restore_rng(saved["rng"], state.generator, device)
+    state.history = list(saved["history"])
+
+
+def train_one_epoch(
+    state: TrainingState,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: TrainConfig,
+    normalization: tuple[float, float],
+    fast: FastPath,
+    progress: bool,
+) -> dict[str, float]:
+    """One pass over the (device-resident, uint8) training images; returns the epoch's
+    training loss, accuracy and last learning rate."""
+    model, optimizer, generator = state.model, state.optimizer, state.generator
+    device, epoch = images.device, state.epochs_done
+    augment = config.augment.scaled(config.augment_strength)
+    n_steps = math.ceil(len(labels) / config.batch_size)
+    model.train()
+    order = torch.randperm(len(labels), device=device, generator=generator)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    bar = tqdm(range(n_steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
+               leave=False, unit="batch")
+    lr = config.lr
+    for step_in_epoch in bar:
+        lr = learning_rate_at(config, epoch * n_steps + step_in_epoch, n_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        idx = order[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
+        x = training_batch(images[idx], augment, *normalization, generator=generator)
+        if fast.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = labels[idx]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast.bf16_autocast):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if state.ema is not None:
+            state.ema.update(model)
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        if progress and step_in_epoch % 20 == 0:
+            seen = min((step_in_epoch + 1) * config.batch_size, len(labels))
+            bar.set_postfix(loss=f"{loss.item():.3f}",
+                            acc=f"{100 * correct.item() / seen:.2f}%", lr=f"{lr:.3g}")
+    bar.close()
+    return {"train_loss": loss_sum.item() / len(labels),
+            "train_acc": correct.item() / len(labels), "lr": lr}
+
+
+def training_images(splits: MNISTSplits, config: TrainConfig,
+                    device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training split on ``device``, or its seeded ``train_subset``."""
+    images, labels = splits.train_images.to(device), splits.train_labels.to(device)
+    train_size = len(labels)
+    if config.train_subset is not None and config.train_subset < train_size:
+        chosen = torch.randperm(train_size, generator=torch.Generator().manual_seed(config.seed))
+        chosen = chosen[: config.train_subset].sort().values.to(device)
+        images, labels = images[chosen], labels[chosen]
+    return images, labels
 
 
 def fit(
@@ -240,137 +441,58 @@ def fit(
     train_size = len(splits.train_labels)
     config.validate(train_size)
     device = resolve_device(config.device)
+    fast = resolve_fast_path(config, device)
     out_path = Path(out_dir) if out_dir is not None else None
     if resume and out_path is None:
         raise ValueError("resume=True needs out_dir=... (where last.pt was saved).")
     say = log or (lambda _message: None)
 
-    mean, std = normalization_stats(splits.train_images)
-    torch.manual_seed(config.seed)
-    model = build_model(config.arch).to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, config)
-    ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-
-    images, labels = splits.train_images.to(device), splits.train_labels.to(device)
-    if config.train_subset is not None and config.train_subset < train_size:
-        chosen = torch.randperm(train_size, generator=torch.Generator().manual_seed(config.seed))
-        chosen = chosen[: config.train_subset].sort().values.to(device)
-        images, labels = images[chosen], labels[chosen]
-    val_images, val_labels = splits.val_images.to(device), splits.val_labels.to(device)
-    augment = config.augment.scaled(config.augment_strength)
-    n_steps = steps_per_epoch(config, train_size)
-
-    history: list[dict[str, float]] = []
-    start_epoch = 0
+    saved = None
     if resume and (out_path / STATE_FILE).is_file():
-        state = read_checkpoint(out_path / STATE_FILE)
-        if _comparable(state["config"]) != _comparable(config.to_dict()):
-            raise CheckpointError(
-                f"{out_path / STATE_FILE} was saved by a run with different settings: "
-                f"saved {state['config']}, now {config.to_dict()}. Use another out_dir "
-                "or resume=False to start over."
-            )
-        load_state_dict_strict(model, state["model"], config.arch, str(out_path / STATE_FILE))
-        optimizer.load_state_dict(state["optimizer"])
-        if ema is not None:
-            ema.state = {k: v.to(device) for k, v in state["ema"].items()}
-        _restore_rng(state["rng"], generator, device)
-        history, start_epoch = list(state["history"]), int(state["epoch"])
-        say(f"Resumed {config.arch} from {out_path / STATE_FILE} after epoch {start_epoch}.")
+        saved = read_training_state(out_path / STATE_FILE, config)
+    normalization = normalization_stats(splits.train_images)
+    state = start_state(config, device, fast)
+    images, labels = training_images(splits, config, device)
+    val_images, val_labels = splits.val_images.to(device), splits.val_labels.to(device)
+    if saved is not None:
+        restore_state(state, saved, config, device, out_path / STATE_FILE)
+        say(f"Resumed {config.arch} from {out_path / STATE_FILE} after epoch "
+            f"{state.epochs_done}.")
     elif resume:
         say(f"No {STATE_FILE} in {out_path}: starting from scratch.")
 
-    use_amp = config.amp and device.type == "cuda"
     say(
-        f"Training {config.arch} ({count_parameters(model):,} params) on {device} for "
-        f"{config.epochs} epochs, {len(labels):,} images, batch {config.batch_size}."
+        f"Training {config.arch} ({count_parameters(state.model):,} params) on {device} "
+        f"({fast.describe()}) for {config.epochs} epochs, {len(labels):,} images, "
+        f"batch {config.batch_size}."
     )
-    for epoch in range(start_epoch, config.epochs):
-        model.train()
+    while state.epochs_done < config.epochs:
         started = time.perf_counter()
-        order = torch.randperm(len(labels), device=device, generator=generator)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        bar = tqdm(
-            range(n_steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
-            leave=False, unit="batch",
-        )
-        lr = config.lr
-        for step_in_epoch in bar:
-            lr = learning_rate_at(config, epoch * n_steps + step_in_epoch, n_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            idx = order[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
-            x = images[idx].unsqueeze(1).float().div_(255.0)
-            x = random_affine(x, augment, generator=generator)
-            x = (x - mean) / std
-            if config.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = labels[idx]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if ema is not None:
-                ema.update(model)
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            if progress and step_in_epoch % 20 == 0:
-                seen = min((step_in_epoch + 1) * config.batch_size, len(labels))
-                bar.set_postfix(loss=f"{loss.item():.3f}",
-                                acc=f"{100 * correct.item() / seen:.2f}%", lr=f"{lr:.3g}")
-        bar.close()
-        evaluated = model
-        if ema is not None:
-            evaluated = build_model(config.arch).to(device)
-            ema.copy_to(evaluated)
+        record = train_one_epoch(state, images, labels, config, normalization, fast, progress)
+        val_started = time.perf_counter()
         val_loss, val_acc = loss_and_accuracy(
-            evaluated, val_images, val_labels, mean, std, config.eval_batch_size
+            state.final_model(config.arch, device), val_images, val_labels, *normalization
         )
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum.item() / len(labels),
-            "train_acc": correct.item() / len(labels),
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "lr": lr,
-            "seconds": time.perf_counter() - started,
-        }
-        history.append(record)
+        finished = time.perf_counter()
+        record = {"epoch": state.epochs_done + 1, "train_loss": record["train_loss"],
+                  "train_acc": record["train_acc"], "val_loss": val_loss, "val_acc": val_acc,
+                  "lr": record["lr"], "seconds": finished - started,
+                  "val_seconds": finished - val_started}
+        state.history.append(record)
         say(
-            f"epoch {epoch + 1:2d}/{config.epochs}  train loss {record['train_loss']:.4f} "
+            f"epoch {record['epoch']:2d}/{config.epochs}  train loss {record['train_loss']:.4f} "
             f"acc {100 * record['train_acc']:.2f}%  val loss {val_loss:.4f} "
-            f"acc {100 * val_acc:.2f}%  lr {lr:.2e}  {record['seconds']:.1f}s"
+            f"acc {100 * val_acc:.2f}%  lr {record['lr']:.2e}  {record['seconds']:.1f}s"
         )
         if out_path is not None:
-            atomic_torch_save(
-                {
-                    "epoch": epoch + 1,
-                    "config": config.to_dict(),
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "ema": ema.state if ema is not None else None,
-                    "rng": _rng_state(generator, device),
-                    "history": history,
-                },
-                out_path / STATE_FILE,
-            )
+            atomic_torch_save(state.to_dict(config, device), out_path / STATE_FILE)
         if on_epoch_end is not None:
             on_epoch_end(record)
 
-    final_model = model
-    if ema is not None:
-        final_model = build_model(config.arch).to(device)
-        ema.copy_to(final_model)
-    final_model.eval()
+    final_model = state.final_model(config.arch, device).eval()
     if out_path is not None:
-        save_run(out_path, final_model, config, history, (mean, std), train_size)
-    return FitResult(final_model, history, config, out_path, (mean, std))
+        save_run(out_path, final_model, config, state.history, normalization, splits, fast)
+    return FitResult(final_model, state.history, config, out_path, normalization)
 
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -378,6 +500,9 @@ HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
 
 def load_history(path: str | Path) -> list[dict[str, float]]:
     """Read a run's per-epoch ``history.json`` (give the file or the run folder).
+
+    ``val_seconds`` (time of the validation pass) is recorded since the hardening refactor and
+    is optional, so histories of the shipped, earlier runs still load.
 
     Checked on the way in, so a plot of a wrong or truncated file fails with its name.
     """
@@ -404,22 +529,24 @@ def save_run(
     config: TrainConfig,
     history: list[dict[str, float]],
     normalization: tuple[float, float],
-    train_size: int,
-    extra: dict[str, Any] | None = None,
+    splits: MNISTSplits,
+    fast: FastPath,
 ) -> None:
     last = history[-1] if history else {}
+    train_size = len(splits.train_labels)
     metadata = {
         "config": config.to_dict(),
         "epochs": len(history),
         "seed": config.seed,
         "normalization": {"mean": normalization[0], "std": normalization[1]},
         "data_split": {"train": train_size, "train_used": config.train_subset or train_size,
-                       "val": "5,000 stratified from the 60k training images (split seed 0)"},
+                       "val": len(splits.val_labels), "val_source": splits.val_source},
         "val_acc": last.get("val_acc"),
         "val_loss": last.get("val_loss"),
         "train_seconds": sum(r["seconds"] for r in history),
         "device": str(resolve_device(config.device)),
-        **(extra or {}),
+        "precision": {"forward": "bfloat16 autocast" if fast.bf16_autocast else "float32",
+                      "channels_last": fast.channels_last},
     }
     save_model_checkpoint(out_dir / MODEL_FILE, model, config.arch, metadata)
     atomic_write_json(history, out_dir / HISTORY_FILE)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from ..io import atomic_write
 from ..paths import FIGURES_DIR
 
 
@@ -17,15 +17,11 @@ def save_figure(fig: Figure, name: str, figures_dir: str | Path | None = None) -
     PNG metadata is stripped of the library version so re-running gives identical files.
     """
     folder = Path(figures_dir) if figures_dir is not None else FIGURES_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    partial = folder / f".{name}.partial.png"  # written then renamed: never a half-written figure
-    try:
-        fig.savefig(partial, dpi=110, bbox_inches="tight", metadata={"Software": None})
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    return atomic_write(
+        folder / f"{name}.png",
+        lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight",
+                                metadata={"Software": None}),
+    )
 
 
 __all__ = ["save_figure", "plt"]

@@ -10,16 +10,9 @@ import torch
 from matplotlib.figure import Figure
 
 from ..augment import AugmentConfig, random_affine
-from ..train import TrainConfig, learning_rate_at
+from ..data import to_unit_float
+from ..train import TrainConfig, lr_schedule
 from .data import plot_augmented_grid
-
-
-def lr_schedule(config: TrainConfig, steps_per_epoch: int) -> list[float]:
-    """The learning rate of every optimiser step, exactly as ``fit`` will set it."""
-    if steps_per_epoch <= 0:
-        raise ValueError(f"steps_per_epoch must be positive, got {steps_per_epoch}.")
-    return [learning_rate_at(config, step, steps_per_epoch)
-            for step in range(config.epochs * steps_per_epoch)]
 
 
 def plot_lr_schedule(config: TrainConfig, steps_per_epoch: int) -> Figure:
@@ -107,13 +100,14 @@ def plot_augmentation_preview(
     title: str | None = None,
 ) -> Figure:
     """Originals (uint8 ``[K, 28, 28]``) and ``n_variants`` rows of augmented copies, made the
-    way ``fit`` makes them: scale to [0, 1], then one batched ``random_affine`` call per row."""
+    way ``fit``'s batch step makes them (``utils.augment.training_batch`` before its
+    normalisation, so the pixels stay viewable): scale to [0, 1], then one batched warp per row."""
     if images.dtype != torch.uint8 or images.dim() != 3:
         raise ValueError(
             f"Expected uint8 images [K, 28, 28], got {images.dtype} {tuple(images.shape)}."
         )
     generator = torch.Generator(device=images.device).manual_seed(seed)
-    batch = images.unsqueeze(1).float().div(255.0)
+    batch = to_unit_float(images)
     augmented = torch.stack(
         [random_affine(batch, config, generator=generator)[:, 0] for _ in range(n_variants)]
     )
