@@ -62,7 +62,15 @@ from utils.data import MNISTSplits, load_mnist_splits  # noqa: E402
 from utils.io import atomic_write_json, atomic_write_text  # noqa: E402
 from utils.models import build_model, count_parameters  # noqa: E402
 from utils.paths import RESULTS_DIR, resolve_device  # noqa: E402
-from utils.train import TrainConfig, fit  # noqa: E402
+from utils.train import (  # noqa: E402
+    FastPath,
+    TrainConfig,
+    cpu_supports_bf16,
+    fit,
+    resolve_fast_path,
+    start_state,
+    train_one_epoch,
+)
 
 TARGET = 0.994
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
@@ -85,9 +93,13 @@ class BenchSettings:
     # peak LR, a schedule sized for the race. Chosen on validation only (a seed-0 trial reached
     # 99.42% val after epoch 5); None uses TrainConfig's 15 epochs.
     ours_epochs: int | None = 6
+    # The engine's own step (fit's batch step + forward/backward + SGD) per numeric path.
+    engine_batch_sizes: tuple[int, ...] = (128, 512)
+    engine_steps: int = 40
 
 
 QUICK = dict(models=("original19k", "primary19k"), batch_sizes=(64,), throughput_steps=5,
+             engine_batch_sizes=(32,), engine_steps=3,
              warmup_steps=2, rounds=2, max_epochs=1, train_subset=1024, val_subset=1000,
              ours_epochs=1)
 
@@ -109,6 +121,7 @@ def hardware_info(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "cpu": _cpu_model(),
         "cpu_cores": os.cpu_count(),
+        "cpu_bf16": cpu_supports_bf16(),
         "torch_threads": torch.get_num_threads(),
         "torch": str(torch.__version__),
         "torchvision": str(torchvision.__version__),
@@ -201,6 +214,70 @@ def measure_throughput(arch: str, batch_size: int, splits: MNISTSplits, original
     }
 
 
+# ---------------------------------------------------------------- engine numeric paths
+ENGINE_PATHS = {
+    "fp32": FastPath(bf16_autocast=False, channels_last=False),
+    "fp32 channels_last": FastPath(bf16_autocast=False, channels_last=True),
+    "bf16": FastPath(bf16_autocast=True, channels_last=False),
+    "bf16 channels_last": FastPath(bf16_autocast=True, channels_last=True),
+}
+
+
+def time_engine_epoch(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor,
+                      fast: FastPath, warmup_steps: int) -> float:
+    """Images/s of ``train_one_epoch`` (exactly fit's inner loop) over ``images``."""
+    normalization = (0.1307, 0.3081)
+    state = start_state(config, images.device, fast)
+    warm = warmup_steps * config.batch_size
+    train_one_epoch(state, images[:warm], labels[:warm], config, normalization, fast, False)
+    _sync(images.device)
+    started = time.perf_counter()
+    train_one_epoch(state, images, labels, config, normalization, fast, False)
+    _sync(images.device)
+    return len(labels) / (time.perf_counter() - started)
+
+
+def time_batch_step(images: torch.Tensor, batch_size: int, steps: int) -> float:
+    """Images/s of the batch step alone (augment + normalise), to show it is not the bottleneck."""
+    augment = TrainConfig().augment
+    generator = torch.Generator(device=images.device).manual_seed(0)
+    _sync(images.device)
+    started = time.perf_counter()
+    for step in range(steps):
+        training_batch(images[step * batch_size:(step + 1) * batch_size], augment, 0.1307, 0.3081,
+                       generator)
+    _sync(images.device)
+    return steps * batch_size / (time.perf_counter() - started)
+
+
+def measure_engine_paths(splits: MNISTSplits, device: torch.device,
+                         settings: BenchSettings) -> list[dict[str, Any]]:
+    """primary19k training throughput on each numeric path, the paths interleaved per round
+    (so background load hits all alike), median over rounds; plus the batch step alone."""
+    rows = []
+    for batch_size in settings.engine_batch_sizes:
+        n = min(settings.engine_steps * batch_size, len(splits.train_labels))
+        images, labels = splits.train_images[:n].to(device), splits.train_labels[:n].to(device)
+        config = TrainConfig(arch="primary19k", batch_size=batch_size, epochs=1,
+                             device=str(device), seed=settings.seed)
+        rates: dict[str, list[float]] = {name: [] for name in ENGINE_PATHS}
+        for round_index in range(settings.rounds):
+            names = list(ENGINE_PATHS) if round_index % 2 == 0 else list(ENGINE_PATHS)[::-1]
+            for name in names:
+                rates[name].append(time_engine_epoch(config, images, labels, ENGINE_PATHS[name],
+                                                     settings.warmup_steps))
+        medians = {name: statistics.median(values) for name, values in rates.items()}
+        row = {"batch_size": batch_size, "images": n,
+               **{f"{name}_ips": value for name, value in medians.items()},
+               "batch_step_ips": time_batch_step(images, batch_size, n // batch_size),
+               "rounds_ips": rates}
+        print(f"[engine] batch {batch_size}: " + ", ".join(
+            f"{name} {value:,.0f} img/s" for name, value in medians.items())
+            + f"; batch step alone {row['batch_step_ips']:,.0f} img/s", flush=True)
+        rows.append(row)
+    return rows
+
+
 # ---------------------------------------------------------------- time to accuracy
 def summarize(records: list[EpochRecord], target: float) -> dict[str, Any]:
     """Cumulative training seconds until validation accuracy first reaches ``target``."""
@@ -227,14 +304,16 @@ class _StopTraining(Exception):
     """Raised from fit's epoch callback once the target is reached (saves the remaining epochs)."""
 
 
-def time_to_accuracy_ours(splits: MNISTSplits, device: torch.device,
-                          settings: BenchSettings) -> dict[str, Any]:
+def time_to_accuracy_ours(splits: MNISTSplits, device: torch.device, settings: BenchSettings,
+                          amp: str = "off", channels_last: str = "off") -> dict[str, Any]:
     """Our primary recipe through ``fit``, stopped once validation accuracy reaches the target.
 
     ``fit`` records each epoch's validation seconds, so training time is the epoch's time
     minus its validation pass: nothing is patched, the benchmark runs the engine as shipped.
     """
-    config = TrainConfig(arch="primary19k", device=str(device), seed=settings.seed)
+    config = TrainConfig(arch="primary19k", device=str(device), seed=settings.seed, amp=amp,
+                         channels_last=channels_last)
+    fast = resolve_fast_path(config, device)
     if settings.ours_epochs is not None:
         config = replace(config, epochs=settings.ours_epochs)
     records: list[EpochRecord] = []
@@ -253,10 +332,10 @@ def time_to_accuracy_ours(splits: MNISTSplits, device: torch.device,
         print(f"[ours] epoch {record.epoch:2d}  val acc {100 * record.val_acc:.2f}%  "
               f"lr {record.lr:.2e}  train {record.train_seconds:.1f}s  "
               f"eval {record.eval_seconds:.1f}s", flush=True)
-    recipe = (f"ours: TrainConfig defaults ({config.optimizer.upper()} nesterov, "
-              f"{config.schedule} peak lr {config.lr}, batch {config.batch_size}, "
+    recipe = (f"ours, {fast.describe()}: TrainConfig defaults ({config.optimizer.upper()} "
+              f"nesterov, {config.schedule} peak lr {config.lr}, batch {config.batch_size}, "
               f"{config.epochs} epochs, batched affine)")
-    return {"side": "ours", "recipe": recipe, "arch": config.arch, **summarize(records, settings.target)}
+    return {"side": f"ours {fast.describe()}", "recipe": recipe, "arch": config.arch, **summarize(records, settings.target)}
 
 
 def time_to_accuracy_original(splits: MNISTSplits, original_dataset: Any, device: torch.device,
@@ -285,6 +364,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"- Machine: {machine}; device `{hw['device']}`; torch {hw['torch']}, torchvision "
         f"{hw['torchvision']}, {hw['torch_threads']} torch threads, Python {hw['python']}",
+        f"- CPU bf16 kernels (oneDNN): {'yes' if hw.get('cpu_bf16') else 'no'}; the engine's "
+        f"\"auto\" path here: {hw.get('auto_path', 'n/a')}",
         f"- Original pipeline: torchvision MNIST + per-sample PIL RandomRotation(3)/ToTensor/"
         f"Normalize, DataLoader num_workers={settings['num_workers']}",
         "- Ours: uint8 images resident on the device, batched `random_affine`",
@@ -313,6 +394,27 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{r['speedup_train']:.1f}x | {r['original_data_ips']:,.0f} | "
                 f"{r['ours_data_ips']:,.0f} | {r['speedup_data']:.1f}x |"
             )
+    if report.get("engine"):
+        names = list(ENGINE_PATHS)
+        lines += [
+            "",
+            "## Engine: fp32 vs the fast paths (images/s, higher is better)",
+            "",
+            f"`primary19k`, the engine's own epoch loop (`train_one_epoch`: batch step, forward, "
+            f"loss, backward, SGD-Nesterov) over {settings['engine_steps']} steps per batch "
+            f"size, each path's model freshly seeded; median of {settings['rounds']} "
+            "interleaved rounds. 'batch step' times augmentation + normalisation alone.",
+            "",
+            "| batch | " + " | ".join(names) + " | best / fp32 | batch step alone |",
+            "|" + " --- |" * (len(names) + 3),
+        ]
+        for r in report["engine"]:
+            rates = [r[f"{name}_ips"] for name in names]
+            lines.append(
+                f"| {r['batch_size']} | " + " | ".join(f"{v:,.0f}" for v in rates)
+                + f" | {max(rates) / rates[0]:.2f}x ({names[rates.index(max(rates))]}) | "
+                f"{r['batch_step_ips']:,.0f} |"
+            )
     tta = report.get("time_to_accuracy")
     if tta:
         target = 100 * settings["target"]
@@ -337,23 +439,33 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{r['train_seconds_total']:.1f} | {r['eval_seconds_total']:.1f} | "
                 f"{100 * r['best_val_acc']:.2f} |"
             )
-        lines += ["", f"Speed-up (original / ours, training seconds to {target:.1f}%): "
+        lines += ["", f"Speed-up (original / ours fp32, training seconds to {target:.1f}%): "
                   + report["time_to_accuracy_ratio"]]
+        if "time_to_accuracy_fast_ratio" in report:
+            lines += ["", f"Speed-up (ours fp32 / ours fast path, training seconds to "
+                      f"{target:.1f}%): " + report["time_to_accuracy_fast_ratio"]]
     return "\n".join(lines) + "\n"
 
 
-def tta_ratio(results: list[dict[str, Any]]) -> str:
-    """Original's time to target over ours, or why there is no ratio."""
-    by_side = {r["side"]: r for r in results}
-    original, ours = by_side.get("original"), by_side.get("ours")
-    if original is None or ours is None:
+def tta_ratio(slow: dict[str, Any] | None, fast: dict[str, Any] | None) -> str:
+    """``slow``'s training seconds to the target over ``fast``'s, or why there is no ratio."""
+    if slow is None or fast is None:
         return "n/a (one side was not run)"
-    if not ours["reached"]:
-        return "n/a (ours did not reach the target)"
-    if not original["reached"]:
-        return (f"> {original['train_seconds_total'] / ours['train_seconds_to_target']:.1f}x "
-                "(the original did not reach the target; lower bound from its epochs run)")
-    return f"{original['train_seconds_to_target'] / ours['train_seconds_to_target']:.1f}x"
+    if not fast["reached"]:
+        return "n/a (the faster side did not reach the target)"
+    if not slow["reached"]:
+        return (f"> {slow['train_seconds_total'] / fast['train_seconds_to_target']:.1f}x "
+                "(the slower side did not reach the target; lower bound from its epochs run)")
+    return f"{slow['train_seconds_to_target'] / fast['train_seconds_to_target']:.1f}x"
+
+
+def fast_path_to_race(device: torch.device) -> tuple[str, str]:
+    """(amp, channels_last) of the fast path: what "auto" picks, or, where "auto" is plain fp32
+    (no bf16 here), channels_last alone: the part of the fast path this machine has."""
+    auto = resolve_fast_path(TrainConfig(device=str(device)), device)
+    if auto.bf16_autocast or auto.channels_last:
+        return "auto", "auto"
+    return "off", "on"
 
 
 # ---------------------------------------------------------------- main
@@ -370,7 +482,7 @@ def _subset(splits: MNISTSplits, train_subset: int | None, val_subset: int | Non
 
 def run_benchmark(settings: BenchSettings, device: torch.device, mnist_root: str | None,
                   throughput: bool = True, time_to_accuracy: bool = True,
-                  quick: bool = False) -> dict[str, Any]:
+                  engine: bool = True, quick: bool = False) -> dict[str, Any]:
     splits = _subset(load_mnist_splits(mnist_root, download=False), settings.train_subset,
                      settings.val_subset)
     train_idx, _ = split_indices(mnist_root)
@@ -393,11 +505,15 @@ def run_benchmark(settings: BenchSettings, device: torch.device, mnist_root: str
                       f"{row['original_train_ips']:,.0f} img/s, ours {row['ours_train_ips']:,.0f} "
                       f"img/s ({row['speedup_train']:.1f}x)", flush=True)
                 report["throughput"].append(row)
+    if engine:
+        report["engine"] = measure_engine_paths(splits, device, settings)
     if time_to_accuracy:
-        results = [time_to_accuracy_original(splits, original_dataset, device, settings),
-                   time_to_accuracy_ours(splits, device, settings)]
-        report["time_to_accuracy"] = results
-        report["time_to_accuracy_ratio"] = tta_ratio(results)
+        original = time_to_accuracy_original(splits, original_dataset, device, settings)
+        fp32 = time_to_accuracy_ours(splits, device, settings)
+        fast = time_to_accuracy_ours(splits, device, settings, *fast_path_to_race(device))
+        report["time_to_accuracy"] = [original, fp32, fast]
+        report["time_to_accuracy_ratio"] = tta_ratio(original, fp32)
+        report["time_to_accuracy_fast_ratio"] = tta_ratio(fp32, fast)
     return report
 
 
@@ -409,6 +525,13 @@ def write_report(report: dict[str, Any], out_dir: Path, device: torch.device) ->
     return md_path, json_path
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = BenchSettings()
     parser = argparse.ArgumentParser(description=__doc__,
@@ -416,15 +539,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings for a smoke check (< 1 min); numbers mean nothing")
-    parser.add_argument("--skip-time-to-accuracy", action="store_true")
-    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-time-to-accuracy", action="store_true",
+                        help="skip the (slow) time-to-99.4%%-validation race")
+    parser.add_argument("--skip-throughput", action="store_true",
+                        help="skip the original-vs-ours pipeline throughput table")
+    parser.add_argument("--skip-engine", action="store_true",
+                        help="skip the fp32 vs bf16/channels_last engine throughput table")
     parser.add_argument("--throughput-steps", type=int, default=None,
                         help=f"timed steps per measurement (default {defaults.throughput_steps})")
     parser.add_argument("--warmup-steps", type=int, default=None,
                         help=f"untimed steps before each measurement (default {defaults.warmup_steps})")
     parser.add_argument("--rounds", type=int, default=None,
                         help=f"interleaved repeats, median reported (default {defaults.rounds})")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--batch-sizes", type=positive_int, nargs="+", default=None,
+                        help=f"batch sizes of the pipeline table (default {defaults.batch_sizes})")
     parser.add_argument("--models", nargs="+", default=None,
                         help="models for the throughput table (default original19k primary19k)")
     parser.add_argument("--num-workers", type=int, default=defaults.num_workers,
@@ -434,12 +562,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ours-epochs", type=int, default=None,
                         help=f"length of our OneCycle schedule in the time-to-accuracy race "
                              f"(default {defaults.ours_epochs}; 15 = the sweep's recipe)")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="seed of models, batch order and augmentation (default 0)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--keep-denormals", action="store_true",
                         help="do not flush subnormal floats to zero (the default flushes them)")
-    parser.add_argument("--mnist-root", default=None)
-    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--mnist-root", default=None,
+                        help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR,
+                        help="where bench_<device>.md/.json go (default: results/)")
     return parser.parse_args(argv)
 
 
@@ -475,9 +607,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     report = run_benchmark(settings, device, args.mnist_root,
                            throughput=not args.skip_throughput,
-                           time_to_accuracy=not args.skip_time_to_accuracy, quick=args.quick)
+                           time_to_accuracy=not args.skip_time_to_accuracy,
+                           engine=not args.skip_engine, quick=args.quick)
     report["benchmark_seconds"] = time.perf_counter() - started
     report["hardware"]["flush_denormal"] = bool(flushed)
+    report["hardware"]["auto_path"] = resolve_fast_path(TrainConfig(device=str(device)),
+                                                        device).describe()
     md_path, json_path = write_report(report, args.out_dir, device)
     print()
     print(render_markdown(report))

@@ -131,12 +131,13 @@ def test_tta_ratio() -> None:
     def side(name: str, accs: list[float], train_s: float) -> dict:
         return {"side": name, **bench_speed.summarize(_records(accs, train_s), 0.994)}
 
-    assert bench_speed.tta_ratio([side("original", [0.995], 30.0),
-                                  side("ours", [0.995], 10.0)]) == "3.0x"
-    assert bench_speed.tta_ratio([side("original", [0.99], 30.0),
-                                  side("ours", [0.995], 10.0)]).startswith("> 3.0x")
-    assert bench_speed.tta_ratio([side("original", [0.995], 30.0),
-                                  side("ours", [0.99], 10.0)]).startswith("n/a")
+    assert bench_speed.tta_ratio(side("original", [0.995], 30.0),
+                                 side("ours", [0.995], 10.0)) == "3.0x"
+    assert bench_speed.tta_ratio(side("original", [0.99], 30.0),
+                                 side("ours", [0.995], 10.0)).startswith("> 3.0x")
+    assert bench_speed.tta_ratio(side("original", [0.995], 30.0),
+                                 side("ours", [0.99], 10.0)).startswith("n/a")
+    assert bench_speed.tta_ratio(None, side("ours", [0.995], 10.0)).startswith("n/a")
 
 
 def test_original_recipe_stops_at_target(tiny) -> None:
@@ -156,7 +157,7 @@ def test_ours_time_to_accuracy_stops_early_and_splits_time(tiny) -> None:
     small, _ = tiny
     settings = bench_speed.BenchSettings(max_epochs=5, target=0.0, ours_epochs=3)
     result = bench_speed.time_to_accuracy_ours(small, torch.device("cpu"), settings)
-    assert result["side"] == "ours" and result["arch"] == "primary19k"
+    assert result["side"] == "ours fp32, NCHW" and result["arch"] == "primary19k"
     assert result["epochs_run"] == 1 and result["epoch_reached"] == 1  # stopped early
     bounded = bench_speed.time_to_accuracy_ours(
         small, torch.device("cpu"), replace(settings, target=1.01, max_epochs=2))
@@ -175,6 +176,34 @@ def test_settings_from_args() -> None:
         bench_speed.settings_from_args(bench_speed.parse_args(["--max-epochs", "0"]))
 
 
+@pytest.mark.parametrize("argv", [["--threads", "0"], ["--batch-sizes", "0"],
+                                  ["--batch-sizes", "64", "-1"]])
+def test_bad_counts_are_usage_errors_not_tracebacks(argv, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        bench_speed.parse_args(argv)
+    assert exited.value.code == 2
+    assert "must be a positive integer" in capsys.readouterr().err
+
+
+def test_engine_paths_each_train_and_the_batch_step_is_timed(tiny) -> None:
+    small, _ = tiny
+    settings = bench_speed.BenchSettings(engine_batch_sizes=(16,), engine_steps=2, rounds=1,
+                                         warmup_steps=1)
+    (row,) = bench_speed.measure_engine_paths(small, torch.device("cpu"), settings)
+    assert row["batch_size"] == 16 and row["images"] == 32
+    for name in bench_speed.ENGINE_PATHS:
+        assert row[f"{name}_ips"] > 0 and len(row["rounds_ips"][name]) == 1
+    assert row["batch_step_ips"] > 0
+
+
+def test_the_fast_path_raced_is_what_this_machine_has() -> None:
+    amp, channels_last = bench_speed.fast_path_to_race(torch.device("cpu"))
+    if bench_speed.cpu_supports_bf16():
+        assert (amp, channels_last) == ("auto", "auto")
+    else:  # no bf16 here: channels_last alone
+        assert (amp, channels_last) == ("off", "on")
+
+
 def test_report_files(tmp_path: Path) -> None:
     results = [
         {"side": "original", "recipe": "original: x", "arch": "original19k",
@@ -186,7 +215,7 @@ def test_report_files(tmp_path: Path) -> None:
         "quick": True, "hardware": bench_speed.hardware_info(torch.device("cpu")),
         "settings": asdict(bench_speed.BenchSettings()),
         "throughput": [], "time_to_accuracy": results,
-        "time_to_accuracy_ratio": bench_speed.tta_ratio(results),
+        "time_to_accuracy_ratio": bench_speed.tta_ratio(*results),
     }
     md_path, json_path = bench_speed.write_report(report, tmp_path, torch.device("cpu"))
     assert md_path.name == "bench_cpu_quick.md"

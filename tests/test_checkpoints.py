@@ -113,8 +113,29 @@ def test_loading_uses_weights_only(tmp_path, monkeypatch):
 def test_a_checkpoint_holding_arbitrary_objects_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"arch": ARCH, "state_dict": {}, "payload": NotAWeight()}, path)
-    with pytest.raises(CheckpointError, match="Cannot read checkpoint"):
+    with pytest.raises(CheckpointError, match="Python objects besides tensors") as caught:
         load_model_checkpoint(path)
+    assert "weights_only=False" not in str(caught.value)  # never advise unsafe loading
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda good: b"", "it is empty \\(0 bytes\\)"),
+        (lambda good: good[: len(good) // 2], "it is truncated or corrupt"),
+        (lambda good: bytes(range(256)) * 8, "not a PyTorch checkpoint"),
+    ],
+    ids=["empty", "truncated", "random-bytes"],
+)
+def test_unreadable_checkpoints_say_why_in_plain_words(tmp_path, make, reason):
+    good = tmp_path / "good.pt"
+    torch.save({"w": torch.arange(50_000)}, good)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(make(good.read_bytes()))
+    with pytest.raises(CheckpointError, match=reason) as caught:
+        read_checkpoint(bad)
+    message = str(caught.value)
+    assert "bad.pt" in message and "weights_only" not in message and "Errno" not in message
 
 
 def test_missing_or_corrupt_files_are_clear_errors(tmp_path):
@@ -172,7 +193,8 @@ def finished_run(splits: MNISTSplits, tmp_path_factory: pytest.TempPathFactory) 
     small = replace(splits, train_images=splits.train_images[:1000],
                     train_labels=splits.train_labels[:1000],
                     val_images=splits.val_images[:300], val_labels=splits.val_labels[:300])
-    config = TrainConfig(arch=ARCH, epochs=1, seed=3, device="cpu", train_subset=800)
+    config = TrainConfig(arch=ARCH, epochs=1, seed=3, device="cpu", train_subset=800,
+                         amp="off", channels_last="off")
     return fit(config, small, out_dir=tmp_path_factory.mktemp("run"), progress=False, log=None)
 
 
@@ -192,6 +214,10 @@ def test_model_checkpoint_metadata_says_how_it_was_made(finished_run):
     assert TrainConfig.from_dict(meta["config"]) == config  # every hyperparameter, redoable
     assert meta["val_acc"] == finished_run.history[-1]["val_acc"]
     assert meta["data_split"]["train"] == 1000 and meta["data_split"]["train_used"] == 800
+    # the split it was given, not a hard-coded description of the default one
+    assert meta["data_split"]["val"] == 300
+    assert meta["data_split"]["val_source"].startswith("5,000 images stratified")
+    assert meta["precision"] == {"forward": "float32", "channels_last": False}
     mean, std = finished_run.normalization
     assert meta["normalization"] == {"mean": mean, "std": std}
 

@@ -178,8 +178,40 @@ def test_labels_out_of_range_reports_how_many(tmp_path: Path) -> None:
 def test_corrupt_file_in_a_root_is_named_by_ensure(small_mnist: Path) -> None:
     bad = small_mnist / "MNIST" / "raw" / "train-labels-idx1-ubyte"
     write_labels(bad, cyclic_labels(599))
-    with pytest.raises(MNISTDataError, match="train-labels-idx1-ubyte"):
+    with pytest.raises(MNISTDataError, match="train-labels-idx1-ubyte") as info:
         ensure_mnist_files(small_mnist, download=False)
+    assert MNIST_ROOT_ENV in str(info.value)  # says how to point at another copy
+
+
+def test_a_directory_where_a_file_should_be_is_named_as_such(small_mnist: Path) -> None:
+    target = small_mnist / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    target.unlink()
+    target.mkdir()
+    with pytest.raises(MNISTNotFoundError, match="t10k-labels-idx1-ubyte is a directory"):
+        ensure_mnist_files(small_mnist, download=False)
+
+
+def test_gzip_only_files_are_found_and_explained(small_mnist: Path) -> None:
+    import gzip
+
+    target = small_mnist / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    Path(f"{target}.gz").write_bytes(gzip.compress(target.read_bytes()))
+    target.unlink()
+    with pytest.raises(MNISTNotFoundError) as info:
+        ensure_mnist_files(small_mnist, download=False)
+    assert f"{target}.gz is there, compressed" in str(info.value)
+    assert f"gunzip -k {target}.gz" in str(info.value)
+
+
+def test_a_failed_download_leaves_no_empty_folders(tmp_path: Path, monkeypatch) -> None:
+    def offline(root, train, download):
+        (Path(root) / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)  # as torchvision does
+        raise OSError("no network")
+
+    monkeypatch.setattr(data, "MNIST", offline)
+    with pytest.raises(MNISTNotFoundError, match="download failed: no network"):
+        ensure_mnist_files(tmp_path / "wrong_root", download=True)
+    assert not (tmp_path / "wrong_root").exists()
 
 
 # ---------------------------------------------------------------- loading (small fake)

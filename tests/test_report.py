@@ -41,3 +41,30 @@ def test_demote_headings_nests_a_report_under_a_section():
     from utils.report import demote_headings
 
     assert demote_headings("# A\ntext #1\n## B", levels=2) == "### A\ntext #1\n#### B"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--results-dir", "no/such/folder"], "no such folder"),
+        (["--readme", "no/such/README.md"], "no such file"),
+    ],
+)
+def test_bad_paths_fail_instead_of_claiming_an_update(argv, message, tmp_path, capsys):
+    from utils.report import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([a if not a.startswith("no/") else str(tmp_path / a) for a in argv])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "Updated" not in captured.out
+
+
+def test_an_empty_results_folder_is_refused(tmp_path, capsys):
+    from utils.report import main
+
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- bench:start -->\nkeep\n<!-- bench:end -->\n")
+    with pytest.raises(SystemExit):
+        main(["--readme", str(readme), "--results-dir", str(tmp_path)])
+    assert "none of the report files" in capsys.readouterr().err

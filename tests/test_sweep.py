@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import math
 from dataclasses import replace
@@ -26,8 +25,10 @@ RUNS = [
 ]
 
 
-def _write_metrics(runs_root: Path) -> None:
-    for arch, params, seed, test_acc, val_acc, seconds in RUNS:
+def _write_metrics(runs_root: Path, arch: str | None = None, seed: int = 0) -> None:
+    """The fake finished runs of ``RUNS``, or one finished run of ``arch``/``seed``."""
+    runs = RUNS if arch is None else [(arch, 1_790, seed, 0.986, 0.981, 30.0)]
+    for arch, params, seed, test_acc, val_acc, seconds in runs:
         path = sweep.run_dir(runs_root, arch, seed) / sweep.METRICS_FILE
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps({
@@ -102,7 +103,8 @@ def test_train_one_skips_finished_run(tmp_path: Path, splits, monkeypatch) -> No
         raise AssertionError("fit was called for a finished run")
 
     monkeypatch.setattr(sweep, "fit", must_not_train)
-    metrics = sweep.train_one("beta", 3, 15, tmp_path / "runs", splits, "cpu", progress=False)
+    spec = sweep.RunSpec("beta", sweep.CONTROL, 3, TrainConfig(arch="micro2k", seed=3))
+    metrics = sweep.train_one(spec, tmp_path / "runs", splits, progress=False)
     assert metrics["test_acc"] == 0.9935 and metrics["seed"] == 3
 
 
@@ -127,11 +129,9 @@ def test_train_one_resumes_interrupted_run(tmp_path: Path, splits, monkeypatch, 
     saved = read_checkpoint(path / STATE_FILE)
     assert saved["epoch"] == 1 and not (path / MODEL_FILE).exists()
 
-    monkeypatch.setattr(sweep, "TrainConfig",
-                        functools.partial(TrainConfig, train_subset=subset))
     capsys.readouterr()
-    metrics = sweep.train_one("micro2k", 0, epochs, tmp_path / "runs", splits, "cpu",
-                              progress=False)
+    spec = sweep.RunSpec("micro2k", sweep.CONTROL, 0, config)
+    metrics = sweep.train_one(spec, tmp_path / "runs", splits, progress=False)
     assert "Resumed micro2k" in capsys.readouterr().out
     history = json.loads((path / HISTORY_FILE).read_text())
     assert [h["epoch"] for h in history] == [1, 2]
@@ -146,10 +146,11 @@ def test_main_writes_tables_and_frontier(tmp_path: Path, splits, monkeypatch) ->
     _write_metrics(tmp_path / "runs")
     monkeypatch.setattr(sweep, "load_mnist_splits", lambda root=None: splits)
     monkeypatch.setattr(sweep, "fit", lambda *a, **k: pytest.fail("nothing should train"))
-    sweep.main(["--models", "alpha", "beta", "--seeds", "0", "--runs-root",
+    _write_metrics(tmp_path / "runs", arch="micro2k", seed=0)
+    sweep.main(["--models", "micro2k", "--seeds", "0", "--runs-root",
                 str(tmp_path / "runs"), "--figures-dir", str(tmp_path / "figs"), "--no-progress"])
     table = (tmp_path / "sweep.csv").read_text().splitlines()
-    assert len(table) == 1 + 3  # header + every finished arch, not only those asked for
+    assert len(table) == 1 + 4  # header + every finished arch, not only those asked for
     assert (tmp_path / "figs" / "05_frontier.png").is_file()
 
 
@@ -157,8 +158,9 @@ def test_main_writes_tables_and_frontier(tmp_path: Path, splits, monkeypatch) ->
 def test_train_one_via_notebook_keeps_the_executed_notebook(tmp_path: Path, splits) -> None:
     """The papermill-driven mode: notebook 03 trains, the executed copy and metrics are kept."""
     small = replace(splits, val_images=splits.val_images[:500], val_labels=splits.val_labels[:500])
-    metrics = sweep.train_one_via_notebook("micro2k", 3, 1, tmp_path / "runs", small, "cpu",
-                                           train_subset=512)
+    config = TrainConfig(arch="micro2k", epochs=1, seed=3, device="cpu", train_subset=512)
+    metrics = sweep.train_one_via_notebook(sweep.RunSpec("micro2k", sweep.CONTROL, 3, config),
+                                           tmp_path / "runs", small)
     path = sweep.run_dir(tmp_path / "runs", "micro2k", 3)
     executed = json.loads((path / sweep.EXECUTED_NOTEBOOK).read_text())
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
@@ -168,32 +170,125 @@ def test_train_one_via_notebook_keeps_the_executed_notebook(tmp_path: Path, spli
     assert (path / MODEL_FILE).is_file() and not (path / STATE_FILE).exists()
 
 
+LOCK_HOLDER = """
+import sys, time
+from pathlib import Path
+from utils.sweep import run_lock
+with run_lock(Path(sys.argv[1]), "micro2k-seed0"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def _hold_lock(runs_root: Path, seconds: float):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(runs_root), str(seconds)],
+                              stdout=subprocess.PIPE, text=True, cwd=sweep.REPO_ROOT)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def test_run_lock_refuses_a_run_claimed_by_a_live_process(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    holder = _hold_lock(tmp_path, 30)
     try:
-        (tmp_path / sweep.LOCK_FILE).write_text(str(other.pid))
-        with pytest.raises(sweep.RunInProgress, match=str(other.pid)):
-            with sweep.run_lock(tmp_path):
+        with pytest.raises(sweep.RunInProgress, match="micro2k-seed0"):
+            with sweep.run_lock(tmp_path, "micro2k-seed0"):
                 pass
-        assert (tmp_path / sweep.LOCK_FILE).read_text() == str(other.pid)  # left alone
     finally:
-        other.kill()
-        other.wait()
+        holder.kill()
+        holder.wait()
+    # killed without releasing anything: the kernel dropped its lock, so the run is free again
+    with sweep.run_lock(tmp_path, "micro2k-seed0"):
+        pass
 
 
-def test_run_lock_takes_over_a_stale_lock_and_releases_it(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def test_two_sweeps_never_train_the_same_run(tmp_path: Path, splits) -> None:
+    """A second taker that arrives while the run trains skips it; one that arrives after it
+    finished (it saw no metrics.json before waiting for the lock) does not train it again."""
+    runs_root = tmp_path / "runs"
+    spec = sweep.RunSpec("micro2k", sweep.CONTROL, 0, TrainConfig(arch="micro2k"))
+    trained: list[str] = []
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
-    (tmp_path / sweep.LOCK_FILE).write_text(dead.stdout.strip())
-    with sweep.run_lock(tmp_path):
-        assert (tmp_path / sweep.LOCK_FILE).read_text() == str(__import__("os").getpid())
-    assert not (tmp_path / sweep.LOCK_FILE).exists()
+    def fake_train(path: Path) -> None:
+        trained.append("first")
+        with pytest.raises(sweep.RunInProgress):  # a concurrent taker is refused meanwhile
+            sweep._complete_run(spec, runs_root, splits, lambda p: trained.append("second"))
+        _write_metrics(runs_root, arch="micro2k", seed=0)
+
+    def no_test_eval(path, splits, variant):
+        return json.loads((path / sweep.METRICS_FILE).read_text())
+
+    import unittest.mock as mock
+
+    with mock.patch.object(sweep, "evaluate_test_once", no_test_eval):
+        sweep._complete_run(spec, runs_root, splits, fake_train)
+        # delayed taker: checked for metrics.json before the first finished, takes the lock after
+        with mock.patch.object(sweep, "_finished_metrics", side_effect=[None, {"done": 1}]):
+            assert sweep._complete_run(spec, runs_root, splits,
+                                       lambda p: trained.append("late")) == {"done": 1}
+    assert trained == ["first"]
+
+
+def test_concurrent_sweep_processes_share_one_folder(tmp_path: Path) -> None:
+    """Two real processes on one runs root: while one holds a run, the other skips it."""
+    holder = _hold_lock(tmp_path, 30)
+    try:
+        with pytest.raises(sweep.RunInProgress):
+            with sweep.run_lock(tmp_path, "micro2k-seed0"):
+                pass
+        with sweep.run_lock(tmp_path, "micro2k-seed1"):  # other runs stay free
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--epochs", "0"], "must be a positive integer, got 0"),
+        (["--epochs", "-3"], "must be a positive integer, got -3"),
+        (["--models", "micro2k", "nope"], "Unknown model(s) ['nope']"),
+        (["--device", "cuda"], "no CUDA GPU"),
+        (["--seeds", "1", "1"], "Seeds are repeated"),
+        (["--seeds", "-1"], "must be 0 or more"),
+        (["--variant", "nope"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_fail_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
+    import torch
+
+    if "cuda" in argv and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setattr(sweep, "load_mnist_splits", lambda *a, **k: pytest.fail("loaded MNIST"))
+    with pytest.raises(SystemExit) as exited:
+        sweep.main([*argv, "--runs-root", str(tmp_path / "runs")])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # no empty run folders left behind
+
+
+def test_variants_run_in_their_own_folders_and_table(tmp_path: Path) -> None:
+    spec = sweep.plan_runs(["micro2k"], [0], "noaug", 2, "cpu")[0]
+    assert spec.config.augment_strength == 0.0 and spec.config.epochs == 2
+    assert spec.path(tmp_path) == tmp_path / "micro2k-noaug" / "seed0"
+    _write_metrics(tmp_path, arch="micro2k", seed=0)
+    (tmp_path / "micro2k-noaug" / "seed0").mkdir(parents=True)
+    (tmp_path / "micro2k-noaug" / "seed0" / sweep.METRICS_FILE).write_text(json.dumps({
+        "arch": "micro2k", "variant": "noaug", "num_parameters": 1790, "seed": 0, "epochs": 2,
+        "val_acc": 0.9, "test_acc": 0.9, "train_seconds": 1.0, "device": "cpu"}))
+    assert [r["arch"] for r in sweep.aggregate(tmp_path)] == ["micro2k"]
+    assert [r["arch"] for r in sweep.aggregate(tmp_path, "noaug")] == ["micro2k-noaug"]
+
+
+def test_notebook_mode_refuses_settings_notebook_03_cannot_take() -> None:
+    spec = sweep.plan_runs(["micro2k"], [0], "control", None, "cpu")[0]
+    sweep.check_notebook_mode([spec])
+    odd = replace(spec, config=replace(spec.config, label_smoothing=0.0))
+    with pytest.raises(ValueError, match="no parameter for \\['label_smoothing'\\]"):
+        sweep.check_notebook_mode([odd])
 
 
 def test_main_skips_runs_another_sweep_is_training(tmp_path: Path, splits, monkeypatch,

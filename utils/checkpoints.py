@@ -33,14 +33,38 @@ def save_model_checkpoint(
     atomic_torch_save(payload, path)
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
+PICKLE_PROTOCOL_2 = b"\x80"  # older torch.save files are plain pickles
+
+
+def _unreadable_reason(path: Path, exc: Exception) -> str:
+    """Plain words for why ``torch.load`` failed; never torch's advice to load unsafely."""
+    size = path.stat().st_size
+    head = path.open("rb").read(4)
+    if size == 0:
+        return "it is empty (0 bytes): the save was interrupted or the copy failed"
+    if not (head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_PROTOCOL_2)):
+        return "it is not a PyTorch checkpoint (its first bytes are neither a zip nor a pickle)"
+    if "Weights only load failed" in str(exc):
+        return ("it holds Python objects besides tensors and plain containers; they are not "
+                "loaded, because unpickling arbitrary objects can run code. Re-save the weights "
+                "as a plain state dict from code you trust")
+    return f"it is truncated or corrupt ({size:,} bytes; {type(exc).__name__})"
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load safely (``weights_only=True``, tensors and plain containers only) on the CPU."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"No checkpoint at {path}.")
+        kind = "a directory" if path.is_dir() else "no file"
+        raise CheckpointError(f"No checkpoint at {path} (found {kind}).")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"Cannot read checkpoint {path}: {exc}") from exc
+        raise CheckpointError(
+            f"Cannot read checkpoint {path}: {_unreadable_reason(path, exc)}. Retrain it, or "
+            "copy it again from where it was made."
+        ) from None
 
 
 def load_state_dict_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], arch: str,

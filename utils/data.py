@@ -50,15 +50,36 @@ def missing_files(root: Path) -> list[str]:
     return [name for name in MNIST_FILES if not (folder / name).is_file()]
 
 
+FIX_ROOT = (
+    f"Fix: point {MNIST_ROOT_ENV} at a folder that holds MNIST/raw/<the four files> "
+    f"(e.g. `export {MNIST_ROOT_ENV}=/path/to/data`), pass root=..., "
+    "or allow the download on a machine with internet access."
+)
+
+
+def _found_instead(folder: Path, missing: list[str]) -> list[str]:
+    """What sits where a missing file should be: a folder, or only the .gz download."""
+    notes = []
+    for name in missing:
+        if (folder / name).is_dir():
+            notes.append(f"{folder / name} is a directory, not the IDX file: remove or rename it.")
+        elif (folder / f"{name}.gz").is_file():
+            notes.append(
+                f"{folder / name}.gz is there, compressed (MNIST's original distribution format): "
+                f"decompress it next to itself with `gunzip -k {folder / name}.gz`."
+            )
+    return notes
+
+
 def _not_found_message(root: Path, missing: list[str], reason: str) -> str:
-    return (
-        f"MNIST files are missing: {', '.join(missing)}.\n"
-        f"Looked in: {raw_folder(root)}\n"
-        f"{reason}\n"
-        f"Fix: point {MNIST_ROOT_ENV} at a folder that holds MNIST/raw/<the four files> "
-        f"(e.g. `export {MNIST_ROOT_ENV}=/path/to/data`), pass root=..., "
-        "or allow the download on a machine with internet access."
-    )
+    found = _found_instead(raw_folder(root), missing)
+    return "\n".join([
+        f"MNIST files are missing: {', '.join(missing)}.",
+        f"Looked in: {raw_folder(root)}",
+        *found,
+        reason,
+        FIX_ROOT,
+    ])
 
 
 def validate_idx_file(path: Path, kind: str, expected_count: int) -> None:
@@ -123,10 +144,14 @@ def ensure_mnist_files(root: str | os.PathLike | None = None, download: bool = T
             raise MNISTNotFoundError(
                 _not_found_message(resolved, missing, "Downloading is disabled (download=False).")
             )
+        created = [d for d in (resolved, resolved / "MNIST", raw_folder(resolved)) if not d.exists()]
         try:
             for train in (True, False):
                 MNIST(str(resolved), train=train, download=True)
         except Exception as exc:  # network errors come in many types
+            for folder in reversed(created):  # leave no empty folders at a wrong root
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
             raise MNISTNotFoundError(
                 _not_found_message(resolved, missing, f"The download failed: {exc}")
             ) from exc
@@ -136,7 +161,10 @@ def ensure_mnist_files(root: str | os.PathLike | None = None, download: bool = T
                 _not_found_message(resolved, still_missing, "The download did not produce them.")
             )
     for name, (kind, count) in MNIST_FILES.items():
-        validate_idx_file(raw_folder(resolved) / name, kind, count)
+        try:
+            validate_idx_file(raw_folder(resolved) / name, kind, count)
+        except MNISTDataError as exc:
+            raise MNISTDataError(f"{exc}\nOr use another copy: {FIX_ROOT[5:]}") from None
     return resolved
 
 

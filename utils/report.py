@@ -65,9 +65,19 @@ def update_readme(readme: Path = REPO_ROOT / "README.md", results_dir: Path = RE
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md",
+                        help="the file whose marked sections are replaced (default: README.md)")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
+                        help="where sweep.md and bench_*.md are read from (default: results/)")
     args = parser.parse_args(argv)
+    if not args.readme.is_file():
+        parser.error(f"--readme {args.readme}: no such file.")
+    if not args.results_dir.is_dir():
+        parser.error(f"--results-dir {args.results_dir}: no such folder (it should hold "
+                     f"{', '.join(sorted({f for fs in README_SECTIONS.values() for f in fs}))}).")
+    if not section_sources(args.results_dir):
+        parser.error(f"--results-dir {args.results_dir} holds none of the report files; "
+                     "run `make sweep` / `make bench` first.")
     update_readme(args.readme, args.results_dir)
     print(f"Updated {args.readme.name} from {args.results_dir.name}/")
 

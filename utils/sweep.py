@@ -1,30 +1,38 @@
-"""Train every (model, seed) pair, evaluate each on the test set once, and aggregate.
+"""Train every (model, variant, seed) run, evaluate each on the test set once, and aggregate.
 
 Finished runs (those with ``metrics.json``) are skipped, and an interrupted run resumes
-from its ``last.pt``, so an interrupted sweep picks up where it stopped. Each run folder is
-claimed with a lock file while it trains, so several sweeps started side by side (e.g. one per
-GPU or CPU core) share the work instead of training the same run twice::
+from its ``last.pt``, so an interrupted sweep picks up where it stopped. Each run is claimed
+with an OS file lock while it trains (released by the kernel if its holder dies), so several
+sweeps started side by side (e.g. one per GPU or CPU core) share the work instead of training
+the same run twice. Every argument is checked before MNIST is loaded or anything trains::
 
     python -m utils.sweep --models primary19k compact8k --seeds 0 1 2 3 4
+    python -m utils.sweep --models primary19k --variant noaug --seeds 0
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from .checkpoints import load_model_checkpoint
 from .data import MNISTSplits, load_mnist_splits
 from .evaluate import predict_logits
 from .io import atomic_write_json, atomic_write_text
-from .paths import REPO_ROOT, RESULTS_DIR
+from .models import available_models
+from .paths import REPO_ROOT, RESULTS_DIR, resolve_device
 from .stats import accuracy_with_ci
 from .train import MODEL_FILE, STATE_FILE, TrainConfig, fit
 
@@ -32,13 +40,59 @@ from .train import MODEL_FILE, STATE_FILE, TrainConfig, fit
 DEFAULT_EPOCHS = {"primary19k": 15, "compact8k": 15, "original19k": 20, "tiny4k": 15,
                   "micro2k": 15}
 METRICS_FILE = "metrics.json"
+CONTROL = "control"
+# A variant changes a few TrainConfig settings of the shipped recipe; its runs live in
+# ``<runs_root>/<arch>-<variant>/seed<k>/`` and are tabulated apart from the control runs.
+VARIANTS: dict[str, dict[str, Any]] = {
+    CONTROL: {},
+    "noaug": {"augment_strength": 0.0},  # notebook 06's robustness baseline
+}
 
 
-def run_dir(runs_root: Path, arch: str, seed: int) -> Path:
-    return runs_root / arch / f"seed{seed}"
+def run_name(arch: str, variant: str = CONTROL) -> str:
+    return arch if variant == CONTROL else f"{arch}-{variant}"
 
 
-def evaluate_test_once(run_path: Path, splits: MNISTSplits) -> dict[str, Any]:
+def run_dir(runs_root: Path, arch: str, seed: int, variant: str = CONTROL) -> Path:
+    return runs_root / run_name(arch, variant) / f"seed{seed}"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep, fully decided (and validated) before anything trains."""
+
+    arch: str
+    variant: str
+    seed: int
+    config: TrainConfig
+
+    def path(self, runs_root: Path) -> Path:
+        return run_dir(runs_root, self.arch, self.seed, self.variant)
+
+
+def plan_runs(models: list[str], seeds: list[int], variant: str, epochs: int | None,
+              device: str) -> list[RunSpec]:
+    """Every run's config, validated: a bad name, epoch count or device fails here, at once."""
+    unknown = [m for m in models if m not in available_models()]
+    if unknown:
+        raise ValueError(f"Unknown model(s) {unknown}: choose from {', '.join(available_models())}.")
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}: choose from {', '.join(VARIANTS)}.")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"Seeds are repeated in {seeds}: give each seed once.")
+    resolve_device(device)
+    specs = []
+    for arch in models:
+        config = TrainConfig(arch=arch, epochs=epochs or DEFAULT_EPOCHS.get(arch, 15),
+                             device=device, **VARIANTS[variant])
+        for seed in seeds:
+            spec = RunSpec(arch, variant, seed, replace(config, seed=seed))
+            spec.config.validate()
+            specs.append(spec)
+    return specs
+
+
+def evaluate_test_once(run_path: Path, splits: MNISTSplits, variant: str = CONTROL) -> dict[str, Any]:
     """The single test-set evaluation of a finished run, written to ``metrics.json``."""
     model, info = load_model_checkpoint(run_path / MODEL_FILE)
     meta = info["metadata"]
@@ -47,6 +101,7 @@ def evaluate_test_once(run_path: Path, splits: MNISTSplits) -> dict[str, Any]:
     ci = accuracy_with_ci(logits.argmax(1), splits.test_labels)
     metrics = {
         "arch": info["arch"],
+        "variant": variant,
         "num_parameters": info["num_parameters"],
         "seed": meta["seed"],
         "epochs": meta["epochs"],
@@ -62,119 +117,127 @@ def evaluate_test_once(run_path: Path, splits: MNISTSplits) -> dict[str, Any]:
     return metrics
 
 
-LOCK_FILE = "RUNNING.lock"
+LOCKS_DIR = ".locks"  # under the runs root; git-ignored, never deleted (see run_lock)
 
 
 class RunInProgress(RuntimeError):
     """Another live process is training this run (parallel sweeps share the work instead)."""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    """Claim a run folder so that two sweeps started side by side never train the same run.
+def run_lock(runs_root: Path, name: str) -> Iterator[None]:
+    """Hold an OS lock on run ``name`` without waiting; the kernel releases it if we die.
 
-    A lock left by a process that died (killed sweep) is taken over; its ``last.pt`` resumes.
+    The lock files are never deleted: deleting one while another process waits on it is the
+    classic way two processes end up "holding" the same lock.
     """
-    path.mkdir(parents=True, exist_ok=True)
-    lock = path / LOCK_FILE
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                owner = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                owner = 0
-            if owner and owner != os.getpid() and _pid_alive(owner):
-                raise RunInProgress(f"{path} is being trained by process {owner}.") from None
-            lock.unlink(missing_ok=True)  # stale: its owner is gone
-            continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(str(os.getpid()))
-        break
-    else:
-        raise RunInProgress(f"Could not claim {path}: another process keeps taking it.")
+    lock_path = runs_root / LOCKS_DIR / f"{name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunInProgress(f"{name} is being trained by another process.") from None
     try:
         yield
     finally:
-        lock.unlink(missing_ok=True)
+        lock.release()
 
 
-def _complete_run(path: Path, splits: MNISTSplits, train: Callable[[], None]) -> dict[str, Any]:
-    """The life of one run, whoever trains it: skip if finished, else claim the folder,
-    train, evaluate the test set once, and drop the optimiser state."""
-    if (path / METRICS_FILE).is_file():
-        return json.loads((path / METRICS_FILE).read_text())
-    with run_lock(path):
-        train()
-        metrics = evaluate_test_once(path, splits)
+def _finished_metrics(path: Path) -> dict[str, Any] | None:
+    metrics_file = path / METRICS_FILE
+    return json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+
+
+def _complete_run(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
+                  train: Callable[[Path], None]) -> dict[str, Any]:
+    """The life of one run, whoever trains it: skip if finished, else claim it, check again
+    (another sweep may have finished it while we waited), train, evaluate the test set once,
+    and drop the optimiser state."""
+    path = spec.path(runs_root)
+    done = _finished_metrics(path)
+    if done is not None:
+        return done
+    with run_lock(runs_root, f"{run_name(spec.arch, spec.variant)}-seed{spec.seed}"):
+        done = _finished_metrics(path)
+        if done is not None:
+            return done
+        train(path)
+        metrics = evaluate_test_once(path, splits, spec.variant)
         (path / STATE_FILE).unlink(missing_ok=True)  # optimiser state is not needed once done
     return metrics
 
 
-def train_one(arch: str, seed: int, epochs: int, runs_root: Path, splits: MNISTSplits,
-              device: str, progress: bool) -> dict[str, Any]:
-    path = run_dir(runs_root, arch, seed)
+def train_one(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
+              progress: bool) -> dict[str, Any]:
+    def train(path: Path) -> None:
+        fit(spec.config, splits, out_dir=path, resume=True, progress=progress)
 
-    def train() -> None:
-        config = TrainConfig(arch=arch, epochs=epochs, seed=seed, device=device)
-        fit(config, splits, out_dir=path, resume=True, progress=progress)
-
-    return _complete_run(path, splits, train)
+    return _complete_run(spec, runs_root, splits, train)
 
 
 NOTEBOOK_03 = REPO_ROOT / "notebooks" / "03_training.ipynb"
 EXECUTED_NOTEBOOK = "03_training.ipynb"
 
 
-def train_one_via_notebook(arch: str, seed: int, epochs: int, runs_root: Path,
-                           splits: MNISTSplits, device: str,
-                           train_subset: int | None = None) -> dict[str, Any]:
+NOTEBOOK_PARAMETERS = {"arch", "epochs", "batch_size", "lr", "seed", "device", "train_subset",
+                       "augment_strength"}  # the TrainConfig settings notebook 03 accepts
+
+
+def train_one_via_notebook(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
+                           mnist_root: str | None = None) -> dict[str, Any]:
     """The same run, driven through notebook 03 with papermill (``retrain=True``).
 
     The executed notebook is kept next to the run's weights, so every number in the table can
     be traced to a notebook a person can open. An interrupted run resumes (the notebook calls
     ``fit(..., resume=True)`` on the same folder).
     """
-    path = run_dir(runs_root, arch, seed)
-
-    def train() -> None:
+    def train(path: Path) -> None:
         import papermill  # only this mode needs it
 
-        parameters = {"retrain": True, "arch": arch, "seed": seed, "epochs": epochs,
-                      "device": device, "train_subset": train_subset,
-                      # relative to the kernel's folder: no machine-specific paths in the record
-                      "output_dir": os.path.relpath(path.resolve(), NOTEBOOK_03.parent),
-                      "figures_dir": os.path.relpath((path / "figures").resolve(),
-                                                     NOTEBOOK_03.parent)}
+        config = spec.config.to_dict()
+        parameters = {k: config[k] for k in NOTEBOOK_PARAMETERS}
+        parameters.update({
+            "retrain": True,
+            # relative to the kernel's folder: no machine-specific paths in the record
+            "output_dir": os.path.relpath(path.resolve(), NOTEBOOK_03.parent),
+            "figures_dir": os.path.relpath((path / "figures").resolve(), NOTEBOOK_03.parent),
+        })
+        if mnist_root is not None:
+            parameters["mnist_root"] = str(Path(mnist_root).resolve())
+        path.mkdir(parents=True, exist_ok=True)
         papermill.execute_notebook(str(NOTEBOOK_03), str(path / EXECUTED_NOTEBOOK),
                                    parameters=parameters, kernel_name="python3",
                                    cwd=str(NOTEBOOK_03.parent), progress_bar=False)
 
-    return _complete_run(path, splits, train)
+    return _complete_run(spec, runs_root, splits, train)
 
 
-def aggregate(runs_root: Path) -> list[dict[str, Any]]:
-    """One row per architecture: mean/std/min/max of test accuracy over its finished seeds."""
+def check_notebook_mode(specs: list[RunSpec]) -> None:
+    """Notebook 03 takes only some settings as parameters: refuse a variant it cannot run."""
+    default = TrainConfig().to_dict()
+    for spec in specs:
+        changed = {k for k, v in spec.config.to_dict().items() if v != default[k]}
+        extra = sorted(changed - NOTEBOOK_PARAMETERS)
+        if extra:
+            raise ValueError(
+                f"--via-notebook cannot run {run_name(spec.arch, spec.variant)}: notebook 03 has "
+                f"no parameter for {extra}. Run it without --via-notebook."
+            )
+
+
+def aggregate(runs_root: Path, variant: str = CONTROL) -> list[dict[str, Any]]:
+    """One row per architecture of ``variant``: mean/std/min/max of test accuracy over seeds."""
     rows = []
     by_arch: dict[str, list[dict[str, Any]]] = {}
     for metrics_path in sorted(runs_root.glob(f"*/seed*/{METRICS_FILE}")):
         metrics = json.loads(metrics_path.read_text())
-        by_arch.setdefault(metrics["arch"], []).append(metrics)
+        if metrics.get("variant", CONTROL) == variant:
+            by_arch.setdefault(metrics["arch"], []).append(metrics)
     for arch, runs in by_arch.items():
         accs = [100 * r["test_acc"] for r in runs]
         rows.append({
-            "arch": arch,
+            "arch": run_name(arch, variant),
             "params": runs[0]["num_parameters"],
             "epochs": runs[0]["epochs"],
             "seeds": len(runs),
@@ -189,62 +252,102 @@ def aggregate(runs_root: Path) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: -r["params"])
 
 
-def write_tables(rows: list[dict[str, Any]], out_dir: Path) -> None:
-    header = ["arch", "params", "epochs", "seeds", "test_mean", "test_std", "test_min",
-              "test_max", "val_mean", "train_seconds_mean", "device"]
-    csv_lines = [",".join(header)]
+TABLE_COLUMNS = ["arch", "params", "epochs", "seeds", "test_mean", "test_std", "test_min",
+                 "test_max", "val_mean", "train_seconds_mean", "device"]
+
+
+def write_tables(rows: list[dict[str, Any]], out_dir: Path, stem: str = "sweep") -> None:
+    """``<stem>.csv`` (read back by utils.frontier with the csv module) and ``<stem>.md``."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=TABLE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: f"{r[k]:.4f}" if isinstance(r[k], float) else r[k]
+                         for k in TABLE_COLUMNS})
     md = [("| model | params | epochs | seeds | test acc mean ± std (%) | min | max | "
           "val acc mean (%) | train time / run | device |"), "|" + " --- |" * 10]
     for r in rows:
-        csv_lines.append(",".join(
-            f"{r[h]:.4f}" if isinstance(r[h], float) else str(r[h]) for h in header))
         md.append(
             f"| {r['arch']} | {r['params']:,} | {r['epochs']} | {r['seeds']} | "
             f"{r['test_mean']:.2f} ± {r['test_std']:.2f} | {r['test_min']:.2f} | "
             f"{r['test_max']:.2f} | {r['val_mean']:.2f} | {r['train_seconds_mean'] / 60:.1f} min "
             f"| {r['device']} |"
         )
-    atomic_write_text("\n".join(csv_lines) + "\n", out_dir / "sweep.csv")
-    atomic_write_text("\n".join(md) + "\n", out_dir / "sweep.md")
+    atomic_write_text(buffer.getvalue(), out_dir / f"{stem}.csv")
+    atomic_write_text("\n".join(md) + "\n", out_dir / f"{stem}.md")
 
 
-def main(argv: list[str] | None = None) -> None:
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["primary19k", "compact8k", "original19k"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="override the per-model epoch budget")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--runs-root", type=Path, default=RESULTS_DIR / "runs")
-    parser.add_argument("--mnist-root", default=None)
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--models", nargs="+", default=["primary19k", "compact8k", "original19k"],
+                        metavar="NAME", help=f"architectures to train ({', '.join(available_models())})")
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0, 1, 2, 3, 4],
+                        metavar="K", help="one run per seed (weight init, batch order, augmentation)")
+    parser.add_argument("--variant", default=CONTROL, choices=sorted(VARIANTS),
+                        help="settings changed from the shipped recipe (default: none)")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="override the per-model epoch budget "
+                             f"(default: {DEFAULT_EPOCHS})")
+    parser.add_argument("--device", default="auto",
+                        help="'auto' (CUDA when present, else CPU), 'cpu' or 'cuda[:N]'")
+    parser.add_argument("--runs-root", type=Path, default=RESULTS_DIR / "runs",
+                        help="one folder per run below it; tables are written to its parent")
+    parser.add_argument("--mnist-root", default=None,
+                        help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
+    parser.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
     parser.add_argument("--figures-dir", type=Path, default=None,
                         help="where the frontier figure goes (default: the repo's figures/)")
     parser.add_argument("--via-notebook", action="store_true",
                         help="drive each run through notebooks/03_training.ipynb with papermill "
                              "and keep the executed notebook in the run folder")
     args = parser.parse_args(argv)
+    try:
+        args.specs = plan_runs(args.models, args.seeds, args.variant, args.epochs, args.device)
+        if args.via_notebook:
+            check_notebook_mode(args.specs)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     splits = load_mnist_splits(args.mnist_root)
-    for arch in args.models:
-        for seed in args.seeds:
-            started = time.perf_counter()
-            epochs = args.epochs or DEFAULT_EPOCHS.get(arch, 15)
-            try:
-                if args.via_notebook:
-                    metrics = train_one_via_notebook(arch, seed, epochs, args.runs_root, splits,
-                                                     args.device)
-                else:
-                    metrics = train_one(arch, seed, epochs, args.runs_root, splits, args.device,
-                                        not args.no_progress)
-            except RunInProgress as busy:
-                print(f"[sweep] skipping {arch} seed {seed}: {busy}", flush=True)
-                continue
-            print(f"[sweep] {arch} seed {seed}: test {100 * metrics['test_acc']:.2f}% "
-                  f"(val {100 * metrics['val_acc']:.2f}%) in {time.perf_counter() - started:.0f}s",
-                  flush=True)
+    stem = "sweep" if args.variant == CONTROL else "sweep_variants"
+    for spec in args.specs:
+        started = time.perf_counter()
+        try:
+            if args.via_notebook:
+                metrics = train_one_via_notebook(spec, args.runs_root, splits, args.mnist_root)
+            else:
+                metrics = train_one(spec, args.runs_root, splits, not args.no_progress)
+        except RunInProgress as busy:
+            print(f"[sweep] skipping {spec.arch} seed {spec.seed}: {busy}", flush=True)
+            continue
+        print(f"[sweep] {run_name(spec.arch, spec.variant)} seed {spec.seed}: test "
+              f"{100 * metrics['test_acc']:.2f}% (val {100 * metrics['val_acc']:.2f}%) in "
+              f"{time.perf_counter() - started:.0f}s", flush=True)
+        if args.variant == CONTROL:
             write_tables(aggregate(args.runs_root), args.runs_root.parent)
-    if aggregate(args.runs_root):
+        else:
+            rows = [row for v in VARIANTS if v != CONTROL for row in aggregate(args.runs_root, v)]
+            write_tables(rows, args.runs_root.parent, stem)
+    if args.variant == CONTROL and aggregate(args.runs_root):
         from .frontier import write_frontier  # matplotlib only once there is something to plot
 
         figure = write_frontier(args.runs_root.parent / "sweep.csv", args.figures_dir)
