@@ -373,3 +373,54 @@ def test_augmentation_preview_shows_originals_and_variants(small):
     plt.close(fig)
     with pytest.raises(ValueError, match="uint8"):
         plot_augmentation_preview(small.train_images[:5].float(), AugmentConfig())
+
+
+# ------------------------------------------------------------------ numeric paths (issue 15)
+
+
+@pytest.mark.parametrize(("amp", "channels_last"),
+                         [("off", "off"), ("off", "on"), ("on", "off"), ("on", "on")])
+def test_every_numeric_path_trains_and_is_deterministic(small, amp, channels_last, tmp_path):
+    """Forced on any machine: bf16 autocast runs (emulated where the CPU lacks bf16 kernels)."""
+    config = quick_config(epochs=1, train_subset=256, amp=amp, channels_last=channels_last)
+    first = run(config, small, out_dir=tmp_path / "a")
+    again = run(config, small)
+    assert without_seconds(first.history) == without_seconds(again.history)
+    assert_same_weights(first.model, again.model)
+    assert all(v.dtype == torch.float32 for v in first.model.state_dict().values()
+               if v.dtype.is_floating_point)  # master weights stay fp32
+    precision = read_checkpoint(tmp_path / "a" / MODEL_FILE)["metadata"]["precision"]
+    assert precision == {"forward": "bfloat16 autocast" if amp == "on" else "float32",
+                         "channels_last": channels_last == "on"}
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_auto_picks_bf16_and_channels_last_only_where_the_cpu_has_bf16(monkeypatch, bf16):
+    import utils.train as train
+
+    monkeypatch.setattr(train, "cpu_supports_bf16", lambda: bf16)
+    fast = train.resolve_fast_path(quick_config(), torch.device("cpu"))
+    assert (fast.bf16_autocast, fast.channels_last) == (bf16, bf16)
+    forced = train.resolve_fast_path(quick_config(amp="off", channels_last="on"),
+                                     torch.device("cpu"))
+    assert (forced.bf16_autocast, forced.channels_last) == (False, True)
+
+
+def test_bad_switch_values_are_refused(small):
+    with pytest.raises(ValueError, match="amp must be one of"):
+        run(quick_config(amp=True), small)
+
+
+def test_old_checkpoint_configs_still_load():
+    """Configs saved before the switches became strings (and with eval_batch_size) load."""
+    old = {**quick_config().to_dict(), "amp": True, "channels_last": False,
+           "eval_batch_size": 1000}
+    config = TrainConfig.from_dict(old)
+    assert (config.amp, config.channels_last) == ("auto", "off")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
+def test_cuda_path_trains_and_is_deterministic(small):
+    config = quick_config(epochs=1, train_subset=256, device="cuda")
+    first, again = run(config, small), run(config, small)
+    assert without_seconds(first.history) == without_seconds(again.history)
