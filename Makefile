@@ -3,8 +3,9 @@
 # and installs requirements.txt; it re-installs whenever requirements.txt changes (stamp file).
 #
 #   make            create/refresh .venv only
-#   make run        execute every notebook (01..04) headless, regenerating figures/; notebook 03
-#                   retrains the primary model from scratch (~6 min on 2 CPU cores)
+#   make run        execute every notebook headless into runs/notebooks/, streaming each cell's
+#                   output (03's epochs as they finish); rewrites the tracked figures/ in place
+#                   (git diff figures/ shows what changed); 03 retrains the primary model
 #   make notebooks  re-execute the committed notebooks in place with default parameters
 #   make test       ruff, then pytest (unit + papermill smoke) and nbval on notebooks/
 #   make sweep      multi-seed training sweep (SWEEP_ARGS="--models primary19k --seeds 0 1")
@@ -57,7 +58,7 @@ run: $(STAMP)
 	  name=$$(basename $$nb); params=""; \
 	  case $$name in 03_*) params="-p retrain True";; esac; \
 	  echo "=== $$name $$params"; \
-	  $(PAPERMILL) --cwd notebooks $$params $$nb $(RUNS_DIR)/$$name; \
+	  $(PAPERMILL) --log-output --no-progress-bar --cwd notebooks $$params $$nb $(RUNS_DIR)/$$name; \
 	done
 	@echo "Executed notebooks: $(RUNS_DIR)/   figures: figures/"
 

@@ -51,10 +51,11 @@ from benchmarks.original_pipeline import (  # noqa: E402
     OriginalRecipe,
     cycle_loader,
     make_loader,
-    make_optimizer,
+    make_original_optimizer,
     optimiser_step,
     original_train_dataset,
     split_indices,
+    sync,
     train_original_recipe,
 )
 from utils.augment import AugmentConfig, training_batch  # noqa: E402
@@ -133,11 +134,6 @@ def hardware_info(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 # ---------------------------------------------------------------- pipelines
 def ours_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  augment: AugmentConfig, mean: float, std: float, seed: int = 0) -> Batches:
@@ -162,7 +158,7 @@ def time_steps(batches: Batches, n_steps: int, warmup: int, device: torch.device
         x, y = next(batches)
         if step is not None:
             step(x, y)
-    _sync(device)
+    sync(device)
     images = 0
     started = time.perf_counter()
     for _ in range(n_steps):
@@ -170,7 +166,7 @@ def time_steps(batches: Batches, n_steps: int, warmup: int, device: torch.device
         if step is not None:
             step(x, y)
         images += len(y)
-    _sync(device)
+    sync(device)
     return images, time.perf_counter() - started
 
 
@@ -187,7 +183,7 @@ def measure_throughput(arch: str, batch_size: int, splits: MNISTSplits, original
     for side in ("original", "ours"):
         torch.manual_seed(settings.seed)
         model = build_model(arch).to(device).train()
-        optimizer = make_optimizer(model, recipe)
+        optimizer = make_original_optimizer(model, recipe)
         steps[side] = lambda x, y, m=model, o=optimizer: optimiser_step(m, o, x, y)
     iters = {"original": original_iter, "ours": ours_iter}
     rates: dict[str, list[float]] = {f"{side}_{kind}": [] for side in iters
@@ -230,10 +226,10 @@ def time_engine_epoch(config: TrainConfig, images: torch.Tensor, labels: torch.T
     state = start_state(config, images.device, fast)
     warm = warmup_steps * config.batch_size
     train_one_epoch(state, images[:warm], labels[:warm], config, normalization, fast, False)
-    _sync(images.device)
+    sync(images.device)
     started = time.perf_counter()
     train_one_epoch(state, images, labels, config, normalization, fast, False)
-    _sync(images.device)
+    sync(images.device)
     return len(labels) / (time.perf_counter() - started)
 
 
@@ -241,12 +237,12 @@ def time_batch_step(images: torch.Tensor, batch_size: int, steps: int) -> float:
     """Images/s of the batch step alone (augment + normalise), to show it is not the bottleneck."""
     augment = TrainConfig().augment
     generator = torch.Generator(device=images.device).manual_seed(0)
-    _sync(images.device)
+    sync(images.device)
     started = time.perf_counter()
     for step in range(steps):
         training_batch(images[step * batch_size:(step + 1) * batch_size], augment, 0.1307, 0.3081,
                        generator)
-    _sync(images.device)
+    sync(images.device)
     return steps * batch_size / (time.perf_counter() - started)
 
 

@@ -19,7 +19,7 @@ from benchmarks.original_pipeline import (
     EpochRecord,
     OriginalRecipe,
     make_loader,
-    make_optimizer,
+    make_original_optimizer,
     original_train_dataset,
     original_transform,
     split_indices,
@@ -83,7 +83,7 @@ def test_unaugmented_pipelines_are_pixel_identical(tiny, splits) -> None:
 
 def test_original_recipe_settings() -> None:
     model = torch.nn.Linear(2, 2)
-    group = make_optimizer(model, RECIPE).param_groups[0]
+    group = make_original_optimizer(model, RECIPE).param_groups[0]
     assert (group["lr"], group["weight_decay"]) == (0.003, 1e-5)
     assert len(group["params"]) == 2  # weight decay on every parameter, biases included
     names = [type(t).__name__ for t in original_transform().transforms]

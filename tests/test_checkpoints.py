@@ -195,16 +195,16 @@ def finished_run(splits: MNISTSplits, tmp_path_factory: pytest.TempPathFactory) 
                     val_images=splits.val_images[:300], val_labels=splits.val_labels[:300])
     config = TrainConfig(arch=ARCH, epochs=1, seed=3, device="cpu", train_subset=800,
                          amp="off", channels_last="off")
-    return fit(config, small, out_dir=tmp_path_factory.mktemp("run"), progress=False, log=None)
+    return fit(config, small, run_dir=tmp_path_factory.mktemp("run"), progress=False, log=None)
 
 
 def test_a_run_writes_its_files_atomically(finished_run):
-    folder = finished_run.out_dir
+    folder = finished_run.run_dir
     assert {p.name for p in folder.iterdir()} == {MODEL_FILE, HISTORY_FILE, STATE_FILE}
 
 
 def test_model_checkpoint_metadata_says_how_it_was_made(finished_run):
-    model, info = load_model_checkpoint(finished_run.out_dir / MODEL_FILE)
+    model, info = load_model_checkpoint(finished_run.run_dir / MODEL_FILE)
     meta = info["metadata"]
     config = finished_run.config
     assert info["arch"] == ARCH
@@ -223,7 +223,7 @@ def test_model_checkpoint_metadata_says_how_it_was_made(finished_run):
 
 
 def test_the_saved_model_predicts_like_the_trained_one(finished_run, splits):
-    model, info = load_model_checkpoint(finished_run.out_dir / MODEL_FILE)
+    model, info = load_model_checkpoint(finished_run.run_dir / MODEL_FILE)
     norm = info["metadata"]["normalization"]
     images = splits.val_images[:200]
     expected = predict_logits(finished_run.model, images, *finished_run.normalization)
@@ -231,5 +231,5 @@ def test_the_saved_model_predicts_like_the_trained_one(finished_run, splits):
 
 
 def test_history_json_matches_the_returned_history(finished_run):
-    saved = json.loads((finished_run.out_dir / HISTORY_FILE).read_text())
+    saved = json.loads((finished_run.run_dir / HISTORY_FILE).read_text())
     assert saved == finished_run.history

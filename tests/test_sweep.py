@@ -29,7 +29,7 @@ def _write_metrics(runs_root: Path, arch: str | None = None, seed: int = 0) -> N
     """The fake finished runs of ``RUNS``, or one finished run of ``arch``/``seed``."""
     runs = RUNS if arch is None else [(arch, 1_790, seed, 0.986, 0.981, 30.0)]
     for arch, params, seed, test_acc, val_acc, seconds in runs:
-        path = sweep.run_dir(runs_root, arch, seed) / sweep.METRICS_FILE
+        path = sweep.run_folder(runs_root, arch, seed) / sweep.METRICS_FILE
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps({
             "arch": arch, "num_parameters": params, "seed": seed, "epochs": 15,
@@ -68,7 +68,7 @@ def test_aggregate_statistics_per_arch(rows: list[dict]) -> None:
 
 def test_aggregate_ignores_unfinished_runs(tmp_path: Path) -> None:
     _write_metrics(tmp_path / "runs")
-    (sweep.run_dir(tmp_path / "runs", "alpha", 9)).mkdir()  # started, no metrics.json
+    (sweep.run_folder(tmp_path / "runs", "alpha", 9)).mkdir()  # started, no metrics.json
     rows = sweep.aggregate(tmp_path / "runs")
     assert next(r for r in rows if r["arch"] == "alpha")["seeds"] == 3
 
@@ -117,7 +117,7 @@ def test_train_one_resumes_interrupted_run(tmp_path: Path, splits, monkeypatch, 
     subset, epochs = 256, 2
     splits = replace(splits, val_images=splits.val_images[:500], val_labels=splits.val_labels[:500],
                      test_images=splits.test_images[:500], test_labels=splits.test_labels[:500])
-    path = sweep.run_dir(tmp_path / "runs", "micro2k", 0)
+    path = sweep.run_folder(tmp_path / "runs", "micro2k", 0)
 
     def stop_in_epoch_two(message: str) -> None:
         if message.startswith("epoch  2/"):  # logged before epoch 2's last.pt is written
@@ -125,7 +125,7 @@ def test_train_one_resumes_interrupted_run(tmp_path: Path, splits, monkeypatch, 
 
     config = TrainConfig(arch="micro2k", epochs=epochs, seed=0, device="cpu", train_subset=subset)
     with pytest.raises(_Interrupt):
-        fit(config, splits, out_dir=path, progress=False, log=stop_in_epoch_two)
+        fit(config, splits, run_dir=path, progress=False, log=stop_in_epoch_two)
     saved = read_checkpoint(path / STATE_FILE)
     assert saved["epoch"] == 1 and not (path / MODEL_FILE).exists()
 
@@ -161,7 +161,7 @@ def test_train_one_via_notebook_keeps_the_executed_notebook(tmp_path: Path, spli
     config = TrainConfig(arch="micro2k", epochs=1, seed=3, device="cpu", train_subset=512)
     metrics = sweep.train_one_via_notebook(sweep.RunSpec("micro2k", sweep.CONTROL, 3, config),
                                            tmp_path / "runs", small)
-    path = sweep.run_dir(tmp_path / "runs", "micro2k", 3)
+    path = sweep.run_folder(tmp_path / "runs", "micro2k", 3)
     executed = json.loads((path / sweep.EXECUTED_NOTEBOOK).read_text())
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "seed = 3" in "".join(injected[0]["source"])

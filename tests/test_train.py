@@ -74,7 +74,7 @@ def weights_differ(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 @pytest.fixture(scope="module")
 def reference(small: MNISTSplits, tmp_path_factory: pytest.TempPathFactory) -> FitResult:
     """One uninterrupted 2-epoch run, saved to disk, that the other runs are compared with."""
-    return run(quick_config(), small, out_dir=tmp_path_factory.mktemp("reference"))
+    return run(quick_config(), small, run_dir=tmp_path_factory.mktemp("reference"))
 
 
 # ----------------------------------------------------------------------------- LR schedule
@@ -142,11 +142,11 @@ def test_fit_follows_the_planned_schedule(reference: FitResult, small: MNISTSpli
 )
 def test_bad_settings_fail_before_any_work(small, tmp_path, overrides, message):
     messages: list[str] = []
-    out_dir = tmp_path / "run"
+    run_dir = tmp_path / "run"
     with pytest.raises(ValueError, match=message):
-        fit(quick_config(**overrides), small, out_dir=out_dir, progress=False, log=messages.append)
+        fit(quick_config(**overrides), small, run_dir=run_dir, progress=False, log=messages.append)
     assert messages == [], "fit started (logged) before rejecting the settings"
-    assert not out_dir.exists(), "fit wrote files before rejecting the settings"
+    assert not run_dir.exists(), "fit wrote files before rejecting the settings"
 
 
 def test_unknown_arch_lists_the_valid_names(small):
@@ -163,7 +163,7 @@ def test_cuda_without_a_gpu_is_a_clear_error(small):
 
 
 def test_resume_needs_an_output_folder(small):
-    with pytest.raises(ValueError, match="out_dir"):
+    with pytest.raises(ValueError, match="run_dir"):
         run(quick_config(), small, resume=True)
 
 
@@ -210,61 +210,61 @@ def interrupt_after(epoch: int):
 
 
 def test_interrupted_run_resumes_to_the_same_result(reference, small, tmp_path):
-    out_dir = tmp_path / "run"
+    run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run(quick_config(), small, out_dir=out_dir, on_epoch_end=interrupt_after(1))
-    assert (out_dir / STATE_FILE).is_file()
-    assert not (out_dir / MODEL_FILE).exists() and not (out_dir / HISTORY_FILE).exists()
-    assert read_checkpoint(out_dir / STATE_FILE)["epoch"] == 1
+        run(quick_config(), small, run_dir=run_dir, on_epoch_end=interrupt_after(1))
+    assert (run_dir / STATE_FILE).is_file()
+    assert not (run_dir / MODEL_FILE).exists() and not (run_dir / HISTORY_FILE).exists()
+    assert read_checkpoint(run_dir / STATE_FILE)["epoch"] == 1
 
     messages: list[str] = []
-    resumed = fit(quick_config(), small, out_dir=out_dir, resume=True, progress=False,
+    resumed = fit(quick_config(), small, run_dir=run_dir, resume=True, progress=False,
                   log=messages.append)
     assert any("Resumed" in m and "after epoch 1" in m for m in messages)
     assert without_seconds(resumed.history) == without_seconds(reference.history)
     assert_same_weights(resumed.model, reference.model)
-    assert without_seconds(load_history(out_dir)) == without_seconds(reference.history)
+    assert without_seconds(load_history(run_dir)) == without_seconds(reference.history)
 
 
 def test_resume_without_a_saved_state_starts_from_scratch(reference, small, tmp_path):
     messages: list[str] = []
-    result = fit(quick_config(), small, out_dir=tmp_path / "fresh", resume=True, progress=False,
+    result = fit(quick_config(), small, run_dir=tmp_path / "fresh", resume=True, progress=False,
                  log=messages.append)
     assert any("starting from scratch" in m for m in messages)
     assert without_seconds(result.history) == without_seconds(reference.history)
 
 
 def test_resume_with_different_settings_is_refused(small, tmp_path):
-    out_dir = tmp_path / "run"
+    run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run(quick_config(), small, out_dir=out_dir, on_epoch_end=interrupt_after(1))
+        run(quick_config(), small, run_dir=run_dir, on_epoch_end=interrupt_after(1))
     with pytest.raises(CheckpointError, match="different settings") as caught:
-        run(quick_config(lr=0.05, label_smoothing=0.0), small, out_dir=out_dir, resume=True)
+        run(quick_config(lr=0.05, label_smoothing=0.0), small, run_dir=run_dir, resume=True)
     message = str(caught.value)
     # Names only the settings that differ, old and new value, not two whole config dicts.
     assert "label_smoothing: saved 0.05, now 0.0" in message
     assert "lr: saved 0.1, now 0.05" in message
     assert "batch_size" not in message and len(message) < 400
-    assert not (out_dir / MODEL_FILE).exists()
+    assert not (run_dir / MODEL_FILE).exists()
 
 
 def test_a_finished_model_is_not_resumed_as_a_training_state(small, tmp_path):
-    out_dir = tmp_path / "run"
-    run(quick_config(epochs=1), small, out_dir=out_dir)
-    (out_dir / MODEL_FILE).replace(out_dir / STATE_FILE)  # model.pt copied in as last.pt
+    run_dir = tmp_path / "run"
+    run(quick_config(epochs=1), small, run_dir=run_dir)
+    (run_dir / MODEL_FILE).replace(run_dir / STATE_FILE)  # model.pt copied in as last.pt
     with pytest.raises(CheckpointError, match="finished model .*cannot be resumed"):
-        run(quick_config(), small, out_dir=out_dir, resume=True)
+        run(quick_config(), small, run_dir=run_dir, resume=True)
 
 
 def test_resume_removes_temp_files_left_by_a_killed_save(small, tmp_path):
-    out_dir = tmp_path / "run"
+    run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run(quick_config(), small, out_dir=out_dir, on_epoch_end=interrupt_after(1))
-    stale = out_dir / f".{STATE_FILE}.abc123.tmp"
+        run(quick_config(), small, run_dir=run_dir, on_epoch_end=interrupt_after(1))
+    stale = run_dir / f".{STATE_FILE}.abc123.tmp"
     stale.write_bytes(b"")  # what a kill -9 during torch.save leaves behind
-    run(quick_config(), small, out_dir=out_dir, resume=True)
+    run(quick_config(), small, run_dir=run_dir, resume=True)
     assert not stale.exists()
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted([HISTORY_FILE, MODEL_FILE, STATE_FILE])
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted([HISTORY_FILE, MODEL_FILE, STATE_FILE])
 
 
 # ---------------------------------------------------------------- the test split is unused
@@ -301,7 +301,7 @@ def test_fit_ignores_nonsense_test_tensors(reference, small):
 
 
 def test_load_history_reads_a_file_or_a_run_folder(reference):
-    folder = reference.out_dir
+    folder = reference.run_dir
     assert load_history(folder) == load_history(folder / HISTORY_FILE)
     assert without_seconds(load_history(folder)) == without_seconds(reference.history)
 
@@ -383,7 +383,7 @@ def test_augmentation_preview_shows_originals_and_variants(small):
 def test_every_numeric_path_trains_and_is_deterministic(small, amp, channels_last, tmp_path):
     """Forced on any machine: bf16 autocast runs (emulated where the CPU lacks bf16 kernels)."""
     config = quick_config(epochs=1, train_subset=256, amp=amp, channels_last=channels_last)
-    first = run(config, small, out_dir=tmp_path / "a")
+    first = run(config, small, run_dir=tmp_path / "a")
     again = run(config, small)
     assert without_seconds(first.history) == without_seconds(again.history)
     assert_same_weights(first.model, again.model)

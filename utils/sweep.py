@@ -53,7 +53,7 @@ def run_name(arch: str, variant: str = CONTROL) -> str:
     return arch if variant == CONTROL else f"{arch}-{variant}"
 
 
-def run_dir(runs_root: Path, arch: str, seed: int, variant: str = CONTROL) -> Path:
+def run_folder(runs_root: Path, arch: str, seed: int, variant: str = CONTROL) -> Path:
     return runs_root / run_name(arch, variant) / f"seed{seed}"
 
 
@@ -67,7 +67,7 @@ class RunSpec:
     config: TrainConfig
 
     def path(self, runs_root: Path) -> Path:
-        return run_dir(runs_root, self.arch, self.seed, self.variant)
+        return run_folder(runs_root, self.arch, self.seed, self.variant)
 
 
 def plan_runs(models: list[str], seeds: list[int], variant: str, epochs: int | None,
@@ -92,9 +92,9 @@ def plan_runs(models: list[str], seeds: list[int], variant: str, epochs: int | N
     return specs
 
 
-def evaluate_test_once(run_path: Path, splits: MNISTSplits, variant: str = CONTROL) -> dict[str, Any]:
+def evaluate_test_once(run_dir: Path, splits: MNISTSplits, variant: str = CONTROL) -> dict[str, Any]:
     """The single test-set evaluation of a finished run, written to ``metrics.json``."""
-    model, info = load_model_checkpoint(run_path / MODEL_FILE)
+    model, info = load_model_checkpoint(run_dir / MODEL_FILE)
     meta = info["metadata"]
     norm = meta["normalization"]
     logits = predict_logits(model, splits.test_images, norm["mean"], norm["std"])
@@ -113,7 +113,7 @@ def evaluate_test_once(run_path: Path, splits: MNISTSplits, variant: str = CONTR
         "device": meta["device"],
         "torch_version": info["torch_version"],
     }
-    atomic_write_json(metrics, run_path / METRICS_FILE)
+    atomic_write_json(metrics, run_dir / METRICS_FILE)
     return metrics
 
 
@@ -171,7 +171,7 @@ def _complete_run(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
 def train_one(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
               progress: bool) -> dict[str, Any]:
     def train(path: Path) -> None:
-        fit(spec.config, splits, out_dir=path, resume=True, progress=progress)
+        fit(spec.config, splits, run_dir=path, resume=True, progress=progress)
 
     return _complete_run(spec, runs_root, splits, train)
 

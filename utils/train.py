@@ -238,7 +238,7 @@ class FitResult:
     model: nn.Module
     history: list[dict[str, float]]
     config: TrainConfig
-    out_dir: Path | None
+    run_dir: Path | None
     normalization: tuple[float, float]
 
 
@@ -293,7 +293,7 @@ def _restore_rng(state: dict[str, Any], generator: torch.Generator, device: torc
         raise CheckpointError(
             f"This run was started on {saved_type!r} and cannot be resumed exactly on "
             f"{device.type!r} (their random-number streams differ): resume with "
-            f"device={saved_type!r}, or start a new run in another out_dir."
+            f"device={saved_type!r}, or start a new run in another run_dir."
         )
     generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_cpu"])
@@ -330,7 +330,7 @@ def read_training_state(path: Path, config: TrainConfig) -> dict[str, Any]:
     if differ:
         raise CheckpointError(
             f"{path} was saved by a run with different settings ({'; '.join(differ)}). "
-            "Use another out_dir, the saved settings, or resume=False to start over."
+            "Use another run_dir, the saved settings, or resume=False to start over."
         )
     return state
 
@@ -424,7 +424,7 @@ def training_images(splits: MNISTSplits, config: TrainConfig,
 def fit(
     config: TrainConfig,
     splits: MNISTSplits,
-    out_dir: str | Path | None = None,
+    run_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = print,
@@ -432,7 +432,7 @@ def fit(
 ) -> FitResult:
     """Train ``config.arch`` on the training split, validating each epoch.
 
-    With ``out_dir`` the full training state is saved atomically after every epoch
+    With ``run_dir`` the full training state is saved atomically after every epoch
     (``last.pt``), and the final weights with metadata (``model.pt``) and the per-epoch
     ``history.json`` at the end. ``resume=True`` continues from ``last.pt`` exactly.
     ``on_epoch_end(record)``, if given, is called after each epoch's ``last.pt`` is written
@@ -442,24 +442,24 @@ def fit(
     config.validate(train_size)
     device = resolve_device(config.device)
     fast = resolve_fast_path(config, device)
-    out_path = Path(out_dir) if out_dir is not None else None
-    if resume and out_path is None:
-        raise ValueError("resume=True needs out_dir=... (where last.pt was saved).")
+    run_dir = Path(run_dir) if run_dir is not None else None
+    if resume and run_dir is None:
+        raise ValueError("resume=True needs run_dir=... (where last.pt was saved).")
     say = log or (lambda _message: None)
 
     saved = None
-    if resume and (out_path / STATE_FILE).is_file():
-        saved = read_training_state(out_path / STATE_FILE, config)
+    if resume and (run_dir / STATE_FILE).is_file():
+        saved = read_training_state(run_dir / STATE_FILE, config)
     normalization = normalization_stats(splits.train_images)
     state = start_state(config, device, fast)
     images, labels = training_images(splits, config, device)
     val_images, val_labels = splits.val_images.to(device), splits.val_labels.to(device)
     if saved is not None:
-        restore_state(state, saved, config, device, out_path / STATE_FILE)
-        say(f"Resumed {config.arch} from {out_path / STATE_FILE} after epoch "
+        restore_state(state, saved, config, device, run_dir / STATE_FILE)
+        say(f"Resumed {config.arch} from {run_dir / STATE_FILE} after epoch "
             f"{state.epochs_done}.")
     elif resume:
-        say(f"No {STATE_FILE} in {out_path}: starting from scratch.")
+        say(f"No {STATE_FILE} in {run_dir}: starting from scratch.")
 
     say(
         f"Training {config.arch} ({count_parameters(state.model):,} params) on {device} "
@@ -484,15 +484,15 @@ def fit(
             f"acc {100 * record['train_acc']:.2f}%  val loss {val_loss:.4f} "
             f"acc {100 * val_acc:.2f}%  lr {record['lr']:.2e}  {record['seconds']:.1f}s"
         )
-        if out_path is not None:
-            atomic_torch_save(state.to_dict(config, device), out_path / STATE_FILE)
+        if run_dir is not None:
+            atomic_torch_save(state.to_dict(config, device), run_dir / STATE_FILE)
         if on_epoch_end is not None:
             on_epoch_end(record)
 
     final_model = state.final_model(config.arch, device).eval()
-    if out_path is not None:
-        save_run(out_path, final_model, config, state.history, normalization, splits, fast)
-    return FitResult(final_model, state.history, config, out_path, normalization)
+    if run_dir is not None:
+        save_run(run_dir, final_model, config, state.history, normalization, splits, fast)
+    return FitResult(final_model, state.history, config, run_dir, normalization)
 
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -511,7 +511,7 @@ def load_history(path: str | Path) -> list[dict[str, float]]:
         path = path / HISTORY_FILE
     if not path.is_file():
         raise FileNotFoundError(
-            f"No training history at {path}: train with fit(..., out_dir=...) first."
+            f"No training history at {path}: train with fit(..., run_dir=...) first."
         )
     history = json.loads(path.read_text())
     if not isinstance(history, list) or not history:
@@ -524,7 +524,7 @@ def load_history(path: str | Path) -> list[dict[str, float]]:
 
 
 def save_run(
-    out_dir: Path,
+    run_dir: Path,
     model: nn.Module,
     config: TrainConfig,
     history: list[dict[str, float]],
@@ -548,5 +548,5 @@ def save_run(
         "precision": {"forward": "bfloat16 autocast" if fast.bf16_autocast else "float32",
                       "channels_last": fast.channels_last},
     }
-    save_model_checkpoint(out_dir / MODEL_FILE, model, config.arch, metadata)
-    atomic_write_json(history, out_dir / HISTORY_FILE)
+    save_model_checkpoint(run_dir / MODEL_FILE, model, config.arch, metadata)
+    atomic_write_json(history, run_dir / HISTORY_FILE)

@@ -35,8 +35,9 @@ def plot_class_balance(counts_by_split: Mapping[str, Sequence[int]]) -> Figure:
     return fig
 
 
-def plot_digit_grid(images: torch.Tensor, row_labels: Sequence[str], title: str) -> Figure:
-    """A ``[rows, cols, H, W]`` stack of images as a grid, one labelled row per group."""
+def plot_digit_rows(images: torch.Tensor, row_labels: Sequence[str], title: str) -> Figure:
+    """A ``[rows, cols, H, W]`` stack of images, one labelled row per group (e.g. per class);
+    ``utils.plots.errors.plot_digit_grid`` instead lays out ``[N, H, W]`` with a caption each."""
     rows, cols = images.shape[:2]
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.85), squeeze=False)
     for r in range(rows):
@@ -116,4 +117,4 @@ def plot_augmented_grid(originals: torch.Tensor, augmented: torch.Tensor, title:
     """Row 0: originals ``[K, H, W]``; rows 1..: augmented copies ``[R, K, H, W]``."""
     stack = torch.cat([originals.unsqueeze(0), augmented], dim=0).float()
     labels = ["original"] + [f"aug {i + 1}" for i in range(len(augmented))]
-    return plot_digit_grid(stack, labels, title)
+    return plot_digit_rows(stack, labels, title)
