@@ -191,7 +191,10 @@ def test_engine_paths_each_train_and_the_batch_step_is_timed(tiny) -> None:
                                          warmup_steps=1)
     (row,) = bench_speed.measure_engine_paths(small, torch.device("cpu"), settings)
     assert row["batch_size"] == 16 and row["images"] == 32
-    for name in bench_speed.ENGINE_PATHS:
+    timed = bench_speed.engine_paths_for(torch.device("cpu"))
+    assert set(timed) >= {"fp32", "fp32 channels_last"}
+    assert ("bf16" in timed) == bench_speed.cpu_supports_bf16()
+    for name in timed:
         assert row[f"{name}_ips"] > 0 and len(row["rounds_ips"][name]) == 1
     assert row["batch_step_ips"] > 0
 
