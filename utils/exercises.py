@@ -102,7 +102,7 @@ def check_normalized_pixel(given: Any, value: int, mean: float, std: float,
 
     expected = float(normalize(torch.tensor([value], dtype=torch.uint8), mean, std)[0])
     check_number(given, expected, exercise, f"the normalised value of grey level {value}",
-                 abs_tol=0.005)
+                 abs_tol=0.01)
 
 
 def check_rotated_box(given: Any, side: float, degrees: float,
