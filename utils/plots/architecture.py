@@ -155,6 +155,7 @@ def plot_unit_coverage(
     fig, axes = plt.subplots(1, len(coverages), figsize=(5.2 * len(coverages), 3.4),
                              squeeze=False)
     for ax, (title, windows) in zip(axes[0], coverages.items(), strict=True):
+        right = max(w.centre + (w.rf - 1) / 2 for w in windows) + 1.5
         for w in windows:
             half = (w.rf - 1) / 2
             ax.plot([w.centre - half, w.centre + half], [w.unit, w.unit], color="tab:blue",
@@ -162,19 +163,21 @@ def plot_unit_coverage(
             ax.plot([w.first, w.last], [w.unit, w.unit], color="tab:blue", linewidth=6,
                     solid_capstyle="butt")
             ax.plot([w.centre], [w.unit], "k|", markersize=12)
-            ax.text(input_size + 1, w.unit, f"{w.covered}/{w.rf} px", va="center", fontsize=8)
-        ax.axvspan(-0.5, input_size - 0.5, color="black", alpha=0.06, label="image")
-        if digit_rows is not None:
-            for edge in digit_rows:
-                ax.axvline(edge, color="tab:red", linestyle="--", linewidth=1)
-            ax.plot([], [], color="tab:red", linestyle="--", label="typical digit rows")
+            ax.text(right, w.unit, f"{w.covered}/{w.rf} px", va="center", fontsize=8)
+        ax.axvspan(-0.5, input_size - 0.5, color="black", alpha=0.06)
+        for edge in digit_rows or ():
+            ax.axvline(edge, color="tab:red", linestyle="--", linewidth=1)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("input row (px); faint: field, solid: rows inside the image")
+        ax.set_xlabel("input row (px)")
         ax.set_ylabel("unit (row index)")
         ax.set_yticks([w.unit for w in windows])
         ax.invert_yaxis()
-        ax.set_xlim(min(-2, min(w.centre - (w.rf - 1) / 2 for w in windows) - 1),
-                    input_size + 8)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+        ax.set_xlim(min(-2, min(w.centre - (w.rf - 1) / 2 for w in windows) - 1), right + 9)
+    handles = [Line2D([], [], color="tab:blue", alpha=0.25, linewidth=6, label="field"),
+               Line2D([], [], color="tab:blue", linewidth=6, label="rows inside the image"),
+               Patch(color="black", alpha=0.06, label="image")]
+    if digit_rows is not None:
+        handles.append(Line2D([], [], color="tab:red", linestyle="--", label="typical digit rows"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
