@@ -99,7 +99,7 @@ def plot_rf_on_digit(
     layers = layers[-max_boxes:]
     fig, ax = plt.subplots(figsize=(4.8, 4.8))
     size = image.shape[-1]
-    ax.imshow(image, cmap="gray_r", extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+    ax.imshow(torch.as_tensor(image).cpu().numpy(), cmap="gray_r", extent=(-0.5, size - 0.5, size - 0.5, -0.5))
     colours = plt.get_cmap("viridis")(torch.linspace(0, 0.9, len(layers)).tolist())
     for row, colour in zip(layers, colours, strict=True):
         low, high = row.unit_interval((row.size - 1) // 2)
