@@ -10,6 +10,7 @@
 #   make test       ruff, then pytest (unit + papermill smoke) and nbval on notebooks/
 #   make sweep      multi-seed training sweep (SWEEP_ARGS="--models primary19k --seeds 0 1")
 #   make bench      speed benchmark
+#   make student    student copies of the notebooks in student/ (solutions replaced, outputs cleared)
 #   make lint       ruff only          make clean   remove .venv, runs/ and caches
 #
 # MNIST: set MNIST_ROOT (e.g. MNIST_ROOT=/data/mnist make test) to use files already on disk,
@@ -35,7 +36,7 @@ override MNIST_ROOT := $(abspath $(MNIST_ROOT))
 export MNIST_ROOT
 endif
 
-.PHONY: venv run notebooks test lint sweep bench clean
+.PHONY: venv run notebooks test lint sweep bench student clean
 
 venv: $(STAMP)
 
@@ -79,6 +80,10 @@ sweep: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_speed.py
+
+# Student copies: utils/student.py (nbgrader's solution markers, no nbgrader install).
+student: $(STAMP)
+	$(PYTHON) -m utils.student --out student
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

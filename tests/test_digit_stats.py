@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from utils.augment import AugmentConfig, affine_matrices, random_affine, sample_affine, warp
 from utils.data import MNISTSplits
 from utils.digit_stats import (
     border_margins,
@@ -14,6 +15,9 @@ from utils.digit_stats import (
     box_sizes,
     center_of_mass,
     geometry_summary,
+    ink_kept_fraction,
+    ink_kept_summary,
+    ink_kept_under_augmentation,
     mean_image_per_class,
     pixel_histogram,
     rotated_extent,
@@ -120,3 +124,53 @@ def test_real_digits_are_centred_by_mass(splits: MNISTSplits) -> None:
     assert ((com - 14.0).abs() <= 0.6).float().mean() > 0.99
     heights, widths = box_sizes(bounding_boxes(images))
     assert int(torch.maximum(heights, widths).max()) <= 20
+
+
+def _no_warp(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return torch.zeros(n), torch.ones(n), torch.zeros(n, 2)
+
+
+def test_identity_keeps_all_ink() -> None:
+    images = torch.cat([rectangle(0, 27, 0, 27), rectangle(4, 23, 12, 15), blank()])
+    assert ink_kept_fraction(images, *_no_warp(3)).tolist() == [1.0, 1.0, 1.0]
+    identity = ink_kept_under_augmentation(images, AugmentConfig(0, 0, 0), seed=3)
+    assert identity.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_shift_off_the_edge_loses_the_known_share() -> None:
+    """A bar 4 px wide touching the left edge, shifted 2 px left: half its columns leave."""
+    bar = rectangle(10, 17, 0, 3)
+    angles, scales, _ = _no_warp(1)
+    kept = ink_kept_fraction(bar, angles, scales, torch.tensor([[-2.0, 0.0]]))
+    assert float(kept) == pytest.approx(0.5, abs=1e-9)
+    kept = ink_kept_fraction(bar, angles, scales, torch.tensor([[+2.0, 0.0]]))
+    assert float(kept) == pytest.approx(1.0, abs=1e-9)  # the other way it stays inside
+
+
+def test_zoom_of_a_centred_digit_keeps_its_ink_and_a_full_frame_loses_some() -> None:
+    small = rectangle(9, 18, 9, 18)
+    full = rectangle(0, 27, 0, 27)
+    angles, _, shifts = _no_warp(2)
+    kept = ink_kept_fraction(torch.cat([small, full]), angles, torch.tensor([1.2, 1.2]), shifts)
+    assert float(kept[0]) == pytest.approx(1.0, abs=1e-9)
+    assert float(kept[1]) == pytest.approx(1 / 1.2**2, abs=0.02)  # a 1.2x zoom of the frame
+
+
+def test_sampling_matches_random_affine_draw_for_draw() -> None:
+    """What the statistics measure is exactly what training draws (same seed, same warps)."""
+    images = torch.rand(5, 1, 28, 28, dtype=torch.float64)
+    config = AugmentConfig()
+    expected = random_affine(images, config, generator=torch.Generator().manual_seed(7))
+    angles, scales, shifts = sample_affine(5, config, torch.Generator().manual_seed(7))
+    theta = affine_matrices(angles, scales, shifts).double()  # as random_affine computes it
+    assert torch.allclose(warp(images, theta).clamp(0, 1), expected)
+
+
+def test_composed_draws_cut_more_than_none_and_summary_counts_them() -> None:
+    images = torch.cat([rectangle(0, 27, 0, 27), rectangle(9, 18, 9, 18)])
+    # without zoom, any non-zero shift moves part of a full frame out of it
+    kept = ink_kept_under_augmentation(images, AugmentConfig(scale=0.0), seed=0)
+    assert float(kept[0]) < 0.99 and float(kept[1]) == pytest.approx(1.0, abs=1e-9)
+    summary = ink_kept_summary(kept)
+    assert summary["digits keeping all ink (%)"] == pytest.approx(50.0)
+    assert summary["ink kept, worst digit (%)"] == pytest.approx(100 * float(kept[0]))

@@ -51,3 +51,137 @@ def test_check_table_reports_the_first_wrong_cell_and_a_count():
         check_table([{**TABLE[0], "rf": None}, *TABLE[1:]], TABLE, "Ex", key="layer",
                     columns=("rf",))
     check_table([dict(r) for r in TABLE], TABLE, "Ex", key="layer", columns=("rf", "jump"))
+
+
+# ---- notebook 01: data exploration ----------------------------------------------------------
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from utils.augment import AugmentConfig  # noqa: E402
+from utils.exercises import (  # noqa: E402
+    check_augment_design,
+    check_conv_bn_params,
+    check_costliest_layer,
+    check_median_width,
+    check_normalisation_reason,
+    check_normalized_pixel,
+    check_output_size,
+    check_rf_table,
+    check_rotated_box,
+    check_small_design,
+    rf_table_expected,
+)
+
+
+def _squares(sides: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centred squares of the given widths (label = index % 2)."""
+    images = torch.zeros(len(sides), 28, 28, dtype=torch.uint8)
+    for i, side in enumerate(sides):
+        lo = 14 - side // 2
+        images[i, 10:18, lo : lo + side] = 255
+    return images, torch.arange(len(sides)) % 2
+
+
+@pytest.mark.parametrize("placeholder", [None, ...])
+def test_notebook01_checkers_say_unanswered(placeholder):
+    images, labels = _squares([4, 6])
+    for check in (lambda g: check_normalized_pixel(g, 128, 0.1307, 0.3081),
+                  lambda g: check_rotated_box(g, 20, 45),
+                  lambda g: check_median_width(g, images, labels, 0),
+                  check_normalisation_reason,
+                  lambda g: check_augment_design(g, images)):
+        with pytest.raises(AnswerError, match="no answer yet"):
+            check(placeholder)
+
+
+def test_notebook01_number_checkers(capsys):
+    check_normalized_pixel(1.21, 128, 0.1307, 0.3081)  # (128/255 - 0.1307) / 0.3081 = 1.2050
+    with pytest.raises(AnswerError, match="grey level 128 = 0.5 is too small"):
+        check_normalized_pixel(0.5, 128, 0.1307, 0.3081)
+    check_rotated_box(28.28, 20, 45)
+    with pytest.raises(AnswerError, match="45 degree rotation = 20 is too small"):
+        check_rotated_box(20, 20, 45)
+    images, labels = _squares([4, 6, 8, 10, 12])  # class 0: widths 4, 8, 12 -> median 8
+    check_median_width(8, images, labels, 0)
+    with pytest.raises(AnswerError, match="median width of the 0s = 10 is too large"):
+        check_median_width(10, images, labels, 0)
+    check_normalisation_reason("b")
+    with pytest.raises(AnswerError, match="'a' is not right"):
+        check_normalisation_reason("a")
+    assert capsys.readouterr().out.count("correct") == 4
+
+
+def test_notebook01_augment_design_is_scored_on_the_images_given():
+    centred, _ = _squares([4, 4, 4, 4])
+    check_augment_design(AugmentConfig(10, 1, 0.05), centred)
+    edge = torch.zeros(4, 28, 28, dtype=torch.uint8)
+    edge[:, 10:18, 0:4] = 255  # ink on the left border: most shifts cut some off
+    with pytest.raises(AnswerError, match=r"% of validation digits keep all their ink; the "
+                                          r"target is at least 97%"):
+        check_augment_design(AugmentConfig(10, 1, 0.05), edge)
+    with pytest.raises(AnswerError, match="keep every kind of augmentation on"):
+        check_augment_design(AugmentConfig(0, 1, 0.05), centred)
+    with pytest.raises(AnswerError, match="give an AugmentConfig, got dict"):
+        check_augment_design({"rotation_deg": 10}, centred)
+
+
+# ---- notebook 02: architecture design -------------------------------------------------------
+def _block(c_in: int, c_out: int, padding: int = 0) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=padding, bias=False), nn.BatchNorm2d(c_out),
+            nn.ReLU()]
+
+
+def test_rf_table_checker_uses_the_calculator():
+    expected = rf_table_expected("compact8k")
+    assert [row["rf"] for row in expected] == [3, 5, 6, 6, 10, 14, 18]  # by hand, notebook 02
+    check_rf_table([dict(row) for row in expected])
+    wrong = [dict(row) for row in expected]
+    wrong[2]["start"] = 3.0
+    with pytest.raises(AnswerError, match=r"row 2 \(features.6\), 'start': you gave 3.0"):
+        check_rf_table(wrong)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_rf_table(None)
+
+
+@pytest.mark.parametrize("placeholder", [None, ...])
+def test_notebook02_checkers_say_unanswered(placeholder):
+    for check in (lambda g: check_output_size(g, 12, 3, 2, 1),
+                  lambda g: check_conv_bn_params(g, 16, 32, 3),
+                  check_costliest_layer, check_small_design):
+        with pytest.raises(AnswerError, match="no answer yet"):
+            check(placeholder)
+
+
+def test_notebook02_number_and_choice_checkers():
+    check_output_size(6, 12, 3, 2, 1)
+    with pytest.raises(AnswerError, match="the output size = 5 is too small"):
+        check_output_size(5, 12, 3, 2, 1)
+    check_conv_bn_params(4672, 16, 32, 3)  # 16*32*9 weights + 2*32 BatchNorm
+    with pytest.raises(AnswerError, match="the parameter count = 4608 is too small"):
+        check_conv_bn_params(4608, 16, 32, 3)
+    check_costliest_layer("features.3")
+    with pytest.raises(AnswerError, match="'features.0' is not right"):
+        check_costliest_layer("features.0")
+    with pytest.raises(AnswerError, match="'conv2' is not one of the options"):
+        check_costliest_layer("conv2")
+
+
+def test_small_design_is_checked_on_structure():
+    good = nn.Sequential(*_block(1, 8), *_block(8, 12), nn.MaxPool2d(2),
+                         nn.Conv2d(12, 8, 1, bias=False), *_block(8, 12), *_block(12, 12),
+                         *_block(12, 16), *_block(16, 16, 1), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(16, 10))
+    check_small_design(good)
+    shallow = nn.Sequential(*_block(1, 8), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                            nn.Linear(8, 10))
+    with pytest.raises(AnswerError, match="receptive field before the global pool is 3 px"):
+        check_small_design(shallow)
+    big = nn.Sequential(*_block(1, 64), *_block(64, 64), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(64, 10))
+    with pytest.raises(AnswerError, match="38,346 parameters; the budget is under 8,000"):
+        check_small_design(big)
+    nine = nn.Sequential(*_block(1, 8), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 9))
+    with pytest.raises(AnswerError, match=r"output shape \(2, 9\)"):
+        check_small_design(nine)
+    with pytest.raises(AnswerError, match="give an nn.Module"):
+        check_small_design([nn.Conv2d(1, 8, 3)])

@@ -31,7 +31,7 @@ TMP = "{tmp}"  # replaced by the test's temporary folder
 
 # Small, fast parameters per notebook (keyed by the "0N" prefix); `figures_dir` is always added.
 SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
-    "01": {"samples_per_class": 3},
+    "01": {"samples_per_class": 3, "ink_sample": 2000},
     "02": {},
     "03": {"retrain": True, "epochs": 1, "train_subset": 2000, "output_dir": TMP + "/model"},
     "04": {},

@@ -21,6 +21,7 @@ from utils.receptive_field import (
     rf_dataframe,
     spatial_rows,
     summary_text,
+    unit_coverage,
 )
 
 ORIGINAL_README = REPO_ROOT.parent / "shared/reference/original_mnist_994/README.md"
@@ -226,3 +227,30 @@ def test_summary_text_is_machine_independent() -> None:
     assert "(MB)" not in text
     assert f"Total params: {count_parameters(model):,}" in text
     assert "Total mult-adds: " in text and "Units." not in text
+
+
+def test_unit_coverage_of_the_original_before_its_gap() -> None:
+    """pool2's 4 units have a 28-px field but sit at 7.5/11.5/15.5/19.5: clipped to the
+    image, the edge units cover 22 rows and even the middle ones 26, never all 28."""
+    windows = unit_coverage(receptive_field_table(build_model("original19k"), 28), "pool2", 28)
+    assert [(w.first, w.last) for w in windows] == [(0, 21), (0, 25), (2, 27), (6, 27)]
+    assert [w.covered for w in windows] == [22, 26, 26, 22]
+    assert {w.rf for w in windows} == {28} and windows[0].centre == 7.5
+
+
+@pytest.mark.parametrize("name, layer", [("original19k", "pool2"), ("primary19k", "features.19"),
+                                         ("compact8k", "features.6")])
+def test_unit_coverage_matches_the_gradient_for_every_unit(name: str, layer: str) -> None:
+    model = build_model(name)
+    windows = unit_coverage(receptive_field_table(model, 28), layer, 28)
+    for window in windows:
+        rows, _ = empirical_receptive_field(model, layer, 28, unit=(window.unit, 0))
+        assert rows == (window.first, window.last), f"{layer} unit {window.unit}"
+
+
+def test_unit_coverage_rejects_unknown_and_flat_layers() -> None:
+    rows = receptive_field_table(build_model("original19k"), 28)
+    with pytest.raises(ValueError, match="No layer named 'conv9'"):
+        unit_coverage(rows, "conv9", 28)
+    with pytest.raises(ValueError, match="not spatial"):
+        unit_coverage(rows, "fc1", 28)

@@ -71,6 +71,23 @@ def warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def sample_affine(
+    n: int, config: AugmentConfig, generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The random draws of ``random_affine`` for ``n`` images: angles (degrees), scales and
+    ``[n, 2]`` (x, y) shifts in pixels, uniform in ``config``'s ranges. One function, so that
+    what ``utils.digit_stats`` measures is drawn exactly as training draws it."""
+
+    def uniform(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator, device=device) * 2 - 1
+
+    angles = uniform(n) * config.rotation_deg
+    scales = 1 + uniform(n) * config.scale
+    shifts = uniform(n, 2) * config.translate_px
+    return angles, scales, shifts
+
+
 def random_affine(
     images: torch.Tensor, config: AugmentConfig, generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -80,14 +97,7 @@ def random_affine(
         raise ValueError(f"random_affine expects [N, 1, H, W] images, got shape {tuple(images.shape)}.")
     if config.is_identity:
         return images
-    n, device = images.shape[0], images.device
-
-    def uniform(*shape: int) -> torch.Tensor:
-        return torch.rand(*shape, generator=generator, device=device) * 2 - 1
-
-    angles = uniform(n) * config.rotation_deg
-    scales = 1 + uniform(n) * config.scale
-    shifts = uniform(n, 2) * config.translate_px
+    angles, scales, shifts = sample_affine(images.shape[0], config, generator, images.device)
     theta = affine_matrices(angles, scales, shifts, size=images.shape[-1])
     return warp(images, theta.to(images.dtype)).clamp_(0.0, 1.0)
 

@@ -87,3 +87,158 @@ def check_table(given: Sequence[Mapping[str, Any]], expected: Sequence[Mapping[s
         more = f" ({len(wrong) - 1} more wrong entries after it)" if len(wrong) > 1 else ""
         raise AnswerError(f"{exercise}: first wrong entry is {wrong[0]}{more}.")
     passed(exercise, f"all {len(expected)} rows")
+
+
+# ---- notebook 01: data exploration ----------------------------------------------------------
+# Expected answers are computed with the same utils functions the notebook teaches.
+
+
+def check_normalized_pixel(given: Any, value: int, mean: float, std: float,
+                           exercise: str = "Exercise 1") -> None:
+    """The network's input for one grey level, to 2 decimals."""
+    import torch
+
+    from .data import normalize
+
+    expected = float(normalize(torch.tensor([value], dtype=torch.uint8), mean, std)[0])
+    check_number(given, expected, exercise, f"the normalised value of grey level {value}",
+                 abs_tol=0.01)
+
+
+def check_rotated_box(given: Any, side: float, degrees: float,
+                      exercise: str = "Exercise 2") -> None:
+    """Side of the upright box that holds a ``side x side`` box rotated by ``degrees``."""
+    from .digit_stats import rotated_extent
+
+    expected, _ = rotated_extent(side, side, degrees)
+    check_number(given, expected, exercise, f"the side after a {degrees:g} degree rotation",
+                 abs_tol=0.05)
+
+
+def check_median_width(given: Any, images: Any, labels: Any, digit: int,
+                       exercise: str = "Exercise 3") -> None:
+    """Median bounding-box width (px) of one class, from ``utils.digit_stats``."""
+    from .digit_stats import bounding_boxes, box_sizes
+
+    _, widths = box_sizes(bounding_boxes(images[labels == digit]))
+    expected = float(widths.double().median())
+    check_number(given, expected, exercise, f"the median width of the {digit}s", abs_tol=0.5)
+
+
+NORMALISATION_OPTIONS = ("a", "b", "c")
+
+
+def check_normalisation_reason(given: Any, exercise: str = "Exercise 4") -> None:
+    """Why the mean/std come from the training split only (b: no leak from held-out data)."""
+    check_choice(given, "b", exercise, NORMALISATION_OPTIONS)
+
+
+def check_augment_design(config: Any, val_images: Any, min_all_ink_pct: float = 97.0,
+                         min_rotation_deg: float = 5.0, seed: int = 0,
+                         exercise: str = "Exercise 6") -> None:
+    """Design challenge, scored on the VALIDATION split only: ranges that keep all ink for at
+    least ``min_all_ink_pct`` % of digits while still rotating by ``min_rotation_deg``."""
+    from .augment import AugmentConfig
+    from .digit_stats import ink_kept_summary, ink_kept_under_augmentation
+
+    require_answer(config, exercise)
+    if not isinstance(config, AugmentConfig):
+        raise AnswerError(f"{exercise}: give an AugmentConfig, got {type(config).__name__}.")
+    if config.rotation_deg < min_rotation_deg or config.translate_px <= 0 or config.scale <= 0:
+        raise AnswerError(f"{exercise}: keep every kind of augmentation on: rotation at least "
+                          f"{min_rotation_deg:g} degrees, shift and scale above 0.")
+    kept = ink_kept_summary(ink_kept_under_augmentation(val_images, config, seed))
+    share = kept["digits keeping all ink (%)"]
+    if share < min_all_ink_pct:
+        raise AnswerError(f"{exercise}: {share:.2f}% of validation digits keep all their ink; "
+                          f"the target is at least {min_all_ink_pct:g}%.")
+    passed(exercise, f"{share:.2f}% of validation digits keep all their ink")
+
+
+# ---- notebook 02: architecture design -------------------------------------------------------
+# Expected answers come from utils.receptive_field (the calculator the notebook checks).
+
+RF_TABLE_COLUMNS = ("size", "jump", "rf", "start")
+
+
+def rf_table_expected(model_name: str, input_size: int = 28) -> list[dict[str, Any]]:
+    """Rows of every conv/pool layer before the GAP: layer name, size, jump, rf, start."""
+    from .models import build_model
+    from .receptive_field import receptive_field_table, spatial_rows
+
+    rows = spatial_rows(receptive_field_table(build_model(model_name), input_size), True)
+    return [{"layer": r.name, "size": r.size, "jump": r.jump, "rf": r.rf, "start": r.start}
+            for r in rows if not r.type.startswith("Adaptive")]
+
+
+def check_rf_table(given: Any, model_name: str = "compact8k", input_size: int = 28,
+                   exercise: str = "Exercise 1") -> None:
+    """A by-hand receptive-field table, row by row, against the calculator."""
+    require_answer(given, exercise)
+    check_table(given, rf_table_expected(model_name, input_size), exercise, key="layer",
+                columns=RF_TABLE_COLUMNS)
+
+
+def check_output_size(given: Any, n_in: int, kernel: int, stride: int, padding: int,
+                      exercise: str = "Exercise 2") -> None:
+    from .receptive_field import output_size
+
+    check_number(given, output_size(n_in, kernel, stride, padding), exercise, "the output size")
+
+
+def check_conv_bn_params(given: Any, c_in: int, c_out: int, kernel: int,
+                         exercise: str = "Exercise 3") -> None:
+    """Parameters of a bias-free conv followed by BatchNorm, counted on real modules."""
+    from torch import nn
+
+    from .models import count_parameters
+
+    block = nn.Sequential(nn.Conv2d(c_in, c_out, kernel, bias=False), nn.BatchNorm2d(c_out))
+    check_number(given, count_parameters(block), exercise, "the parameter count")
+
+
+def check_costliest_layer(given: Any, model_name: str = "primary19k", input_size: int = 28,
+                          exercise: str = "Exercise 4") -> None:
+    """Name of the layer with the most multiply-accumulates (options: the conv layers)."""
+    from .models import build_model
+    from .receptive_field import receptive_field_table
+
+    rows = [r for r in receptive_field_table(build_model(model_name), input_size) if r.macs]
+    costliest = max(rows, key=lambda r: r.macs).name
+    check_choice(given, costliest, exercise, [r.name for r in rows])
+
+
+def check_small_design(model: Any, max_params: int = 8_000, min_rf: int = 20,
+                       input_size: int = 28, exercise: str = "Exercise 6") -> None:
+    """Design challenge, checked on structure only (no training): under ``max_params``
+    parameters, ten logits for a batch of images, and a receptive field of at least
+    ``min_rf`` px just before the global pool (or the last spatial layer)."""
+    import torch
+    from torch import nn
+
+    from .models import count_parameters
+    from .receptive_field import ReceptiveFieldError, receptive_field_table, spatial_rows
+
+    require_answer(model, exercise)
+    if not isinstance(model, nn.Module):
+        raise AnswerError(f"{exercise}: give an nn.Module (e.g. nn.Sequential), "
+                          f"got {type(model).__name__}.")
+    params = count_parameters(model)
+    if params >= max_params:
+        raise AnswerError(f"{exercise}: {params:,} parameters; the budget is under "
+                          f"{max_params:,}.")
+    try:
+        with torch.no_grad():
+            shape = tuple(model.eval()(torch.zeros(2, 1, input_size, input_size)).shape)
+        rows = receptive_field_table(model, input_size)
+    except (RuntimeError, ReceptiveFieldError) as exc:
+        raise AnswerError(f"{exercise}: the model does not run on [2, 1, {input_size}, "
+                          f"{input_size}] images as a plain chain of layers: {exc}") from exc
+    if shape != (2, 10):
+        raise AnswerError(f"{exercise}: output shape {shape}; expected (2, 10): ten logits.")
+    layers = [r for r in spatial_rows(rows, True) if not r.type.startswith("Adaptive")]
+    rf = layers[-1].rf if layers else 1
+    if rf < min_rf:
+        raise AnswerError(f"{exercise}: the receptive field before the global pool is {rf} px; "
+                          f"it should be at least {min_rf} px.")
+    passed(exercise, f"{params:,} parameters, receptive field {rf} px before the pool")

@@ -309,6 +309,43 @@ def spatial_rows(rows: Sequence[LayerRF], windows_only: bool = False) -> list[La
     return kept
 
 
+@dataclass(frozen=True)
+class UnitWindow:
+    """What one unit of a layer covers along one axis: its field (``rf`` px, centred on
+    ``centre``) clipped to the image, ``first``-``last`` inclusive (``covered`` pixels)."""
+
+    unit: int
+    centre: float
+    first: int
+    last: int
+    covered: int
+    rf: int
+
+
+def unit_coverage(rows: Sequence[LayerRF], layer: str, input_size: int) -> list[UnitWindow]:
+    """Each unit's input window along one axis, clipped to ``[0, input_size - 1]``.
+
+    The receptive field is the size of one unit's window; where a unit sits decides how much
+    of the *image* that window holds. Units near the border have part of their field on zero
+    padding (or beyond the image), so they cover fewer pixels than ``rf``; a layer "sees the
+    whole image" only if its units' clipped windows span every pixel.
+    """
+    matches = [row for row in rows if row.name == layer]
+    if not matches:
+        raise ValueError(f"No layer named {layer!r} in the table; names: "
+                         f"{[row.name for row in rows]}.")
+    row = matches[-1]
+    if row.size is None:
+        raise ValueError(f"Layer {layer!r} is not spatial (after Flatten/Linear): no units.")
+    windows = []
+    for index in range(row.size):
+        low, high = row.unit_interval(index)
+        first, last = max(0, math.ceil(low)), min(input_size - 1, math.floor(high))
+        windows.append(UnitWindow(unit=index, centre=row.start + index * row.jump, first=first,
+                                  last=last, covered=max(0, last - first + 1), rf=row.rf))
+    return windows
+
+
 def family_summary(names: Sequence[str], input_size: int = 28) -> pd.DataFrame:
     """One line per registered model: parameters, MACs per image, final RF and map size."""
     import pandas as pd

@@ -8,17 +8,19 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 
-from ..receptive_field import LayerRF, spatial_rows
+from ..receptive_field import LayerRF, UnitWindow, spatial_rows
 
 
 def _short_label(row: LayerRF) -> str:
+    """Kernel spelled out ("1x1 conv", not "conv1", which reads like the original's layer)."""
     if row.type == "Conv2d":
-        return f"conv{row.kernel}"
+        return f"{row.kernel}x{row.kernel} conv"
     if row.type.endswith("Pool2d") and row.type.startswith("Adaptive"):
         return "GAP"
-    return "pool"
+    return f"{row.kernel}x{row.kernel} pool"
 
 
 def plot_rf_growth(
@@ -27,48 +29,61 @@ def plot_rf_growth(
     digit_heights: torch.Tensor | None = None,
     digit_widths: torch.Tensor | None = None,
 ) -> Figure:
-    """Receptive field after each conv/pool layer, per model, against the image and the digit.
+    """Receptive field after each conv/pool layer, one small panel per model (so that models
+    with the same curve do not hide each other), against the image and the digit.
 
     The global average pool is left out (its field is the whole map by construction); the
     question the plot answers is how much of a digit one unit sees *before* pooling it away.
-    Shaded bands: 5-95% range of digit heights and widths (when given).
+    Digit sizes (when given): the 5-95% range of heights as a red band, of widths as two
+    dotted green lines, drawn so that the legend shows exactly what the panels show.
     """
-    fig, ax = plt.subplots(figsize=(8, 4.5))
     count = len(tables)
-    for rank, (name, rows) in enumerate(tables.items()):
+    fig, axes = plt.subplots(1, count, figsize=(2.6 * count + 1, 3.6), sharey=True,
+                             squeeze=False)
+    bands = []
+    for sizes, label in ((digit_heights, "digit height"), (digit_widths, "digit width")):
+        if sizes is not None:
+            sizes = sizes[sizes > 0].to(torch.float64)
+            low, mid, high = (float(torch.quantile(sizes, q)) for q in (0.05, 0.5, 0.95))
+            bands.append((label, low, mid, high))
+    for ax, (name, rows) in zip(axes[0], tables.items(), strict=True):
         layers = [r for r in spatial_rows(rows, windows_only=True) if _short_label(r) != "GAP"]
         depth = list(range(1, len(layers) + 1))
-        # Models that share a curve (same shape, different width) stay visible: earlier ones
-        # are drawn thicker underneath, and every curve is labelled at its end.
-        width = 1.5 + 2.5 * (count - 1 - rank) / max(count - 1, 1)
-        (line,) = ax.plot(depth, [r.rf for r in layers], marker="o", linewidth=width,
-                          markersize=3 + width, label=name, alpha=0.85)
+        ax.plot(depth, [r.rf for r in layers], marker="o", color="tab:blue", linewidth=2)
         pools = [(d, r.rf) for d, r in zip(depth, layers, strict=True) if r.type != "Conv2d"]
         if pools:
-            ax.scatter(*zip(*pools, strict=True), marker="s", s=70, color=line.get_color(),
+            ax.scatter(*zip(*pools, strict=True), marker="s", s=60, color="tab:blue",
                        edgecolor="black", zorder=3)
-        ax.annotate(f"{name}: {layers[-1].rf}", (depth[-1], layers[-1].rf), fontsize=8,
-                    xytext=(6, 3 if rank % 2 == 0 else -10), textcoords="offset points",
-                    color=line.get_color())
-    ax.axhline(image_size, color="black", linestyle="--", linewidth=1)
-    ax.text(0.98, image_size + 0.4, f"image ({image_size} px)", fontsize=9, ha="right",
-            transform=ax.get_yaxis_transform())
-    for sizes, label, colour in ((digit_heights, "digit height", "tab:red"),
-                                 (digit_widths, "digit width", "tab:green")):
-        if sizes is None:
-            continue
-        sizes = sizes[sizes > 0].to(torch.float64)
-        low, mid, high = (float(torch.quantile(sizes, q)) for q in (0.05, 0.5, 0.95))
-        ax.axhspan(low, high, color=colour, alpha=0.12,
-                   label=f"{label}: 5-95% {low:.0f}-{high:.0f} px, median {mid:.0f}")
-    ax.set_xlabel("conv / pool layer (squares: max-pool)")
-    ax.set_ylabel("receptive field (px)")
-    ax.set_title("Receptive-field growth, layer by layer")
-    ax.set_ylim(0, image_size + 4)
-    ax.set_xlim(0.5, ax.get_xlim()[1] + 1.5)
-    ax.legend(fontsize=8, loc="upper left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+        ax.annotate(f"{layers[-1].rf} px", (depth[-1], layers[-1].rf), fontsize=8,
+                    xytext=(-4, 6), textcoords="offset points", ha="right")
+        ax.axhline(image_size, color="black", linestyle="--", linewidth=1)
+        for label, low, _, high in bands:
+            if label == "digit height":
+                ax.axhspan(low, high, color="tab:red", alpha=0.2, linewidth=0)
+            else:
+                for value in (low, high):
+                    ax.axhline(value, color="tab:green", linestyle=":", linewidth=1.5)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("conv / pool layer")
+        ax.set_xticks(depth)
+        ax.set_ylim(0, image_size + 4)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("receptive field (px)")
+    handles = [Line2D([], [], color="tab:blue", marker="o", label="receptive field"),
+               Line2D([], [], color="tab:blue", marker="s", markeredgecolor="black",
+                      linestyle="none", label="after a max-pool"),
+               Line2D([], [], color="black", linestyle="--", label=f"image ({image_size} px)")]
+    for label, low, mid, high in bands:
+        text = f"{label}: 5-95% {low:.0f}-{high:.0f} px, median {mid:.0f}"
+        if label == "digit height":
+            handles.append(Patch(color="tab:red", alpha=0.2, linewidth=0, label=text))
+        else:
+            handles.append(Line2D([], [], color="tab:green", linestyle=":", linewidth=1.5,
+                                  label=text))
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle("Receptive-field growth, layer by layer")
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
 
@@ -84,7 +99,7 @@ def plot_rf_on_digit(
     layers = layers[-max_boxes:]
     fig, ax = plt.subplots(figsize=(4.8, 4.8))
     size = image.shape[-1]
-    ax.imshow(image, cmap="gray_r", extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+    ax.imshow(torch.as_tensor(image).cpu().numpy(), cmap="gray_r", extent=(-0.5, size - 0.5, size - 0.5, -0.5))
     colours = plt.get_cmap("viridis")(torch.linspace(0, 0.9, len(layers)).tolist())
     for row, colour in zip(layers, colours, strict=True):
         low, high = row.unit_interval((row.size - 1) // 2)
@@ -125,4 +140,44 @@ def plot_family_budget(summary: pd.DataFrame, budgets: Mapping[str, int] | None 
         ax.tick_params(axis="x", rotation=20)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def plot_unit_coverage(
+    coverages: Mapping[str, Sequence[UnitWindow]], input_size: int = 28,
+    digit_rows: tuple[float, float] | None = None,
+) -> Figure:
+    """One panel per layer: each unit's field (faint: unclipped, solid: the image rows it
+    really covers) against the image and, when given, the rows a typical digit occupies.
+
+    Shows the difference between a field's *size* and what a unit at its *position* sees.
+    """
+    fig, axes = plt.subplots(1, len(coverages), figsize=(5.2 * len(coverages), 3.4),
+                             squeeze=False)
+    for ax, (title, windows) in zip(axes[0], coverages.items(), strict=True):
+        right = max(w.centre + (w.rf - 1) / 2 for w in windows) + 1.5
+        for w in windows:
+            half = (w.rf - 1) / 2
+            ax.plot([w.centre - half, w.centre + half], [w.unit, w.unit], color="tab:blue",
+                    alpha=0.25, linewidth=6, solid_capstyle="butt")
+            ax.plot([w.first, w.last], [w.unit, w.unit], color="tab:blue", linewidth=6,
+                    solid_capstyle="butt")
+            ax.plot([w.centre], [w.unit], "k|", markersize=12)
+            ax.text(right, w.unit, f"{w.covered}/{w.rf} px", va="center", fontsize=8)
+        ax.axvspan(-0.5, input_size - 0.5, color="black", alpha=0.06)
+        for edge in digit_rows or ():
+            ax.axvline(edge, color="tab:red", linestyle="--", linewidth=1)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("input row (px)")
+        ax.set_ylabel("unit (row index)")
+        ax.set_yticks([w.unit for w in windows])
+        ax.invert_yaxis()
+        ax.set_xlim(min(-2, min(w.centre - (w.rf - 1) / 2 for w in windows) - 1), right + 9)
+    handles = [Line2D([], [], color="tab:blue", alpha=0.25, linewidth=6, label="field"),
+               Line2D([], [], color="tab:blue", linewidth=6, label="rows inside the image"),
+               Patch(color="black", alpha=0.06, label="image")]
+    if digit_rows is not None:
+        handles.append(Line2D([], [], color="tab:red", linestyle="--", label="typical digit rows"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig

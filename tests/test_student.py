@@ -1,0 +1,243 @@
+"""The student copies: every exercise has a solution and a check, no solution survives the
+copy, and a student's placeholder fails with a clear message where the solution passes.
+
+The notebook-level tests discover ``notebooks/0*.ipynb``, so every notebook that gains
+exercises is covered without editing this file.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from utils.exercises import AnswerError
+from utils.paths import REPO_ROOT
+from utils.student import (
+    BEGIN,
+    CHECK_TAG,
+    CODE_MESSAGE,
+    CODE_STUB,
+    END,
+    SOLUTION_TAG,
+    TEXT_STUB,
+    SolutionMarkerError,
+    assigned_names,
+    clear_solutions,
+    solution_regions,
+    student_notebook,
+    write_student_copies,
+)
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("0*.ipynb"))
+EXERCISES_HEADING = "## Exercises"
+
+
+def tags(cell: nbformat.NotebookNode) -> list[str]:
+    return cell.metadata.get("tags", [])
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def solution_lines(source: str) -> list[str]:
+    lines = source.splitlines()
+    return [line for begin, end in solution_regions(lines) for line in lines[begin + 1 : end]]
+
+
+# ---------------------------------------------------------------- the generator on small inputs
+CODE = f"""x = 1
+{BEGIN}
+answer_rf = [3, 5]
+total: int = 2
+{END}
+check(answer_rf)"""
+
+
+def test_code_solution_becomes_named_placeholders_and_a_raise():
+    cleared, changed = clear_solutions(CODE, "code")
+    assert changed
+    assert cleared.splitlines() == [
+        "x = 1", f"answer_rf = None  # {TEXT_STUB}", f"total = None  # {TEXT_STUB}", CODE_STUB,
+        "check(answer_rf)",
+    ]
+    namespace: dict = {}
+    with pytest.raises(NotImplementedError, match="Your answer here"):
+        exec(cleared.replace("check(answer_rf)", ""), namespace)
+    assert namespace["answer_rf"] is None  # so a check run anyway says "no answer yet"
+
+
+def test_indented_solution_keeps_its_indentation_and_only_raises():
+    source = f"def f():\n    {BEGIN}\n    y = 2\n    return y\n    {END}\n"
+    cleared, _ = clear_solutions(source, "code")
+    assert cleared == f"def f():\n    {CODE_STUB}"
+    namespace: dict = {}
+    exec(cleared, namespace)
+    with pytest.raises(NotImplementedError):
+        namespace["f"]()
+
+
+def test_markdown_solution_becomes_your_answer_here():
+    source = f"**Answer:**\n\n{BEGIN}\nThe field is 28 px.\n{END}\nafter"
+    assert clear_solutions(source, "markdown") == (f"**Answer:**\n\n{TEXT_STUB}\nafter", True)
+
+
+def test_cells_without_markers_are_unchanged():
+    assert clear_solutions("x = 1\n", "code") == ("x = 1\n", False)
+
+
+@pytest.mark.parametrize("source, message", [
+    (f"{BEGIN}\nx = 1\n", "never closed"),
+    (f"x = 1\n{END}\n", "never opened"),
+    (f"{BEGIN}\n{BEGIN}\n{END}\n", "inside the one opened on line 1"),
+])
+def test_unbalanced_markers_fail_naming_the_line(source, message):
+    with pytest.raises(SolutionMarkerError, match=message):
+        solution_regions(source.splitlines(), "nb, cell 3")
+
+
+def test_assigned_names_of_a_solution():
+    assert assigned_names("a = 1\nb, c = 2, 3\nd += 1\ndef f(): pass\nprint(a)") == \
+        ["a", "b", "c", "d", "f"]
+    assert assigned_names("return x") == []  # a fragment that does not parse
+
+
+def test_student_notebook_clears_outputs_and_keeps_ids_and_tags(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    solution = nbformat.v4.new_code_cell(CODE, metadata={"tags": [SOLUTION_TAG]})
+    solution.outputs = [nbformat.v4.new_output("stream", text="hi")]
+    solution.execution_count = 3
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), solution]
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    (written,) = write_student_copies([path], tmp_path / "student")
+    cell = read(written).cells[1]
+    assert cell.outputs == [] and cell.execution_count is None
+    assert cell.id == solution.id and tags(cell) == [SOLUTION_TAG]
+    assert BEGIN not in cell.source and "[3, 5]" not in cell.source
+    assert nb.cells[1].outputs, "the instructor notebook itself must not be modified"
+
+
+# ---------------------------------------------------------------- every course notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_solution_and_check_cells_are_paired(path):
+    cells = read(path).cells
+    for index, cell in enumerate(cells):
+        where = f"{path.name}, cell {index} (id {cell.get('id')})"
+        has_markers = bool(solution_regions(cell.source.splitlines(), where))
+        assert has_markers == (SOLUTION_TAG in tags(cell)), (
+            f"{where}: a cell has solution markers exactly when it is tagged {SOLUTION_TAG!r}")
+        if CHECK_TAG in tags(cell):
+            previous = cells[index - 1] if index else None
+            assert previous is not None and previous.cell_type == "code" and \
+                SOLUTION_TAG in tags(previous), f"{where}: a check must follow a code solution"
+            assert cell.cell_type == "code" and BEGIN not in cell.source
+        if cell.cell_type == "code" and SOLUTION_TAG in tags(cell):
+            following = cells[index + 1] if index + 1 < len(cells) else None
+            assert following is not None and CHECK_TAG in tags(following), (
+                f"{where}: a code solution must be followed by its check cell")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_with_an_exercises_section_have_exercises(path):
+    nb = read(path)
+    if not any(c.cell_type == "markdown" and c.source.startswith(EXERCISES_HEADING)
+               for c in nb.cells):
+        pytest.skip(f"{path.name} has no {EXERCISES_HEADING!r} section yet")
+    solutions = [c for c in nb.cells if SOLUTION_TAG in tags(c)]
+    assert len(solutions) >= 4, f"{path.name}: the course asks for 4-8 exercises"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_copy_holds_no_solution(path):
+    nb = read(path)
+    student = student_notebook(nb, path.name)
+    assert len(student.cells) == len(nb.cells)
+    for original, cell in zip(nb.cells, student.cells, strict=True):
+        assert BEGIN not in cell.source and END not in cell.source
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+        if SOLUTION_TAG not in tags(original):
+            assert cell.source == original.source
+            continue
+        outside = set(original.source.splitlines()) - set(solution_lines(original.source))
+        leaked = [line for line in solution_lines(original.source)
+                  if line.strip() and line not in outside and line in cell.source.splitlines()]
+        assert not leaked, f"{path.name}, cell {original.id}: solution lines survive: {leaked}"
+        if cell.cell_type == "markdown":
+            assert TEXT_STUB in cell.source
+        else:
+            assert CODE_STUB in cell.source
+
+
+# ---------------------------------------------------------------- placeholders fail, solutions pass
+def _exercise_run(nb: nbformat.NotebookNode, params: dict) -> tuple[nbformat.NotebookNode, list]:
+    """One notebook to execute: the cells before "## Exercises" (with ``params`` injected after
+    the parameters cell), then per code exercise: placeholder, check, solution, check."""
+    student = student_notebook(nb)
+    start = next(i for i, c in enumerate(nb.cells)
+                 if c.cell_type == "markdown" and c.source.startswith(EXERCISES_HEADING))
+    cells, plan = [], []
+    for cell in nb.cells[:start]:
+        if cell.cell_type != "code":
+            continue
+        cells.append(copy.deepcopy(cell))
+        if "parameters" in tags(cell):
+            injected = "\n".join(f"{name} = {value!r}" for name, value in params.items())
+            cells.append(nbformat.v4.new_code_cell(injected))
+    for index in range(start, len(nb.cells)):
+        cell = nb.cells[index]
+        if cell.cell_type != "code" or CHECK_TAG in tags(cell):
+            continue
+        if SOLUTION_TAG not in tags(cell):
+            cells.append(copy.deepcopy(cell))
+            continue
+        check = nb.cells[index + 1]
+        first = len(cells)
+        cells += [copy.deepcopy(student.cells[index]), copy.deepcopy(check),
+                  copy.deepcopy(cell), copy.deepcopy(check)]
+        plan.append((cell.id, first))
+    run = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
+    run.cells = cells
+    for cell in run.cells:
+        cell.outputs, cell.execution_count = [], None
+    return run, plan
+
+
+def _error(cell: nbformat.NotebookNode) -> tuple[str, str] | None:
+    errors = [o for o in cell.outputs if o.output_type == "error"]
+    return (errors[0].ename, errors[0].evalue) if errors else None
+
+
+def _stdout(cell: nbformat.NotebookNode) -> str:
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream")
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_placeholder_fails_clearly_and_solution_passes(path, tmp_path, splits):
+    from nbclient import NotebookClient
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_notebooks import smoke_parameters
+
+    nb = read(path)
+    if not any(CHECK_TAG in tags(c) for c in nb.cells):
+        pytest.skip(f"{path.name} has no code exercises yet")
+    run, plan = _exercise_run(nb, smoke_parameters(path, tmp_path))
+    NotebookClient(run, kernel_name="python3", allow_errors=True, timeout=600,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    prefix_errors = [i for i, c in enumerate(run.cells[: plan[0][1]]) if _error(c)]
+    assert not prefix_errors, f"setup cells failed: {[_error(run.cells[i]) for i in prefix_errors]}"
+    for cell_id, first in plan:
+        placeholder, check_missing, solution, check_done = run.cells[first : first + 4]
+        assert _error(placeholder) == ("NotImplementedError", CODE_MESSAGE), cell_id
+        name, message = _error(check_missing) or ("", "")
+        assert name == AnswerError.__name__ and "no answer yet" in message, (cell_id, name, message)
+        assert _error(solution) is None, (cell_id, _error(solution))
+        assert _error(check_done) is None and "correct" in _stdout(check_done), (
+            cell_id, _error(check_done))

@@ -1,0 +1,165 @@
+"""Student copies of the notebooks: solutions out, placeholders in, outputs cleared.
+
+The instructor notebooks mark each exercise with nbgrader's syntax: the solution lines sit
+between a line ``### BEGIN SOLUTION`` and a line ``### END SOLUTION`` (in code cells and in
+markdown cells alike), the cell is tagged ``solution`` and the code cell after it, tagged
+``check``, calls a checker from ``utils.exercises``. ``python -m utils.student`` (``make
+student``) writes ``student/0N_*.ipynb`` where each code solution becomes::
+
+    answer_x = None  # YOUR ANSWER HERE (one line per name the solution assigned)
+    raise NotImplementedError("Your answer here: ...")
+
+so running the cell says what to do, and running the check anyway says "no answer yet"
+instead of a NameError. A markdown solution becomes ``YOUR ANSWER HERE``.
+
+Why not nbgrader itself: it would add SQLAlchemy, alembic, Mako, RapidFuzz and the classic
+notebook server to the environment for one preprocessor (its ``ClearSolutions``), and that
+preprocessor also wants nbgrader's own cell metadata. Keeping its marker syntax means a
+course can switch to nbgrader (e.g. for autograding) without touching the notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import re
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import nbformat
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+SOLUTION_TAG = "solution"
+CHECK_TAG = "check"
+TEXT_STUB = "YOUR ANSWER HERE"
+CODE_MESSAGE = "Your answer here: replace this line with your solution, then run the check below."
+CODE_STUB = f"raise NotImplementedError({CODE_MESSAGE!r})"
+
+
+class SolutionMarkerError(ValueError):
+    """A cell's solution markers are unbalanced or nested; the message names the cell."""
+
+
+def solution_regions(lines: Sequence[str], where: str = "cell") -> list[tuple[int, int]]:
+    """``(begin, end)`` line indices of each marker pair (markers included), in order."""
+    regions: list[tuple[int, int]] = []
+    begin: int | None = None
+    for index, line in enumerate(lines):
+        marker = line.strip()
+        if marker == BEGIN:
+            if begin is not None:
+                raise SolutionMarkerError(f"{where}: line {index + 1} opens a solution inside "
+                                          f"the one opened on line {begin + 1}.")
+            begin = index
+        elif marker == END:
+            if begin is None:
+                raise SolutionMarkerError(f"{where}: line {index + 1} closes a solution that "
+                                          "was never opened.")
+            regions.append((begin, index))
+            begin = None
+    if begin is not None:
+        raise SolutionMarkerError(f"{where}: the solution opened on line {begin + 1} is never "
+                                  f"closed with {END!r}.")
+    return regions
+
+
+def assigned_names(code: str) -> list[str]:
+    """Top-level names a solution assigns, in order (``answer_x = ...``, ``for``, ``def``...).
+
+    Code that does not parse on its own (e.g. a fragment) assigns nothing we can name."""
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+            targets = [node.target]
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.append(node.name)
+        for target in targets:
+            for sub in ast.walk(target):
+                if isinstance(sub, ast.Name) and sub.id not in names:
+                    names.append(sub.id)
+    return names
+
+
+def code_placeholder(solution: str, indent: str = "") -> list[str]:
+    """Stub lines for one code solution: its top-level names set to None, then a raise."""
+    lines = []
+    if not indent:  # names inside a function body are local: nothing to pre-assign
+        lines = [f"{name} = None  # {TEXT_STUB}" for name in assigned_names(solution)]
+    return [indent + line for line in [*lines, CODE_STUB]]
+
+
+def clear_solutions(source: str, cell_type: str, where: str = "cell") -> tuple[str, bool]:
+    """``source`` with every marked solution replaced by its placeholder; and whether any was."""
+    lines = source.splitlines()
+    regions = solution_regions(lines, where)
+    if not regions:
+        return source, False
+    kept: list[str] = []
+    cursor = 0
+    for begin, end in regions:
+        kept.extend(lines[cursor:begin])
+        if cell_type == "code":
+            indent = re.match(r"\s*", lines[begin]).group(0)
+            kept.extend(code_placeholder("\n".join(lines[begin + 1 : end]), indent))
+        else:
+            kept.append(TEXT_STUB)
+        cursor = end + 1
+    kept.extend(lines[cursor:])
+    return "\n".join(kept), True
+
+
+def student_notebook(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """A copy of ``nb`` with solutions replaced, outputs and execution counts cleared."""
+    student = copy.deepcopy(nb)
+    for index, cell in enumerate(student.cells):
+        where = f"{name}, cell {index} (id {cell.get('id', '?')})"
+        if cell.cell_type in ("code", "markdown"):
+            cell.source, _ = clear_solutions(cell.source, cell.cell_type, where)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop("execution", None)
+    student.metadata.pop("papermill", None)
+    return student
+
+
+def write_student_copies(notebooks: Sequence[Path], out_dir: Path) -> list[Path]:
+    """Write the student copy of each notebook into ``out_dir`` (same file names)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        target = out_dir / path.name
+        nbformat.write(student_notebook(nb, path.name), target)
+        written.append(target)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from .paths import REPO_ROOT
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notebooks", type=Path, default=REPO_ROOT / "notebooks",
+                        help="folder holding the instructor notebooks 0*.ipynb")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "student",
+                        help="folder for the student copies (git-ignored)")
+    args = parser.parse_args(argv)
+    notebooks = sorted(args.notebooks.glob("0*.ipynb"))
+    if not notebooks:
+        raise SystemExit(f"No notebooks 0*.ipynb under {args.notebooks}.")
+    for path in write_student_copies(notebooks, args.out):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
