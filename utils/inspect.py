@@ -145,8 +145,9 @@ def class_activation_maps(model: nn.Module, inputs: torch.Tensor
 
 def upsample_to_input(maps: torch.Tensor, geometry: MapGeometry, size: int = 28) -> torch.Tensor:
     """Resample ``[N, C, h, w]`` maps onto the ``size x size`` input grid, putting each unit at
-    the input pixel its receptive field is centred on (bilinear in between, edge values
-    beyond): the right way to overlay a CAM on the digit, not a plain stretch."""
+    the input pixel its receptive field is centred on (bilinear in between, fading to zero
+    one unit beyond the outermost centres): the right way to overlay a CAM on the digit, not
+    a plain stretch to 28x28."""
     if maps.shape[-1] != geometry.size:
         raise ValueError(f"maps are {maps.shape[-1]} wide but the geometry says {geometry.size}.")
     pixels = torch.arange(size, dtype=maps.dtype, device=maps.device)
@@ -154,7 +155,7 @@ def upsample_to_input(maps: torch.Tensor, geometry: MapGeometry, size: int = 28)
     coord = 2 * unit / max(geometry.size - 1, 1) - 1  # align_corners=True: units at +-1
     grid_y, grid_x = torch.meshgrid(coord, coord, indexing="ij")
     grid = torch.stack([grid_x, grid_y], -1).expand(len(maps), size, size, 2)
-    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
 # --------------------------------------------------------------------------- attributions

@@ -174,9 +174,10 @@ def plot_robustness_curves(frame: pd.DataFrame, units: Mapping[str, str],
     """Accuracy (%) against the level of each transform, one line per model; grey band: the
     range training augmented with; dotted lines: the thresholds."""
     transforms = list(dict.fromkeys(frame["transform"]))
-    fig, axes = plt.subplots(1, len(transforms), figsize=(4.2 * len(transforms), 3.6),
-                             squeeze=False)
-    for ax, transform in zip(axes[0], transforms, strict=True):
+    ncols = 3
+    nrows = -(-(len(transforms) + 1) // ncols)  # one spare panel holds the legend
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.5 * nrows), squeeze=False)
+    for ax, transform in zip(axes.flat, transforms, strict=False):
         sub = frame[frame["transform"] == transform]
         for model in dict.fromkeys(sub["model"]):
             rows = sub[sub["model"] == model].sort_values("level")
@@ -190,6 +191,9 @@ def plot_robustness_curves(frame: pd.DataFrame, units: Mapping[str, str],
         ax.set_xlabel(units.get(transform, "level"))
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(max(0.0, 100 * float(sub["accuracy"].min()) - 3), 100.5)
-    axes[0, 0].legend(fontsize=7, loc="lower left")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    for ax in list(axes.flat)[len(transforms):]:
+        ax.axis("off")
+    axes.flat[len(transforms)].legend(handles, names, loc="center", fontsize=9)
     fig.tight_layout()
     return fig
