@@ -8,8 +8,13 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from utils.plots.inspect import (  # noqa: E402
-    plot_channel_statistics, plot_effective_receptive_fields, plot_feature_maps, plot_filters,
-    plot_maps_over_digits, plot_robustness_curves, plot_transform_examples,
+    plot_channel_statistics,
+    plot_effective_receptive_fields,
+    plot_feature_maps,
+    plot_filters,
+    plot_maps_over_digits,
+    plot_robustness_curves,
+    plot_transform_examples,
 )
 
 
