@@ -177,3 +177,37 @@ def test_bad_arguments_fail_before_any_work(argv, message, capsys) -> None:
     with pytest.raises(SystemExit):
         parse_arguments(["--models", "primary19k", *argv] if argv[0] != "--models" else argv)
     assert message in capsys.readouterr().err
+
+
+def test_a_missing_checkpoint_is_skipped_by_the_notebook_and_refused_by_the_cli(monkeypatch, capsys):
+    from utils import robustness
+
+    monkeypatch.setitem(robustness.MODEL_SOURCES, "gone", ("../nowhere/model.pth", "original19k"))
+    present, absent = robustness.available_models(["primary19k", "gone"])
+    assert present == ["primary19k"] and absent == ["gone"]
+    with pytest.raises(FileNotFoundError, match="gone"):
+        robustness.load_models(["gone"])
+    with pytest.raises(SystemExit):
+        parse_arguments(["--models", "gone"])
+    assert "checkpoint(s) not found: gone" in capsys.readouterr().err
+
+
+def test_pipeline_accuracy_applies_the_steps_in_order() -> None:
+    from utils.robustness import pipeline_accuracy
+
+    images, labels = digits_top_and_bottom()
+    model = fixed_model()
+    assert pipeline_accuracy(model, images, labels, []) == 1.0
+    assert pipeline_accuracy(model, images, labels, [("rotation", 180)]) == 0.0
+    assert pipeline_accuracy(model, images, labels, [("rotation", 90), ("rotation", 90)]) == 0.0
+
+
+def test_the_command_line_writes_csv_and_markdown(tmp_path, splits) -> None:
+    from utils.robustness import DEFAULT_LEVELS, main
+
+    path = tmp_path / "rob.csv"
+    frame = main(["--models", "compact8k", "--limit", "20", "--csv", str(path)])
+    assert len(frame) == sum(len(levels) for levels in DEFAULT_LEVELS.values())
+    assert set(frame["total"]) == {20}
+    assert pd.read_csv(path)["model"].unique().tolist() == ["compact8k"]
+    assert (tmp_path / "rob.md").read_text().startswith("# Robustness")
