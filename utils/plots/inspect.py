@@ -6,10 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+
+
+def _np(values: torch.Tensor) -> np.ndarray:
+    """matplotlib wants arrays; handing it tensors works but warns."""
+    return values.detach().cpu().numpy()
 
 
 def _hide_ticks(ax: plt.Axes) -> None:
@@ -31,7 +37,7 @@ def plot_filters(weight: torch.Tensor, title: str = "") -> Figure:
             ax.axis("off")
             continue
         limit = float(kernels[index].abs().max()) or 1.0
-        ax.imshow(kernels[index], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.imshow(_np(kernels[index]), cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.set_title(f"#{index}", fontsize=8)
     if title:
         fig.suptitle(title)
@@ -49,7 +55,7 @@ def plot_feature_maps(image: torch.Tensor, maps: Mapping[str, torch.Tensor],
         first = axes[row, 0]
         _hide_ticks(first)
         if row == 0:
-            first.imshow(image.cpu(), cmap="gray_r")
+            first.imshow(_np(image), cmap="gray_r")
             first.set_title("input", fontsize=8)
         else:
             first.axis("off")
@@ -59,7 +65,7 @@ def plot_feature_maps(image: torch.Tensor, maps: Mapping[str, torch.Tensor],
             if col >= stage.shape[0]:
                 ax.axis("off")
                 continue
-            ax.imshow(stage[col].cpu(), cmap="viridis")
+            ax.imshow(_np(stage[col]), cmap="viridis")
             if col == 0:
                 ax.set_ylabel(f"{name}\n{stage.shape[-1]}x{stage.shape[-1]}", fontsize=7)
     if title:
@@ -98,7 +104,7 @@ def plot_maps_over_digits(images: torch.Tensor, rows: Mapping[str, torch.Tensor]
     fig, axes = plt.subplots(len(rows) + 1, n, figsize=(cell_size * n, cell_size * (len(rows) + 1)),
                              squeeze=False)
     for col in range(n):
-        digit = images[col].cpu()
+        digit = _np(images[col])
         axes[0, col].imshow(digit, cmap="gray_r")
         axes[0, col].set_title(titles[col], fontsize=7)
         for row, (name, maps) in enumerate(rows.items(), start=1):
@@ -107,9 +113,9 @@ def plot_maps_over_digits(images: torch.Tensor, rows: Mapping[str, torch.Tensor]
             ax.imshow(digit, cmap="gray_r", alpha=0.35)
             if name in signed:
                 limit = float(values.abs().max()) or 1.0
-                ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.75)
+                ax.imshow(_np(values), cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.75)
             else:
-                ax.imshow(values, cmap="inferno", alpha=0.7)
+                ax.imshow(_np(values), cmap="inferno", alpha=0.7)
             if col == 0:
                 ax.set_ylabel(name, fontsize=8)
     for ax in axes.flat:
@@ -127,7 +133,7 @@ def plot_effective_receptive_fields(fields: Mapping[str, torch.Tensor],
     (top, bottom), (left, right) = theory
     fig, axes = plt.subplots(1, len(fields) + 1, figsize=(3.6 * (len(fields) + 1), 3.4))
     for ax, (name, erf) in zip(axes, fields.items(), strict=False):
-        ax.imshow(erf.cpu(), cmap="magma")
+        ax.imshow(_np(erf), cmap="magma")
         ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1,
                                fill=False, edgecolor="cyan", linestyle="--", linewidth=1.5))
         ax.plot(centre[1], centre[0], "c+", markersize=10)
@@ -136,7 +142,7 @@ def plot_effective_receptive_fields(fields: Mapping[str, torch.Tensor],
     profile_ax = axes[-1]
     row = int(centre[0])
     for name, erf in fields.items():
-        profile_ax.plot(erf[row].cpu() / erf[row].max(), label=name)
+        profile_ax.plot(_np(erf[row] / erf[row].max()), label=name)
     profile_ax.axvspan(left - 0.5, right + 0.5, color="cyan", alpha=0.15, label="theoretical RF")
     profile_ax.set_xlabel("input column (pixels)")
     profile_ax.set_ylabel(f"row {row}, scaled to max 1")
@@ -160,7 +166,7 @@ def plot_transform_examples(examples: Mapping[str, Sequence[tuple[str, torch.Ten
                 ax.axis("off")
                 continue
             label, image = levels[col]
-            ax.imshow(image.cpu(), cmap="gray_r", vmin=0, vmax=1)
+            ax.imshow(_np(image), cmap="gray_r", vmin=0, vmax=1)
             ax.set_title(label, fontsize=7)
             if col == 0:
                 ax.set_ylabel(name, fontsize=8)
