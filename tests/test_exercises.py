@@ -185,3 +185,93 @@ def test_small_design_is_checked_on_structure():
         check_small_design(nine)
     with pytest.raises(AnswerError, match="give an nn.Module"):
         check_small_design([nn.Conv2d(1, 8, 3)])
+# ---- notebook 06: look inside the trained model
+def _curves():
+    import pandas as pd
+
+    rows = [("a", "rotation", 0.0, 0.995), ("a", "rotation", 30.0, 0.90), ("a", "rotation", -30.0, 0.97),
+            ("b", "rotation", 0.0, 0.993), ("b", "rotation", 30.0, 0.95), ("b", "rotation", -30.0, 0.98)]
+    return pd.DataFrame([{"model": m, "transform": t, "level": lv, "correct": int(a * 100),
+                          "total": 100, "accuracy": a} for m, t, lv, a in rows])
+
+
+def test_06_cam_cell_field(capsys):
+    from utils.exercises import check_cam_cell_field
+
+    check_cam_cell_field(22)  # primary19k: RF 22 before GAP (notebook 02's calculator)
+    assert "correct" in capsys.readouterr().out
+    with pytest.raises(AnswerError, match="Exercise 06.1: .* = 6 is too small"):
+        check_cam_cell_field(6)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_cam_cell_field(None)
+
+
+def test_06_most_robust_reads_the_curves():
+    from utils.exercises import check_most_robust
+
+    check_most_robust("b", _curves(), "rotation", 30.0)
+    with pytest.raises(AnswerError, match="'a' is not right"):
+        check_most_robust("a", _curves(), "rotation", 30.0)
+    with pytest.raises(AnswerError, match="not one of the options"):
+        check_most_robust("c", _curves(), "rotation", 30.0)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_most_robust(..., _curves(), "rotation", 30.0)
+
+
+def test_06_breaking_point_accepts_none_when_the_model_never_breaks():
+    from utils.exercises import check_breaking_point
+
+    check_breaking_point(30.0, _curves(), "a", "rotation", 0.95)
+    check_breaking_point(None, _curves(), "b", "rotation", 0.90)
+    with pytest.raises(AnswerError, match="is too small"):
+        check_breaking_point(-30.0, _curves(), "a", "rotation", 0.95)
+    with pytest.raises(AnswerError, match="None is not right"):
+        check_breaking_point(None, _curves(), "a", "rotation", 0.95)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_breaking_point(..., _curves(), "a", "rotation", 0.95)
+
+
+def test_06_topk_overlap():
+    import torch
+
+    from utils.exercises import check_topk_overlap
+
+    a = torch.tensor([[4.0, 3.0], [2.0, 1.0]])
+    b = torch.tensor([[4.0, 1.0], [3.0, 2.0]])
+    check_topk_overlap(0.5, a, b, 2)
+    with pytest.raises(AnswerError, match="top-2 overlap = 1.0 is too large"):
+        check_topk_overlap(1.0, a, b, 2)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_topk_overlap(None, a, b, 2)
+
+
+def test_06_thickness_repair_is_judged_on_the_given_images():
+    import torch
+    from torch import nn
+
+    from utils.checkpoints import EvaluationModel
+    from utils.exercises import check_thickness_repair
+
+    class InkCounter(nn.Module):
+        """Class 1 when a digit has at most 20 lit pixels (thin), else class 0."""
+
+        def __init__(self):
+            super().__init__()
+            self.dummy = nn.Linear(1, 1)
+
+        def forward(self, x):
+            thin = ((x[:, 0] > 0.5).sum((1, 2)) <= 20).float()
+            return torch.stack([1 - thin, thin, *[thin * 0 - 1] * 8], 1)
+
+    images = torch.zeros(4, 28, 28, dtype=torch.uint8)
+    images[:, 14, 10:18] = 255  # an 8-pixel stroke, thin: label 1
+    labels = torch.ones(4, dtype=torch.long)
+    model = EvaluationModel(InkCounter(), "x", 0.0, 1.0, "x", {})
+    accuracies = check_thickness_repair(-2, model, images, labels, damage=2, candidates=[-2, -1, 0])
+    assert accuracies[-2] == 1.0 and accuracies[0] == 0.0
+    with pytest.raises(AnswerError, match="another choice does 100.00 points better"):
+        check_thickness_repair(0, model, images, labels, damage=2, candidates=[-2, -1, 0])
+    with pytest.raises(AnswerError, match="choose a whole number of steps"):
+        check_thickness_repair(5, model, images, labels, damage=2, candidates=[-2, -1, 0])
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_thickness_repair(None, model, images, labels, damage=2, candidates=[-2, -1, 0])

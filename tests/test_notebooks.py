@@ -35,6 +35,7 @@ SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
     "02": {},
     "03": {"retrain": True, "epochs": 1, "train_subset": 2000, "output_dir": TMP + "/model"},
     "04": {},
+    "06": {"stats_images": 500, "erf_images": 16, "n_examples": 3},
 }
 
 

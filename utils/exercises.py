@@ -242,3 +242,67 @@ def check_small_design(model: Any, max_params: int = 8_000, min_rf: int = 20,
         raise AnswerError(f"{exercise}: the receptive field before the global pool is {rf} px; "
                           f"it should be at least {min_rf} px.")
     passed(exercise, f"{params:,} parameters, receptive field {rf} px before the pool")
+# ---- notebook 06: look inside the trained model
+def check_cam_cell_field(given: Any, arch: str = "primary19k") -> None:
+    """06.1: the receptive field (pixels) of one cell of the map a CAM is made of."""
+    from .inspect import gap_input_geometry
+    from .models import build_model
+
+    expected = gap_input_geometry(build_model(arch)).rf
+    check_number(given, expected, "Exercise 06.1", f"the receptive field of one {arch} CAM cell")
+
+
+def check_most_robust(given: Any, curves: Any, transform: str, level: float) -> None:
+    """06.2: which model is most accurate at one level of a transform (from the curves)."""
+    rows = curves[(curves["transform"] == transform) & (curves["level"] == level)]
+    if rows.empty:
+        raise ValueError(f"The curves have no {transform} level {level}.")
+    expected = rows.sort_values(["accuracy", "model"], ascending=[False, True]).iloc[0]["model"]
+    check_choice(given, expected, "Exercise 06.2", options=sorted(rows["model"]))
+
+
+def check_breaking_point(given: Any, curves: Any, model: str, transform: str,
+                         threshold: float) -> None:
+    """06.3: where a model first falls below an accuracy threshold (``None`` is a valid
+    answer there, so the placeholder is ``...`` only)."""
+    from .robustness import breaking_point
+
+    if given is ...:
+        require_answer(given, "Exercise 06.3")
+    expected = breaking_point(curves, model, transform, threshold)
+    if expected is None or given is None:
+        if given is not expected:
+            raise AnswerError(f"Exercise 06.3: {given!r} is not right; check every level.")
+        passed("Exercise 06.3")
+        return
+    check_number(given, expected, "Exercise 06.3", f"the {transform} level", abs_tol=1e-9)
+
+
+def check_topk_overlap(given: Any, map_a: Any, map_b: Any, k: int) -> None:
+    """06.4: the top-k overlap of two attribution maps, computed with utils.inspect."""
+    from .inspect import topk_overlap
+
+    check_number(given, topk_overlap(map_a, map_b, k), "Exercise 06.4",
+                 f"the top-{k} overlap", abs_tol=1e-9)
+
+
+def check_thickness_repair(given: Any, model: Any, images: Any, labels: Any, damage: int,
+                           candidates: Sequence[int]) -> dict[int, float]:
+    """06.5 (design, on validation only): after thickening the strokes by ``damage`` steps,
+    which repair (erosion < 0, dilation > 0, in ``candidates``) should run before the model?
+    Passes within 0.2 points of the best candidate's validation accuracy; returns them all."""
+    from .robustness import pipeline_accuracy
+
+    require_answer(given, "Exercise 06.5")
+    if isinstance(given, bool) or not isinstance(given, int) or given not in candidates:
+        raise AnswerError(f"Exercise 06.5: choose a whole number of steps from "
+                          f"{list(candidates)}, got {given!r}.")
+    accuracies = {k: pipeline_accuracy(model, images, labels, [("thickness", damage),
+                                                                ("thickness", k)])
+                  for k in candidates}
+    gap = 100 * (max(accuracies.values()) - accuracies[given])
+    if gap > 0.2:
+        raise AnswerError(f"Exercise 06.5: {given} steps reach {100 * accuracies[given]:.2f}% on "
+                          f"validation; another choice does {gap:.2f} points better.")
+    passed("Exercise 06.5", f"{100 * accuracies[given]:.2f}% on validation")
+    return accuracies
