@@ -62,13 +62,13 @@ def test_code_solution_becomes_named_placeholders_and_a_raise():
     cleared, changed = clear_solutions(CODE, "code")
     assert changed
     assert cleared.splitlines() == [
-        "x = 1", f"answer_rf = None  # {TEXT_STUB}", f"total = None  # {TEXT_STUB}", CODE_STUB,
+        "x = 1", f"answer_rf = ...  # {TEXT_STUB}", f"total = ...  # {TEXT_STUB}", CODE_STUB,
         "check(answer_rf)",
     ]
     namespace: dict = {}
     with pytest.raises(NotImplementedError, match="Your answer here"):
         exec(cleared.replace("check(answer_rf)", ""), namespace)
-    assert namespace["answer_rf"] is None  # so a check run anyway says "no answer yet"
+    assert namespace["answer_rf"] is ...  # so a check run anyway says "no answer yet"
 
 
 def test_indented_solution_keeps_its_indentation_and_only_raises():

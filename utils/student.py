@@ -6,7 +6,7 @@ markdown cells alike), the cell is tagged ``solution`` and the code cell after i
 ``check``, calls a checker from ``utils.exercises``. ``python -m utils.student`` (``make
 student``) writes ``student/0N_*.ipynb`` where each code solution becomes::
 
-    answer_x = None  # YOUR ANSWER HERE (one line per name the solution assigned)
+    answer_x = ...  # YOUR ANSWER HERE (one line per name the solution assigned)
     raise NotImplementedError("Your answer here: ...")
 
 so running the cell says what to do, and running the check anyway says "no answer yet"
@@ -91,10 +91,10 @@ def assigned_names(code: str) -> list[str]:
 
 
 def code_placeholder(solution: str, indent: str = "") -> list[str]:
-    """Stub lines for one code solution: its top-level names set to None, then a raise."""
+    """Stub lines for one code solution: its top-level names set to ... (Ellipsis: None can be a valid answer), then a raise."""
     lines = []
     if not indent:  # names inside a function body are local: nothing to pre-assign
-        lines = [f"{name} = None  # {TEXT_STUB}" for name in assigned_names(solution)]
+        lines = [f"{name} = ...  # {TEXT_STUB}" for name in assigned_names(solution)]
     return [indent + line for line in [*lines, CODE_STUB]]
 
 
