@@ -8,6 +8,8 @@
 #                   (git diff figures/ shows what changed); 03 retrains the primary model
 #   make notebooks  re-execute the committed notebooks in place with default parameters
 #   make test       ruff, then pytest (unit + papermill smoke) and nbval on notebooks/
+#   make test-lab   end-to-end browser test: notebooks 01, 03, 04 run in a real JupyterLab driven
+#                   by headless Chromium (installs Debian's chromium with apt-get when missing)
 #   make sweep      multi-seed training sweep (SWEEP_ARGS="--models primary19k --seeds 0 1")
 #   make bench      speed benchmark
 #   make student    student copies of the notebooks in student/ (solutions replaced, outputs cleared)
@@ -29,6 +31,7 @@ RUNS_DIR := runs/notebooks
 PAPERMILL := $(VENV)/bin/papermill -k python3
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 SWEEP_ARGS ?=
+CHROMIUM := /usr/bin/chromium
 
 # A relative MNIST_ROOT would otherwise be read from notebooks/ by the kernels: make it absolute.
 ifneq ($(strip $(MNIST_ROOT)),)
@@ -36,7 +39,7 @@ override MNIST_ROOT := $(abspath $(MNIST_ROOT))
 export MNIST_ROOT
 endif
 
-.PHONY: venv run notebooks test lint sweep bench student clean
+.PHONY: venv run notebooks test test-lab lint sweep bench student clean
 
 venv: $(STAMP)
 
@@ -74,6 +77,17 @@ lint: $(STAMP)
 
 test: lint
 	$(VENV)/bin/pytest tests notebooks $(NBVAL_FLAGS)
+
+# The browser test drives Debian's chromium (Playwright's own browser download is not used).
+$(CHROMIUM):
+	@echo "$(CHROMIUM) is missing: installing Debian's chromium package"
+	@if [ "$$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; \
+	  else echo "error: installing chromium needs root (apt-get install -y chromium)" >&2; exit 1; fi; \
+	  $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y chromium
+	@test -x $(CHROMIUM) || { echo "error: apt-get did not provide $(CHROMIUM)" >&2; exit 1; }
+
+test-lab: $(STAMP) $(CHROMIUM)
+	RUN_LAB_TESTS=1 CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest tests/test_lab.py -p no:cacheprovider
 
 sweep: $(STAMP)
 	$(PYTHON) -m utils.sweep $(SWEEP_ARGS)
