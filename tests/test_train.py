@@ -349,6 +349,8 @@ def test_training_curves_plot_the_history(reference):
     assert list(acc_ax.lines[0].get_ydata()) == [100 * r["train_acc"] for r in reference.history]
     assert list(lr_ax.lines[0].get_ydata()) == [r["lr"] for r in reference.history]
     assert loss_ax.get_yscale() == "log"
+    accuracies = [100 * r[k] for r in reference.history for k in ("train_acc", "val_acc")]
+    assert acc_ax.get_ylim()[0] <= min(accuracies)  # no epoch is clipped (epoch 1 included)
     plt.close(fig)
     with_floor = plot_training_curves(reference.history, loss_floor=0.28)
     assert list(with_floor.axes[0].lines[-1].get_ydata()) == [0.28, 0.28]

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
-from .tensor_checks import check_confidence, check_correct, check_same_length
+from .tensor_checks import check_confidence, check_correct, check_labels, check_same_length
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,67 @@ def wilson_interval(correct: int, total: int, z: float = 1.959964) -> AccuracyCI
 def accuracy_with_ci(predictions: torch.Tensor, labels: torch.Tensor) -> AccuracyCI:
     correct = int((predictions.cpu() == labels.cpu()).sum())
     return wilson_interval(correct, len(labels))
+
+
+# ---------------------------------------------------------------- paired comparison (McNemar)
+@dataclass(frozen=True)
+class McNemarResult:
+    """Exact McNemar test of two models scored on the same examples.
+
+    ``b``: examples only model A gets right; ``c``: examples only model B gets right. Examples
+    both get right or both get wrong say nothing about which model is better and are ignored.
+    """
+
+    b: int
+    c: int
+    p_value: float
+
+    @property
+    def discordant(self) -> int:
+        return self.b + self.c
+
+    def __str__(self) -> str:
+        return (f"only A right {self.b}, only B right {self.c}: exact McNemar "
+                f"p = {self.p_value:.4f}")
+
+
+def mcnemar_exact(b: int, c: int) -> McNemarResult:
+    """Two-sided exact McNemar test: under "no difference" each of the ``b + c`` discordant
+    examples is a fair coin flip, so ``min(b, c)`` is Binomial(b + c, 1/2).
+
+    p = min(1, 2 * P(X <= min(b, c))), summed in exact integers (binomial coefficients over
+    ``2**n``) and rounded to a float once, so it stays right for any count (no overflow, no underflow
+    until the final float, no approximation). Chosen over the chi-squared version because our
+    discordant counts are small (tens), where the approximation is poor. McNemar (1947).
+    """
+    for name, value in (("b", b), ("c", c)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer count, got {value!r}.")
+    n, k = b + c, min(b, c)
+    if n == 0 or b == c:
+        return McNemarResult(b, c, 1.0)
+    term = tail = 1  # C(n, 0); then C(n, i + 1) = C(n, i) * (n - i) / (i + 1), exactly
+    for i in range(k):
+        term = term * (n - i) // (i + 1)
+        tail += term
+    # int / int is correctly rounded in Python, however large the integers
+    return McNemarResult(b, c, min(1.0, 2 * tail / 2**n))
+
+
+def paired_table(correct_a: torch.Tensor, correct_b: torch.Tensor) -> pd.DataFrame:
+    """The 2x2 table of (A right/wrong) x (B right/wrong) counts on the same examples."""
+    correct_a = check_correct(correct_a, "correct_a")
+    correct_b = check_correct(correct_b, "correct_b")
+    check_same_length(correct_a=correct_a, correct_b=correct_b)
+    cells = [[int((correct_a & correct_b).sum()), int((correct_a & ~correct_b).sum())],
+             [int((~correct_a & correct_b).sum()), int((~correct_a & ~correct_b).sum())]]
+    return pd.DataFrame(cells, index=["A right", "A wrong"], columns=["B right", "B wrong"])
+
+
+def mcnemar_from_correct(correct_a: torch.Tensor, correct_b: torch.Tensor) -> McNemarResult:
+    """:func:`mcnemar_exact` on two models' right/wrong answers for the same examples."""
+    table = paired_table(correct_a, correct_b)
+    return mcnemar_exact(int(table.loc["A right", "B wrong"]), int(table.loc["A wrong", "B right"]))
 
 
 
@@ -100,3 +162,71 @@ def expected_calibration_error(
         raise ValueError("No examples: cannot compute a calibration error of an empty set.")
     gaps = (filled["accuracy"] - filled["mean_confidence"]).abs()
     return float((filled["count"] / total * gaps).sum())
+
+
+# ---------------------------------------------------------------- proper scores, temperature
+def _check_scores(scores: torch.Tensor, labels: torch.Tensor,
+                  name: str = "logits") -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 CPU copies of ``[N, C]`` scores and their ``[N]`` labels, checked."""
+    if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or len(scores) == 0:
+        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise ValueError(f"{name} must be a non-empty 2-D tensor [N, classes], got {shape}.")
+    labels = check_labels(labels, "labels", scores.shape[1])
+    check_same_length(**{name: scores, "labels": labels})
+    return scores.detach().cpu().double(), labels
+
+
+def negative_log_likelihood(logits: torch.Tensor, labels: torch.Tensor,
+                            temperature: float = 1.0) -> float:
+    """Mean -log p(true class) of ``softmax(logits / temperature)``: the proper score that
+    temperature scaling minimises; it punishes confident mistakes without bound."""
+    logits, labels = _check_scores(logits, labels)
+    _check_temperature(temperature)
+    return float(F.cross_entropy(logits / temperature, labels))
+
+
+def brier_score(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean over examples of the squared distance between the probability vector and the
+    one-hot label (0 is perfect, 2 the worst): a bounded proper score, unlike the NLL."""
+    probabilities, labels = _check_scores(probabilities, labels, "probabilities")
+    one_hot = F.one_hot(labels, probabilities.shape[1]).double()
+    return float(((probabilities - one_hot) ** 2).sum(1).mean())
+
+
+def _check_temperature(temperature: float) -> None:
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not (
+        math.isfinite(temperature) and temperature > 0
+    ):
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}.")
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.05,
+                    high: float = 20.0, tol: float = 1e-4) -> float:
+    """The single temperature T minimising the NLL of ``softmax(logits / T)`` (Guo et al. 2017).
+
+    Fit it on *validation* logits, then divide test logits by it: the argmax, and so the
+    accuracy, cannot change; only the confidence does. The NLL is convex in 1/T, hence
+    unimodal in log T, so a golden-section search on log T in [low, high] finds the minimum
+    to ``tol`` (in log T) without gradients or an optimiser's settings.
+    """
+    logits, labels = _check_scores(logits, labels)
+    if not 0 < low < high:
+        raise ValueError(f"Need 0 < low < high, got low={low!r}, high={high!r}.")
+
+    def nll(log_t: float) -> float:
+        return float(F.cross_entropy(logits / math.exp(log_t), labels))
+
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = math.log(low), math.log(high)
+    x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
+    f1, f2 = nll(x1), nll(x2)
+    while b - a > tol:
+        if f1 <= f2:
+            b, x2, f2 = x2, x1, f1
+            x1 = b - ratio * (b - a)
+            f1 = nll(x1)
+        else:
+            a, x1, f1 = x1, x2, f2
+            x2 = a + ratio * (b - a)
+            f2 = nll(x2)
+    return math.exp((a + b) / 2)

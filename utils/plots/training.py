@@ -74,12 +74,23 @@ def plot_training_curves(
     val_acc = [100 * a for a in _column(history, "val_acc")]
     ax.plot(epochs, train_acc, "o-", ms=3, label="train (augmented)")
     ax.plot(epochs, val_acc, "o-", ms=3, label="val")
-    ax.text(0.03, 0.95, f"final epoch: train {train_acc[-1]:.2f}%, val {val_acc[-1]:.2f}%",
+    ax.text(0.03, 0.80, f"final epoch: train {train_acc[-1]:.2f}%, val {val_acc[-1]:.2f}%",
             transform=ax.transAxes, fontsize=8, va="top")
-    low = min(train_acc[len(train_acc) // 3:] + val_acc[len(val_acc) // 3:])
-    ax.set_ylim(max(0.0, min(low, 100 - 2.0) - 0.5), 100)  # zoom on the part that matters
+    # every epoch on the main axes (epoch 1's train/val gap stays visible); the inset zooms
+    # the *y*-axis on the epochs from a third of the run on, where the differences are small
+    ax.set_ylim(max(0.0, min(train_acc + val_acc) - 2.0), 100.5)
+    first = len(epochs) // 3
+    if len(epochs) - first >= 2:
+        inset = ax.inset_axes((0.46, 0.1, 0.51, 0.55))
+        inset.plot(epochs[first:], train_acc[first:], "o-", ms=2)
+        inset.plot(epochs[first:], val_acc[first:], "o-", ms=2)
+        low = min(train_acc[first:] + val_acc[first:])
+        inset.set_ylim(max(0.0, low - 0.2), min(100.0, max(train_acc + val_acc) + 0.2))
+        inset.set_title(f"y-axis zoom, epochs {int(epochs[first])}-{int(epochs[-1])}", fontsize=7)
+        inset.tick_params(labelsize=6)
+        inset.grid(alpha=0.3)
     ax.set_ylabel("accuracy (%)")
-    ax.set_title("Accuracy (zoomed on the last two thirds)")
+    ax.set_title("Accuracy (all epochs)")
     ax = axes[2]
     ax.plot(epochs, _column(history, "lr"), "o-", ms=3, color="tab:purple")
     ax.set_ylabel("learning rate (at epoch end)")
@@ -88,7 +99,7 @@ def plot_training_curves(
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    axes[1].legend(fontsize=8, loc="lower right")
+    axes[1].legend(fontsize=8, loc="center left")  # clear of the inset
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -1,0 +1,122 @@
+"""Paired comparison (exact McNemar), proper scores and temperature scaling, against cases
+computed by hand or constructed so that the right answer is known."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from utils.stats import (
+    brier_score,
+    fit_temperature,
+    mcnemar_exact,
+    mcnemar_from_correct,
+    negative_log_likelihood,
+    paired_table,
+    wilson_interval,
+)
+
+
+def binomial_two_sided(b: int, c: int) -> float:
+    """The textbook formula, written independently: 2 * sum_{i<=min} C(n, i) / 2^n, capped at 1."""
+    n = b + c
+    return min(1.0, 2 * math.fsum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n)
+
+
+def test_mcnemar_hand_computed_cases() -> None:
+    assert mcnemar_exact(0, 5).p_value == pytest.approx(2 * 0.5**5)  # 0.0625
+    assert mcnemar_exact(0, 1).p_value == 1.0  # 2 * 1/2, capped
+    assert mcnemar_exact(1, 2).p_value == 1.0  # 2 * (1 + 3) / 8
+    assert mcnemar_exact(1, 9).p_value == pytest.approx(2 * 11 / 1024)
+    assert mcnemar_exact(0, 0).p_value == 1.0
+    for k in (1, 7, 500):
+        assert mcnemar_exact(k, k).p_value == 1.0
+    # notebook 04's test-set comparison: 14 images only A gets right, 34 only B
+    result = mcnemar_exact(14, 34)
+    assert result.p_value == pytest.approx(0.0055152, abs=1e-7)
+    assert (result.b, result.c, result.discordant) == (14, 34, 48)
+
+
+def test_mcnemar_is_symmetric_and_matches_the_formula() -> None:
+    for b, c in [(3, 11), (20, 31), (60, 90), (2, 200)]:
+        assert mcnemar_exact(b, c).p_value == mcnemar_exact(c, b).p_value
+        assert mcnemar_exact(b, c).p_value == pytest.approx(binomial_two_sided(b, c), rel=1e-12)
+
+
+def test_mcnemar_stays_exact_for_large_counts() -> None:
+    # n = 8,100: far beyond float range for 2**n; the normal approximation with continuity
+    # correction is excellent there and must agree to about a percent.
+    result = mcnemar_exact(4000, 4100)
+    z = (abs(4000 - 4100) - 1) / math.sqrt(8100)
+    assert result.p_value == pytest.approx(math.erfc(z / math.sqrt(2)), rel=0.02)
+    assert 0 <= mcnemar_exact(0, 3000).p_value < 1e-300
+
+
+@pytest.mark.parametrize("b, c", [(-1, 3), (2.0, 3), (True, 3), (None, 1)])
+def test_mcnemar_rejects_non_counts(b, c) -> None:
+    with pytest.raises(ValueError, match="non-negative integer count"):
+        mcnemar_exact(b, c)
+
+
+def test_paired_table_and_mcnemar_from_answers() -> None:
+    a = torch.tensor([True, True, True, False, False, True])
+    b = torch.tensor([True, False, False, True, False, True])
+    table = paired_table(a, b)
+    assert table.loc["A right", "B right"] == 2 and table.loc["A wrong", "B wrong"] == 1
+    assert table.loc["A right", "B wrong"] == 2 and table.loc["A wrong", "B right"] == 1
+    assert int(table.to_numpy().sum()) == 6
+    result = mcnemar_from_correct(a, b)
+    assert (result.b, result.c) == (2, 1)
+    with pytest.raises(ValueError):
+        paired_table(a, b[:3])
+
+
+def test_overlapping_intervals_can_still_differ_significantly() -> None:
+    """The lesson of notebook 04 in one test: Wilson intervals overlap, McNemar says differ."""
+    a, b = wilson_interval(9964, 10_000), wilson_interval(9944, 10_000)
+    assert a.low < b.high  # the intervals overlap
+    assert mcnemar_exact(34, 14).p_value < 0.01
+
+
+def test_nll_and_brier_by_hand() -> None:
+    logits = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])  # probabilities .75/.25 and .5/.5
+    labels = torch.tensor([0, 1])
+    assert negative_log_likelihood(logits, labels) == pytest.approx(
+        -(math.log(0.75) + math.log(0.5)) / 2)
+    probs = torch.softmax(logits, 1)
+    assert brier_score(probs, labels) == pytest.approx(((0.25**2 + 0.25**2) + (0.25 + 0.25)) / 2)
+    perfect = torch.eye(3)
+    assert brier_score(perfect, torch.tensor([0, 1, 2])) == 0.0
+    assert brier_score(perfect, torch.tensor([1, 2, 0])) == 2.0
+    # a temperature of 2 halves the logits
+    assert negative_log_likelihood(logits, labels, temperature=2.0) == pytest.approx(
+        negative_log_likelihood(logits / 2, labels))
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        negative_log_likelihood(logits, labels, temperature=0.0)
+    with pytest.raises(ValueError, match="2-D"):
+        brier_score(torch.tensor([0.5, 0.5]), labels)
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 1.0, 2.5])
+def test_fit_temperature_recovers_a_known_temperature(true_temperature: float) -> None:
+    """Labels drawn from softmax(z / T): the NLL-optimal temperature for logits z is T."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(40_000, 10, generator=gen, dtype=torch.float64) * 3
+    labels = torch.multinomial(torch.softmax(logits / true_temperature, 1), 1, generator=gen)[:, 0]
+    fitted = fit_temperature(logits, labels)
+    assert fitted == pytest.approx(true_temperature, rel=0.05)
+    # it is a minimum of the NLL: nudging it either way does not help
+    best = negative_log_likelihood(logits, labels, fitted)
+    assert best <= negative_log_likelihood(logits, labels, fitted * 1.1)
+    assert best <= negative_log_likelihood(logits, labels, fitted / 1.1)
+
+
+def test_temperature_scaling_never_changes_the_prediction() -> None:
+    logits = torch.randn(500, 10, generator=torch.Generator().manual_seed(1))
+    labels = torch.randint(0, 10, (500,), generator=torch.Generator().manual_seed(2))
+    t = fit_temperature(logits, labels)
+    assert torch.equal((logits / t).argmax(1), logits.argmax(1))
+    with pytest.raises(ValueError, match="low < high"):
+        fit_temperature(logits, labels, low=2.0, high=1.0)
