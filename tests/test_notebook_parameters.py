@@ -1,4 +1,4 @@
-"""The parameter-validation cell right after each `parameters` cell (notebooks 01 and 02):
+"""The parameter-validation cell right after each `parameters` cell (notebooks 01-04, 06):
 a wrong value fails there, before any work, with a message naming the parameter.
 
 The two cells are run as plain Python (no kernel, no torch), exactly as committed.
@@ -49,6 +49,33 @@ def test_notebook02_rejects_bad_parameters_before_torch(overrides, message):
         run_parameters("02_architecture_design.ipynb", **overrides)
 
 
-@pytest.mark.parametrize("notebook", ["01_data_exploration.ipynb", "02_architecture_design.ipynb"])
+@pytest.mark.parametrize("overrides, message", [
+    ({"seed": None}, "seed must be an integer, got None"),
+    ({"arch": "primary20k"}, "arch must be one of"),
+    ({"epochs": 0}, "epochs must be at least 1, got 0"),
+    ({"lr": 0}, "lr must be greater than 0"),
+    ({"train_subset": 0}, "train_subset must be at least 1"),
+    ({"retrain": "yes"}, "retrain must be True or False"),
+    ({"output_dir": 5}, "output_dir must be a non-empty string or None"),
+])
+def test_notebook03_rejects_bad_parameters(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        run_parameters("03_training.ipynb", **overrides)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"split": "tset"}, "split must be one of"),
+    ({"arch": "nope"}, "arch must be one of"),
+    ({"grid_size": 0}, "grid_size must be at least 1"),
+    ({"checkpoint": 3}, "checkpoint must be a non-empty string or None"),
+])
+def test_notebook04_rejects_bad_parameters(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        run_parameters("04_error_analysis.ipynb", **overrides)
+
+
+@pytest.mark.parametrize("notebook", ["01_data_exploration.ipynb", "02_architecture_design.ipynb",
+                                      "03_training.ipynb", "04_error_analysis.ipynb",
+                                      "06_inside_the_model.ipynb"])
 def test_defaults_pass(notebook):
     run_parameters(notebook)
