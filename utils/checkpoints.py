@@ -12,7 +12,7 @@ from torch import nn
 
 from .io import atomic_torch_save
 from .models import ORIGINAL_NORMALIZATION, build_model, count_parameters
-from .paths import resolve_repo_path
+from .paths import resolve_repo_path, shipped_run_dir
 
 
 class CheckpointError(RuntimeError):
@@ -162,7 +162,11 @@ def load_evaluation_model(
         )
     model, info = load_model_checkpoint(resolved, arch=arch)
     mean, std = checkpoint_normalization(info)
-    # ours: the run folder, unless it just repeats the arch; bare state dicts: the file name
-    detail = resolved.parent.name if info.get("metadata") else resolved.name
-    label = info["arch"] if detail == info["arch"] else f"{info['arch']} ({detail})"
+    # ours: the run folder, unless it is the shipped one of its arch; bare state dicts: the file
+    if not info.get("metadata"):
+        label = f"{info['arch']} ({resolved.name})"
+    elif resolved.parent == shipped_run_dir(info["arch"]):
+        label = info["arch"]
+    else:
+        label = f"{info['arch']} ({resolved.parent.name})"
     return EvaluationModel(model.cpu().eval(), info["arch"], mean, std, label, info)

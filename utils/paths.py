@@ -9,17 +9,23 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIGURES_DIR = REPO_ROOT / "figures"
-CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 RESULTS_DIR = REPO_ROOT / "results"
+SHIPPED_SEED = 0  # the shipped model of each architecture is seed 0 of its sweep
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
 MNIST_ROOT_ENV = "MNIST_ROOT"
+
+
+def shipped_run_dir(arch: str) -> Path:
+    """The run folder of the shipped model of ``arch`` (weights, history, metrics): seed 0 of
+    the committed sweep, kept once, under ``results/runs/``."""
+    return RESULTS_DIR / "runs" / arch / f"seed{SHIPPED_SEED}"
 
 
 def resolve_repo_path(path: str | os.PathLike, missing_base: Path = REPO_ROOT) -> Path:
     """An absolute path as is; a relative one against the current folder, then the repo root.
 
-    So ``"checkpoints/primary19k/model.pt"`` works from the repo root and from ``notebooks/``,
-    and ``"../checkpoints/..."`` works from ``notebooks/``. A path found in neither place is
+    So ``"results/runs/primary19k/seed0/model.pt"`` works from the repo root and from ``notebooks/``,
+    and ``"../results/..."`` works from ``notebooks/``. A path found in neither place is
     resolved against ``missing_base`` (so the caller's error message names a sensible place).
     """
     candidate = Path(path).expanduser()

@@ -51,8 +51,8 @@ SHIFT_DIRECTIONS = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0
 # The models of the robustness report: name -> (checkpoint path from the repo root, arch for
 # bare state dicts). The published original lives beside the checkout, in ../shared.
 MODEL_SOURCES: dict[str, tuple[str, str | None]] = {
-    "primary19k": ("checkpoints/primary19k/model.pt", None),
-    "compact8k": ("checkpoints/compact8k/model.pt", None),
+    "primary19k": ("results/runs/primary19k/seed0/model.pt", None),
+    "compact8k": ("results/runs/compact8k/seed0/model.pt", None),
     "original-published": ("../shared/reference/original_mnist_994/best_cnn_model.pth",
                            "original19k"),
     "primary19k-noaug": ("results/runs/primary19k-noaug/seed0/model.pt", None),
