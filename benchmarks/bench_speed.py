@@ -59,7 +59,7 @@ from benchmarks.original_pipeline import (  # noqa: E402
     train_original_recipe,
 )
 from utils.augment import AugmentConfig, training_batch  # noqa: E402
-from utils.data import MNISTSplits, load_mnist_splits  # noqa: E402
+from utils.data import MNISTSplits, load_mnist_splits, normalization_stats  # noqa: E402
 from utils.io import atomic_write_json, atomic_write_text  # noqa: E402
 from utils.models import build_model, count_parameters  # noqa: E402
 from utils.paths import RESULTS_DIR, resolve_device  # noqa: E402
@@ -228,9 +228,9 @@ def engine_paths_for(device: torch.device) -> dict[str, FastPath]:
 
 
 def time_engine_epoch(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor,
-                      fast: FastPath, warmup_steps: int) -> float:
+                      normalization: tuple[float, float], fast: FastPath,
+                      warmup_steps: int) -> float:
     """Images/s of ``train_one_epoch`` (exactly fit's inner loop) over ``images``."""
-    normalization = (0.1307, 0.3081)
     state = start_state(config, images.device, fast)
     warm = warmup_steps * config.batch_size
     train_one_epoch(state, images[:warm], labels[:warm], config, normalization, fast, False)
@@ -241,14 +241,15 @@ def time_engine_epoch(config: TrainConfig, images: torch.Tensor, labels: torch.T
     return len(labels) / (time.perf_counter() - started)
 
 
-def time_batch_step(images: torch.Tensor, batch_size: int, steps: int) -> float:
+def time_batch_step(images: torch.Tensor, normalization: tuple[float, float], batch_size: int,
+                    steps: int) -> float:
     """Images/s of the batch step alone (augment + normalise), to show it is not the bottleneck."""
     augment = TrainConfig().augment
     generator = torch.Generator(device=images.device).manual_seed(0)
     sync(images.device)
     started = time.perf_counter()
     for step in range(steps):
-        training_batch(images[step * batch_size:(step + 1) * batch_size], augment, 0.1307, 0.3081,
+        training_batch(images[step * batch_size:(step + 1) * batch_size], augment, *normalization,
                        generator)
     sync(images.device)
     return steps * batch_size / (time.perf_counter() - started)
@@ -259,6 +260,7 @@ def measure_engine_paths(splits: MNISTSplits, device: torch.device,
     """primary19k training throughput on each numeric path, the paths interleaved per round
     (so background load hits all alike), median over rounds; plus the batch step alone."""
     rows = []
+    normalization = normalization_stats(splits.train_images)  # what fit() computes
     for batch_size in settings.engine_batch_sizes:
         n = min(settings.engine_steps * batch_size, len(splits.train_labels))
         images, labels = splits.train_images[:n].to(device), splits.train_labels[:n].to(device)
@@ -269,12 +271,13 @@ def measure_engine_paths(splits: MNISTSplits, device: torch.device,
         for round_index in range(settings.rounds):
             names = list(paths) if round_index % 2 == 0 else list(paths)[::-1]
             for name in names:
-                rates[name].append(time_engine_epoch(config, images, labels, paths[name],
+                rates[name].append(time_engine_epoch(config, images, labels, normalization, paths[name],
                                                      settings.warmup_steps))
         medians = {name: statistics.median(values) for name, values in rates.items()}
         row = {"batch_size": batch_size, "images": n,
                **{f"{name}_ips": value for name, value in medians.items()},
-               "batch_step_ips": time_batch_step(images, batch_size, n // batch_size),
+               "batch_step_ips": time_batch_step(images, normalization, batch_size,
+                                                 n // batch_size),
                "rounds_ips": rates}
         print(f"[engine] batch {batch_size}: " + ", ".join(
             f"{name} {value:,.0f} img/s" for name, value in medians.items())
