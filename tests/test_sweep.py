@@ -204,30 +204,29 @@ def test_run_lock_refuses_a_run_claimed_by_a_live_process(tmp_path: Path) -> Non
         pass
 
 
-def test_two_sweeps_never_train_the_same_run(tmp_path: Path, splits) -> None:
+def test_two_sweeps_never_train_the_same_run(tmp_path: Path) -> None:
     """A second taker that arrives while the run trains skips it; one that arrives after it
     finished (it saw no metrics.json before waiting for the lock) does not train it again."""
     runs_root = tmp_path / "runs"
     spec = sweep.RunSpec("micro2k", sweep.CONTROL, 0, TrainConfig(arch="micro2k"))
     trained: list[str] = []
 
+    def read_metrics(path: Path) -> dict:
+        return json.loads((path / sweep.METRICS_FILE).read_text())
+
     def fake_train(path: Path) -> None:
         trained.append("first")
         with pytest.raises(sweep.RunInProgress):  # a concurrent taker is refused meanwhile
-            sweep._complete_run(spec, runs_root, splits, lambda p: trained.append("second"))
+            sweep.complete_run(spec, runs_root, lambda p: trained.append("second"), read_metrics)
         _write_metrics(runs_root, arch="micro2k", seed=0)
-
-    def no_test_eval(path, splits, variant):
-        return json.loads((path / sweep.METRICS_FILE).read_text())
 
     import unittest.mock as mock
 
-    with mock.patch.object(sweep, "evaluate_test_once", no_test_eval):
-        sweep._complete_run(spec, runs_root, splits, fake_train)
-        # delayed taker: checked for metrics.json before the first finished, takes the lock after
-        with mock.patch.object(sweep, "_finished_metrics", side_effect=[None, {"done": 1}]):
-            assert sweep._complete_run(spec, runs_root, splits,
-                                       lambda p: trained.append("late")) == {"done": 1}
+    sweep.complete_run(spec, runs_root, fake_train, read_metrics)
+    # delayed taker: checked for metrics.json before the first finished, takes the lock after
+    with mock.patch.object(sweep, "_finished_metrics", side_effect=[None, {"done": 1}]):
+        assert sweep.complete_run(spec, runs_root, lambda p: trained.append("late"),
+                                  read_metrics) == {"done": 1}
     assert trained == ["first"]
 
 

@@ -46,24 +46,35 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def conv_bn_relu(in_channels: int, out_channels: int, padding: int = 0) -> list[nn.Module]:
-    """3x3 conv without bias (BatchNorm's shift replaces it), BatchNorm, ReLU."""
+def conv_bn_relu(in_channels: int, out_channels: int, padding: int = 0,
+                 batchnorm: bool = True) -> list[nn.Module]:
+    """3x3 conv without bias (BatchNorm's shift replaces it), BatchNorm, ReLU.
+    ``batchnorm=False`` (the ablation) gives the conv its bias back instead."""
+    conv = nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=not batchnorm)
+    norm = [nn.BatchNorm2d(out_channels)] if batchnorm else []
+    return [conv, *norm, nn.ReLU(inplace=True)]
+
+
+def separable_bn_relu(in_channels: int, out_channels: int, padding: int = 0) -> list[nn.Module]:
+    """Depthwise-separable 3x3: one 3x3 filter per channel (9·C weights), then a 1x1 conv
+    mixing channels (C·C'), instead of a full 3x3's 9·C·C'. Same receptive-field growth at
+    about 1/9 of the weights for wide layers (Howard et al. 2017, MobileNets). No norm or ReLU
+    between the two halves (Chollet 2017, Xception, found them harmful there)."""
     return [
-        nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
+        nn.Conv2d(in_channels, in_channels, 3, padding=padding, groups=in_channels, bias=False),
+        nn.Conv2d(in_channels, out_channels, 1, bias=False),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     ]
 
 
-def transition(in_channels: int, out_channels: int) -> list[nn.Module]:
+def transition(in_channels: int, out_channels: int, batchnorm: bool = True) -> list[nn.Module]:
     """Max-pool halves the map (RF jump x2); a 1x1 conv then cheaply squeezes channels."""
     layers: list[nn.Module] = [nn.MaxPool2d(2)]
     if out_channels != in_channels:
-        layers += [
-            nn.Conv2d(in_channels, out_channels, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-        ]
+        layers += [nn.Conv2d(in_channels, out_channels, 1, bias=not batchnorm)]
+        layers += [nn.BatchNorm2d(out_channels)] if batchnorm else []
+        layers += [nn.ReLU(inplace=True)]
     return layers
 
 
@@ -82,21 +93,31 @@ class GapNet(nn.Module):
         return self.classifier(self.flatten(self.gap(self.features(x))))
 
 
+def primary_features(batchnorm: bool = True, dropout: float = 0.0) -> list[nn.Module]:
+    """primary19k's feature extractor; the switches exist for notebook 05's ablations."""
+    def drop() -> list[nn.Module]:  # a new module at each place: a shared one would be hooked twice
+        return [nn.Dropout(dropout)] if dropout > 0 else []
+
+    return (
+        conv_bn_relu(1, 16, batchnorm=batchnorm)  # 26x26, RF 3
+        + conv_bn_relu(16, 32, batchnorm=batchnorm)  # 24x24, RF 5
+        + transition(32, 16, batchnorm=batchnorm)  # 12x12, RF 6, jump 2
+        + drop()
+        + conv_bn_relu(16, 16, batchnorm=batchnorm)  # 10x10, RF 10
+        + conv_bn_relu(16, 32, batchnorm=batchnorm)  # 8x8, RF 14
+        + conv_bn_relu(32, 16, batchnorm=batchnorm)  # 6x6, RF 18
+        + conv_bn_relu(16, 16, padding=1, batchnorm=batchnorm)  # 6x6, RF 22
+        + drop()
+    )
+
+
 @register("primary19k")
 def primary19k() -> nn.Module:
     """Primary design, 19,546 params (< 20k). RF 5 before the pool covers stroke edges;
     the 12x12 block grows RF to 22 (most of a ~20 px digit) before GAP; no dropout:
     batched affine augmentation carries the regularisation."""
-    features = (
-        conv_bn_relu(1, 16)  # 26x26, RF 3
-        + conv_bn_relu(16, 32)  # 24x24, RF 5
-        + transition(32, 16)  # 12x12, RF 6, jump 2
-        + conv_bn_relu(16, 16)  # 10x10, RF 10
-        + conv_bn_relu(16, 32)  # 8x8, RF 14
-        + conv_bn_relu(32, 16)  # 6x6, RF 18
-        + conv_bn_relu(16, 16, padding=1)  # 6x6, RF 22
-    )
-    return GapNet(features, 16, "primary: 3x3 convs, one transition, GAP head (<20k)")
+    return GapNet(primary_features(), 16,
+                  "primary: 3x3 convs, one transition, GAP head (<20k)")
 
 
 @register("compact8k")
@@ -139,6 +160,90 @@ def micro2k() -> nn.Module:
         + conv_bn_relu(8, 10)  # 8, RF 14
     )
     return GapNet(features, 10, "micro: four narrow 3x3 convs (<2k)")
+
+
+class FlattenNet(nn.Module):
+    """``features`` -> flatten -> linear: a position-specific head, the alternative to GAP."""
+
+    def __init__(self, features: list[nn.Module], flat_features: int, description: str):
+        super().__init__()
+        self.features = nn.Sequential(*features)
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Linear(flat_features, 10)
+        self.description = description
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.features(x)))
+
+
+# --- Ablations of primary19k (notebook 05): each changes one thing -----------------------------
+ABLATION_MODELS = ("primary19k_nobn", "primary19k_fchead", "primary19k_dropout")
+
+
+@register("primary19k_nobn")
+def primary19k_nobn() -> nn.Module:
+    """Ablation: primary19k without BatchNorm (convs get their biases back), 19,402 params."""
+    return GapNet(primary_features(batchnorm=False), 16, "primary19k without BatchNorm")
+
+
+@register("primary19k_fchead")
+def primary19k_fchead() -> nn.Module:
+    """Ablation: primary19k's GAP head replaced by flatten + linear at a similar count,
+    19,696 params: the last 3x3 block is dropped and a 1x1 conv squeezes the 6x6 map to 7
+    channels so that the 252-input linear layer fits the budget."""
+    features = primary_features()[:-3] + [  # without the last conv block (RF 18 at 6x6)
+        nn.Conv2d(16, 7, 1, bias=False), nn.BatchNorm2d(7), nn.ReLU(inplace=True)]
+    return FlattenNet(features, 7 * 6 * 6, "primary19k with a flatten + linear head")
+
+
+@register("primary19k_dropout")
+def primary19k_dropout() -> nn.Module:
+    """Ablation: primary19k plus the original's dropout 0.15 after the transition and before
+    the GAP, 19,546 params (dropout has none)."""
+    return GapNet(primary_features(dropout=0.15), 16, "primary19k with dropout 0.15")
+
+
+# --- Separable designs for small budgets (notebook 07) -------------------------------------------
+def separable_net(stem: tuple[int, int], width: int, description: str) -> nn.Module:
+    """Two full 3x3 convs (a depthwise conv on 1 input channel would learn too little), a pool,
+    two separable blocks at 12x12 and 10x10, a second pool, and two more (the last padded):
+    RF 3, 5, 6, 10, 14, 18, 20, 28 px, so units before the GAP see the whole digit."""
+    features = (
+        conv_bn_relu(1, stem[0])  # 26, RF 3
+        + conv_bn_relu(stem[0], stem[1])  # 24, RF 5
+        + [nn.MaxPool2d(2)]  # 12, RF 6, jump 2
+        + separable_bn_relu(stem[1], width)  # 10, RF 10
+        + separable_bn_relu(width, width)  # 8, RF 14
+        + separable_bn_relu(width, width)  # 6, RF 18
+        + [nn.MaxPool2d(2)]  # 3, RF 20, jump 4
+        + separable_bn_relu(width, width, padding=1)  # 3, RF 28
+    )
+    return GapNet(features, width, description)
+
+
+@register("sep8k")
+def sep8k() -> nn.Module:
+    """7,510 params (< 8k): full 3x3 stem (8, 16), four separable blocks of 36 channels,
+    two pools; RF 28 px before GAP."""
+    return separable_net((8, 16), 36, "separable, 36 wide (<8k)")
+
+
+@register("sep4k")
+def sep4k() -> nn.Module:
+    """3,800 params (< 4k): stem (8, 12), four separable blocks of 22 channels; RF 28 px."""
+    return separable_net((8, 12), 22, "separable, 22 wide (<4k)")
+
+
+@register("sep2k")
+def sep2k() -> nn.Module:
+    """1,926 params (< 2k): stem (6, 8), four separable blocks of 14 channels; RF 28 px."""
+    return separable_net((6, 8), 14, "separable, 14 wide (<2k)")
+
+
+@register("sep1k")
+def sep1k() -> nn.Module:
+    """936 params (< 1k): stem (4, 6), four separable blocks of 8 channels; RF 28 px."""
+    return separable_net((4, 6), 8, "separable, 8 wide (<1k)")
 
 
 # Facts about the original mnist_994 (github.com/pradeep6kumar/mnist_994; its README and training

@@ -43,9 +43,16 @@ METRICS_FILE = "metrics.json"
 CONTROL = "control"
 # A variant changes a few TrainConfig settings of the shipped recipe; its runs live in
 # ``<runs_root>/<arch>-<variant>/seed<k>/`` and are tabulated apart from the control runs.
+# Notebook 07's teacher: an ensemble of three shipped primary19k seeds (trained on the training
+# split only, so its soft targets carry no validation or test information).
+TEACHER_RUNS = tuple(f"results/runs/primary19k/seed{k}" for k in range(3))
 VARIANTS: dict[str, dict[str, Any]] = {
     CONTROL: {},
     "noaug": {"augment_strength": 0.0},  # notebook 06's robustness baseline
+    # notebook 07's levers for small budgets, within its 20-epoch limit
+    "e20": {"epochs": 20},
+    "kd": {"epochs": 20, "teacher": TEACHER_RUNS, "distill_weight": 0.5,
+           "distill_temperature": 4.0},
 }
 
 
@@ -71,7 +78,7 @@ class RunSpec:
 
 
 def plan_runs(models: list[str], seeds: list[int], variant: str, epochs: int | None,
-              device: str) -> list[RunSpec]:
+              device: str, amp: str = "auto") -> list[RunSpec]:
     """Every run's config, validated: a bad name, epoch count or device fails here, at once."""
     unknown = [m for m in models if m not in available_models()]
     if unknown:
@@ -83,8 +90,9 @@ def plan_runs(models: list[str], seeds: list[int], variant: str, epochs: int | N
     resolve_device(device)
     specs = []
     for arch in models:
-        config = TrainConfig(arch=arch, epochs=epochs or DEFAULT_EPOCHS.get(arch, 15),
-                             device=device, **VARIANTS[variant])
+        settings = {"arch": arch, "epochs": DEFAULT_EPOCHS.get(arch, 15), "device": device,
+                    "amp": amp, **VARIANTS[variant]}
+        config = TrainConfig(**{**settings, **({"epochs": epochs} if epochs else {})})
         for seed in seeds:
             spec = RunSpec(arch, variant, seed, replace(config, seed=seed))
             spec.config.validate()
@@ -149,11 +157,12 @@ def _finished_metrics(path: Path) -> dict[str, Any] | None:
     return json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
 
 
-def _complete_run(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
-                  train: Callable[[Path], None]) -> dict[str, Any]:
+def complete_run(spec: RunSpec, runs_root: Path, train: Callable[[Path], None],
+                 finish: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
     """The life of one run, whoever trains it: skip if finished, else claim it, check again
-    (another sweep may have finished it while we waited), train, evaluate the test set once,
-    and drop the optimiser state."""
+    (another sweep may have finished it while we waited), train, ``finish`` (write
+    ``metrics.json``: the sweep evaluates the test set once, ablations only validation), and
+    drop the optimiser state."""
     path = spec.path(runs_root)
     done = _finished_metrics(path)
     if done is not None:
@@ -163,7 +172,7 @@ def _complete_run(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
         if done is not None:
             return done
         train(path)
-        metrics = evaluate_test_once(path, splits, spec.variant)
+        metrics = finish(path)
         (path / STATE_FILE).unlink(missing_ok=True)  # optimiser state is not needed once done
     return metrics
 
@@ -173,7 +182,8 @@ def train_one(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
     def train(path: Path) -> None:
         fit(spec.config, splits, run_dir=path, resume=True, progress=progress)
 
-    return _complete_run(spec, runs_root, splits, train)
+    return complete_run(spec, runs_root, train,
+                        lambda path: evaluate_test_once(path, splits, spec.variant))
 
 
 NOTEBOOK_03 = REPO_ROOT / "notebooks" / "03_training.ipynb"
@@ -210,7 +220,8 @@ def train_one_via_notebook(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
                                    parameters=parameters, kernel_name="python3",
                                    cwd=str(NOTEBOOK_03.parent), progress_bar=False)
 
-    return _complete_run(spec, runs_root, splits, train)
+    return complete_run(spec, runs_root, train,
+                        lambda path: evaluate_test_once(path, splits, spec.variant))
 
 
 def check_notebook_mode(specs: list[RunSpec]) -> None:
@@ -305,6 +316,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"(default: {DEFAULT_EPOCHS})")
     parser.add_argument("--device", default="auto",
                         help="'auto' (CUDA when present, else CPU), 'cpu' or 'cuda[:N]'")
+    parser.add_argument("--amp", default="auto", choices=["auto", "on", "off"],
+                        help="bfloat16 autocast of the forward pass (TrainConfig.amp); 'off' "
+                             "keeps a GPU run in float32 like the CPU runs")
     parser.add_argument("--runs-root", type=Path, default=RESULTS_DIR / "runs",
                         help="one folder per run below it; tables are written to its parent")
     parser.add_argument("--mnist-root", default=None,
@@ -317,7 +331,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "and keep the executed notebook in the run folder")
     args = parser.parse_args(argv)
     try:
-        args.specs = plan_runs(args.models, args.seeds, args.variant, args.epochs, args.device)
+        args.specs = plan_runs(args.models, args.seeds, args.variant, args.epochs, args.device,
+                               args.amp)
         if args.via_notebook:
             check_notebook_mode(args.specs)
     except ValueError as exc:

@@ -27,6 +27,7 @@ from .checkpoints import (
     save_model_checkpoint,
 )
 from .data import MNISTSplits, normalization_stats
+from .distill import Teacher, distillation_loss, load_teacher, teacher_files
 from .evaluate import loss_and_accuracy
 from .io import atomic_torch_save, atomic_write_json
 from .models import MODEL_REGISTRY, available_models, build_model, count_parameters
@@ -34,7 +35,10 @@ from .paths import resolve_device
 
 OPTIMIZERS = ("sgd", "adam")
 SWITCHES = ("auto", "on", "off")
-SCHEDULES = ("onecycle", "constant")
+SCHEDULES = ("onecycle", "constant", "plateau")
+# "plateau": the original recipe's ReduceLROnPlateau (halve after 3 epochs without a gain),
+# stepped on *validation* accuracy.
+PLATEAU_FACTOR, PLATEAU_PATIENCE, PLATEAU_THRESHOLD = 0.5, 3, 1e-4
 STATE_FILE = "last.pt"
 MODEL_FILE = "model.pt"
 HISTORY_FILE = "history.json"
@@ -62,6 +66,11 @@ class TrainConfig:
     train_subset: int | None = None  # use only this many training images (quick runs)
     amp: str = "auto"  # bfloat16 autocast of the forward pass: "auto" where the hardware has it
     channels_last: str = "auto"  # NHWC memory format: "auto" together with bf16 on the CPU
+    # Knowledge distillation: run folders (or model.pt files) of the teacher ensemble, the weight
+    # of the distillation term (0 = labels only) and the softening temperature.
+    teacher: tuple[str, ...] = ()
+    distill_weight: float = 0.0
+    distill_temperature: float = 4.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +84,7 @@ class TrainConfig:
         # Earlier checkpoints: amp/channels_last were booleans (amp=True meant "bf16 on CUDA
         # only", which "auto" now covers) and eval_batch_size was a setting without a use.
         values.pop("eval_batch_size", None)
+        values["teacher"] = tuple(values.get("teacher", ()))  # JSON gives back a list
         for name, legacy in (("amp", {True: "auto", False: "off"}),
                              ("channels_last", {True: "on", False: "off"})):
             if isinstance(values.get(name), bool):
@@ -108,6 +118,17 @@ class TrainConfig:
         for name in ("amp", "channels_last"):
             if getattr(self, name) not in SWITCHES:
                 raise ValueError(f"{name} must be one of {SWITCHES}, got {getattr(self, name)!r}.")
+        if not 0 <= self.distill_weight <= 1:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight!r}.")
+        if not self.distill_temperature > 0:
+            raise ValueError(
+                f"distill_temperature must be > 0, got {self.distill_temperature!r}.")
+        if bool(self.teacher) != (self.distill_weight > 0):
+            raise ValueError(
+                "Distillation needs both a teacher and distill_weight > 0 (got teacher="
+                f"{list(self.teacher)}, distill_weight={self.distill_weight}): set both, or neither."
+            )
+        teacher_files(self.teacher)  # raises, naming a teacher that has no model.pt
         self.augment.scaled(self.augment_strength)  # raises on a negative strength
         resolve_device(self.device)  # raises on cuda without a GPU
         if self.train_subset is not None:
@@ -147,9 +168,31 @@ def one_cycle_lr(
     return hi + (lo - hi) * (1 + math.cos(math.pi * frac)) / 2
 
 
-def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+def plateau_lr(start_lr: float, val_accs: list[float]) -> float:
+    """The learning rate after these epochs under ``ReduceLROnPlateau(mode="max", factor=0.5,
+    patience=3)`` (torch's rule: a gain is > 1e-4 relative): a pure function of the validation
+    history, so a resumed run needs no scheduler state."""
+    lr, best, epochs_without_gain = start_lr, -math.inf, 0
+    for acc in val_accs:
+        if acc > best * (1 + PLATEAU_THRESHOLD):
+            best, epochs_without_gain = acc, 0
+        else:
+            epochs_without_gain += 1
+            if epochs_without_gain > PLATEAU_PATIENCE:
+                lr, epochs_without_gain = lr * PLATEAU_FACTOR, 0
+    return lr
+
+
+def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int,
+                     val_accs: list[float] | None = None) -> float:
+    """The learning rate of optimiser step ``step``; "plateau" also needs the validation
+    accuracies of the epochs before it."""
     if config.schedule == "constant":
         return config.lr
+    if config.schedule == "plateau":
+        if val_accs is None:
+            raise ValueError("The plateau schedule depends on validation accuracy: pass val_accs.")
+        return plateau_lr(config.lr, val_accs[: step // steps_per_epoch])
     return one_cycle_lr(step, config.epochs * steps_per_epoch, config.lr, config.pct_start)
 
 
@@ -157,6 +200,9 @@ def lr_schedule(config: TrainConfig, steps_per_epoch: int) -> list[float]:
     """The learning rate of every optimiser step, exactly as ``fit`` will set it."""
     if steps_per_epoch <= 0:
         raise ValueError(f"steps_per_epoch must be positive, got {steps_per_epoch}.")
+    if config.schedule == "plateau":
+        raise ValueError("The plateau schedule is decided during training, by validation "
+                         "accuracy: it has no schedule to draw in advance.")
     return [learning_rate_at(config, step, steps_per_epoch)
             for step in range(config.epochs * steps_per_epoch)]
 
@@ -367,6 +413,7 @@ def train_one_epoch(
     normalization: tuple[float, float],
     fast: FastPath,
     progress: bool,
+    teacher: Teacher | None = None,
 ) -> dict[str, float]:
     """One pass over the (device-resident, uint8) training images; returns the epoch's
     training loss, accuracy and last learning rate."""
@@ -381,8 +428,9 @@ def train_one_epoch(
     bar = tqdm(range(n_steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
                leave=False, unit="batch")
     lr = config.lr
+    val_accs = [record["val_acc"] for record in state.history]
     for step_in_epoch in bar:
-        lr = learning_rate_at(config, epoch * n_steps + step_in_epoch, n_steps)
+        lr = learning_rate_at(config, epoch * n_steps + step_in_epoch, n_steps, val_accs)
         for group in optimizer.param_groups:
             group["lr"] = lr
         idx = order[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
@@ -392,7 +440,11 @@ def train_one_epoch(
         y = labels[idx]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast.bf16_autocast):
             logits = model(x)
+            soft_targets = teacher.soft_targets(x) if teacher is not None else None
         loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+        if soft_targets is not None:
+            loss = ((1 - config.distill_weight) * loss + config.distill_weight
+                    * distillation_loss(logits, soft_targets, config.distill_temperature))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -451,6 +503,8 @@ def fit(
     if resume and (run_dir / STATE_FILE).is_file():
         saved = read_training_state(run_dir / STATE_FILE, config)
     normalization = normalization_stats(splits.train_images)
+    teacher = (load_teacher(config.teacher, config.distill_temperature, device, normalization,
+                            fast.channels_last) if config.teacher else None)
     state = start_state(config, device, fast)
     images, labels = training_images(splits, config, device)
     val_images, val_labels = splits.val_images.to(device), splits.val_labels.to(device)
@@ -468,7 +522,8 @@ def fit(
     )
     while state.epochs_done < config.epochs:
         started = time.perf_counter()
-        record = train_one_epoch(state, images, labels, config, normalization, fast, progress)
+        record = train_one_epoch(state, images, labels, config, normalization, fast, progress,
+                                 teacher)
         val_started = time.perf_counter()
         val_loss, val_acc = loss_and_accuracy(
             state.final_model(config.arch, device), val_images, val_labels, *normalization
@@ -523,6 +578,13 @@ def load_history(path: str | Path) -> list[dict[str, float]]:
     return history
 
 
+def device_name(device: torch.device) -> str:
+    """``cpu`` or ``cuda (NVIDIA H200)``: results tables say which card produced them."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
 def save_run(
     run_dir: Path,
     model: nn.Module,
@@ -544,7 +606,7 @@ def save_run(
         "val_acc": last.get("val_acc"),
         "val_loss": last.get("val_loss"),
         "train_seconds": sum(r["seconds"] for r in history),
-        "device": str(resolve_device(config.device)),
+        "device": device_name(resolve_device(config.device)),
         "precision": {"forward": "bfloat16 autocast" if fast.bf16_autocast else "float32",
                       "channels_last": fast.channels_last},
     }

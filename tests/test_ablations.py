@@ -1,0 +1,125 @@
+"""Notebook 05's ablation engine: planning, validation-only finishing, tables, LR range test."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import utils.ablations as ablations
+from utils.lr_range import lr_range_test, steepest_descent_lr
+from utils.models import build_model, count_parameters
+from utils.train import MODEL_FILE, STATE_FILE, TrainConfig
+
+
+def test_every_ablation_changes_exactly_what_it_says() -> None:
+    control = TrainConfig(arch="primary19k").to_dict()
+    for name, ablation in ablations.ABLATIONS.items():
+        config = TrainConfig(**{"arch": "primary19k", **ablation.settings})
+        config.validate()
+        changed = {k for k, v in config.to_dict().items() if v != control[k]}
+        assert changed == set(ablation.settings), name
+        assert (name == ablations.CONTROL) == (not changed)
+
+
+def test_ablation_models_keep_the_budget_and_change_one_thing() -> None:
+    base = build_model("primary19k")
+    assert count_parameters(build_model("primary19k_dropout")) == count_parameters(base)
+    for name in ("primary19k_nobn", "primary19k_fchead"):
+        assert abs(count_parameters(build_model(name)) - count_parameters(base)) < 500
+    nobn = build_model("primary19k_nobn")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in nobn.modules())
+    assert any(isinstance(m, torch.nn.Dropout) for m in build_model("primary19k_dropout").modules())
+    assert not any(isinstance(m, torch.nn.AdaptiveAvgPool2d)
+                   for m in build_model("primary19k_fchead").modules())
+
+
+def test_plan_is_seed_major_and_rejects_bad_input() -> None:
+    specs = ablations.plan_ablations(["control", "ls0"], [0, 1], "cpu")
+    assert [(s.variant, s.seed) for s in specs] == [("control", 0), ("ls0", 0), ("control", 1),
+                                                   ("ls0", 1)]
+    assert specs[1].config.label_smoothing == 0.0 and specs[1].config.seed == 0
+    with pytest.raises(ValueError, match="Unknown ablation.*'nope'"):
+        ablations.plan_ablations(["nope"], [0], "cpu")
+    with pytest.raises(ValueError, match="repeated"):
+        ablations.plan_ablations(["control"], [1, 1], "cpu")
+
+
+def test_cli_refuses_bad_arguments_before_loading_data(capsys) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        ablations.main(["--variants", "nobn", "--seeds", "0"])
+    assert excinfo.value.code == 2
+    assert "Unknown ablation" in capsys.readouterr().err
+
+
+def _tiny(spec, epochs: int = 1):
+    """The same variant at a size a CPU test can afford."""
+    config = replace(spec.config, epochs=epochs, train_subset=512, batch_size=128)
+    return replace(spec, config=config)
+
+
+def test_runs_finish_on_validation_only_and_tabulate(tmp_path: Path, splits) -> None:
+    # no test images at all: an ablation that touched the test split would fail here
+    no_test = replace(splits, test_images=splits.test_images[:0], test_labels=splits.test_labels[:0])
+    runs_root = tmp_path / "ablations"
+    specs = ablations.plan_ablations(["control", "ls0"], [0, 1], "cpu", amp="off")
+    for spec in specs:
+        metrics = ablations.run_ablation(_tiny(spec), runs_root, no_test, progress=False)
+        folder = spec.path(runs_root)
+        assert not (folder / MODEL_FILE).exists() and not (folder / STATE_FILE).exists()
+        predictions = ablations.read_predictions(runs_root, spec.variant, spec.seed)
+        assert len(predictions) == len(splits.val_labels)
+        assert metrics["val_acc"] == pytest.approx(
+            float((predictions == splits.val_labels).float().mean()))
+        assert "test_acc" not in metrics
+    rows = ablations.collect(runs_root)
+    assert [(r["variant"], r["seed"]) for r in rows] == [("control", 0), ("control", 1),
+                                                        ("ls0", 0), ("ls0", 1)]
+    comparisons = ablations.compare_to_control(rows, runs_root, splits.val_labels)
+    by_name = {c.variant: c for c in comparisons}
+    assert by_name["control"].diffs == [0.0, 0.0] and not by_name["control"].beyond_noise
+    expected = [100 * (b["val_acc"] - a["val_acc"]) for a, b in zip(rows[:2], rows[2:], strict=True)]
+    assert by_name["ls0"].diffs == pytest.approx(expected)
+    assert len(by_name["ls0"].p_values) == 2
+    ablations.write_tables(rows, comparisons, tmp_path)
+    with open(tmp_path / "ablations.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 4
+    assert set(ablations.CSV_COLUMNS) >= {"variant", "changed", "seed", "epochs", "params",
+                                          "val_acc", "val_loss", "train_seconds", "device"}
+    assert list(table[0]) == ablations.CSV_COLUMNS
+    markdown = (tmp_path / "ablations.md").read_text()
+    assert "| ls0 | no label smoothing | 2 |" in markdown
+    # a finished run is not trained again
+    again = ablations.run_ablation(_tiny(specs[0]), runs_root, no_test, progress=False)
+    assert again == json.loads((specs[0].path(runs_root) / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize(("diffs", "expected"), [
+    ([0.3, 0.25, 0.35], True),  # one sign, mean far beyond its standard error
+    ([0.3, -0.1, 0.2], False),  # signs disagree
+    ([0.3, 0.01, 0.6], False),  # one sign but too spread: |mean| < 2 standard errors
+    ([0.3], False),  # one seed says nothing about seed noise
+])
+def test_beyond_noise_rule(diffs, expected) -> None:
+    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, diffs, [], 1.0)
+    assert comparison.beyond_noise is expected
+
+
+def test_lr_range_test_rises_geometrically_and_stops_on_divergence(splits) -> None:
+    small = replace(splits, train_images=splits.train_images[:2048],
+                    train_labels=splits.train_labels[:2048])
+    config = TrainConfig(arch="micro2k", device="cpu", amp="off", channels_last="off")
+    points = lr_range_test(config, small, start_lr=1e-3, end_lr=1e3, steps=60, progress=False)
+    lrs = [p.lr for p in points]
+    assert lrs[0] == pytest.approx(1e-3)
+    ratios = {round(b / a, 9) for a, b in zip(lrs, lrs[1:], strict=False)}
+    assert len(ratios) == 1  # geometric
+    assert len(points) < 60  # a learning rate of hundreds diverges before the end
+    assert 1e-3 <= steepest_descent_lr(points) <= lrs[-1]
+    with pytest.raises(ValueError, match="start_lr < end_lr"):
+        lr_range_test(config, small, start_lr=1.0, end_lr=0.1)

@@ -1,0 +1,341 @@
+"""Notebook 05's evidence: each design choice of ``primary19k`` changed one at a time, over
+seeds, judged on the **validation** split only (the test set is never loaded here).
+
+Every ablation run goes through the sweep's machinery (one folder per variant and seed,
+resumable, an OS lock per run so parallel workers share the work) but finishes differently:
+it records validation accuracy, loss and predictions instead of evaluating the test set, and
+keeps no weights (the histories and predictions are what notebook 05 reads)::
+
+    python -m utils.ablations --seeds 0 1 2            # every variant, then the tables
+    python -m utils.ablations --variants control ls0 --seeds 0   # a few
+    python -m utils.ablations --tables-only            # rebuild the tables from the runs
+
+Outputs: ``results/ablations.csv`` (one row per run), ``results/ablations.md`` (per variant:
+mean ± std and the paired difference to the control, seed by seed), ``results/lr_range.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoints import load_model_checkpoint
+from .data import MNISTSplits, load_mnist_splits
+from .evaluate import predict_logits
+from .io import atomic_write_json, atomic_write_text
+from .lr_range import lr_range_test, steepest_descent_lr
+from .paths import RESULTS_DIR, resolve_device
+from .stats import mcnemar_exact
+from .sweep import (
+    METRICS_FILE,
+    RunInProgress,
+    RunSpec,
+    complete_run,
+    non_negative_int,
+    run_folder,
+)
+from .train import MODEL_FILE, TrainConfig, fit
+
+ARCH = "primary19k"
+CONTROL = "control"
+PREDICTIONS_FILE = "val_predictions.txt"  # one digit per validation image, in split order
+
+
+@dataclass(frozen=True)
+class Ablation:
+    changed: str  # what differs from the control, in words (the table's second column)
+    settings: dict[str, Any]  # TrainConfig overrides of the shipped primary19k recipe
+    group: str  # the design question it answers (notebook 05's sections)
+
+
+ABLATIONS: dict[str, Ablation] = {
+    CONTROL: Ablation("nothing: the shipped recipe", {}, "control"),
+    # 1. BatchNorm (without it the usual learning rate may be too high: three are tried)
+    "nobn-lr0.1": Ablation("no BatchNorm, peak LR 0.1", {"arch": "primary19k_nobn"}, "batchnorm"),
+    "nobn-lr0.03": Ablation("no BatchNorm, peak LR 0.03",
+                            {"arch": "primary19k_nobn", "lr": 0.03}, "batchnorm"),
+    "nobn-lr0.01": Ablation("no BatchNorm, peak LR 0.01",
+                            {"arch": "primary19k_nobn", "lr": 0.01}, "batchnorm"),
+    # 2. head, 3. dropout
+    "fchead": Ablation("flatten + linear head instead of GAP", {"arch": "primary19k_fchead"},
+                       "head"),
+    "dropout": Ablation("dropout 0.15 added (as the original)", {"arch": "primary19k_dropout"},
+                        "dropout"),
+    # 4. augmentation strength (1 = control)
+    "aug0": Ablation("augmentation off", {"augment_strength": 0.0}, "augmentation"),
+    "aug0.5": Ablation("augmentation at half strength", {"augment_strength": 0.5},
+                       "augmentation"),
+    "aug2": Ablation("augmentation at double strength", {"augment_strength": 2.0},
+                     "augmentation"),
+    # 5. label smoothing
+    "ls0": Ablation("no label smoothing", {"label_smoothing": 0.0}, "label smoothing"),
+    # 6. schedule and optimiser
+    "constant-lr0.1": Ablation("constant LR 0.1 instead of OneCycle",
+                               {"schedule": "constant"}, "schedule"),
+    "constant-lr0.02": Ablation("constant LR 0.02 instead of OneCycle",
+                                {"schedule": "constant", "lr": 0.02}, "schedule"),
+    "adam-plateau": Ablation("the original's Adam 0.003 (wd 1e-5) + plateau on val",
+                             {"optimizer": "adam", "lr": 0.003, "weight_decay": 1e-5,
+                              "schedule": "plateau"}, "schedule"),
+    # 7. batch size (same peak LR)
+    "bs64": Ablation("batch 64", {"batch_size": 64}, "batch size"),
+    "bs512": Ablation("batch 512", {"batch_size": 512}, "batch size"),
+    # 8. training length
+    "ep5": Ablation("5 epochs", {"epochs": 5}, "epochs"),
+    "ep10": Ablation("10 epochs", {"epochs": 10}, "epochs"),
+    "ep20": Ablation("20 epochs", {"epochs": 20}, "epochs"),
+    # 9. peak learning rate around the control's 0.1
+    "lr0.03": Ablation("peak LR 0.03", {"lr": 0.03}, "peak LR"),
+    "lr0.05": Ablation("peak LR 0.05", {"lr": 0.05}, "peak LR"),
+    "lr0.2": Ablation("peak LR 0.2", {"lr": 0.2}, "peak LR"),
+    "lr0.4": Ablation("peak LR 0.4", {"lr": 0.4}, "peak LR"),
+    # a reader's question: does weight averaging help the shipped recipe?
+    "ema": Ablation("EMA of weights (decay 0.999)", {"ema_decay": 0.999}, "weight averaging"),
+}
+
+
+def plan_ablations(names: list[str], seeds: list[int], device: str,
+                   amp: str = "auto") -> list[RunSpec]:
+    """Every run's config, validated before anything trains; ordered seed by seed so that
+    an interrupted sweep has every variant at the first seeds."""
+    unknown = [n for n in names if n not in ABLATIONS]
+    if unknown:
+        raise ValueError(f"Unknown ablation(s) {unknown}: choose from {', '.join(ABLATIONS)}.")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"Seeds are repeated in {seeds}: give each seed once.")
+    resolve_device(device)
+    specs = []
+    for seed in seeds:
+        for name in names:
+            settings = {"arch": ARCH, "device": device, "amp": amp, "seed": seed,
+                        **ABLATIONS[name].settings}
+            config = TrainConfig(**settings)
+            config.validate()
+            specs.append(RunSpec(ARCH, name, seed, config))
+    return specs
+
+
+def record_validation(path: Path, spec: RunSpec, splits: MNISTSplits) -> dict[str, Any]:
+    """Finish an ablation run: validation predictions and metrics, no test set, no weights."""
+    model, info = load_model_checkpoint(path / MODEL_FILE)
+    meta = info["metadata"]
+    norm = meta["normalization"]
+    device = resolve_device(spec.config.device)
+    logits = predict_logits(model.to(device), splits.val_images.to(device), norm["mean"],
+                            norm["std"]).cpu()
+    predictions = logits.argmax(1)
+    atomic_write_text("".join(str(int(d)) for d in predictions.tolist()) + "\n",
+                      path / PREDICTIONS_FILE)
+    metrics = {
+        "variant": spec.variant,
+        "changed": ABLATIONS[spec.variant].changed,
+        "group": ABLATIONS[spec.variant].group,
+        "arch": info["arch"],
+        "seed": meta["seed"],
+        "epochs": meta["epochs"],
+        "batch_size": spec.config.batch_size,
+        "params": info["num_parameters"],
+        "val_acc": float((predictions == splits.val_labels).float().mean()),
+        "val_loss": meta["val_loss"],
+        "train_seconds": meta["train_seconds"],
+        "device": meta["device"],
+        "precision": meta["precision"]["forward"],
+        "torch_version": info["torch_version"],
+    }
+    atomic_write_json(metrics, path / METRICS_FILE)
+    (path / MODEL_FILE).unlink()
+    return metrics
+
+
+def run_ablation(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
+                 progress: bool) -> dict[str, Any]:
+    def train(path: Path) -> None:
+        fit(spec.config, splits, run_dir=path, resume=True, progress=progress)
+
+    return complete_run(spec, runs_root, train, lambda path: record_validation(path, spec, splits))
+
+
+# ---------------------------------------------------------------- tables
+CSV_COLUMNS = ["variant", "changed", "group", "seed", "epochs", "batch_size", "params", "val_acc",
+               "val_loss", "train_seconds", "device", "precision"]
+
+
+def collect(runs_root: Path) -> list[dict[str, Any]]:
+    """Every finished ablation run under ``runs_root``, in ABLATIONS order, then by seed."""
+    rows = [json.loads(p.read_text()) for p in runs_root.glob(f"*/seed*/{METRICS_FILE}")]
+    order = {name: i for i, name in enumerate(ABLATIONS)}
+    rows = [r for r in rows if r["variant"] in order]
+    return sorted(rows, key=lambda r: (order[r["variant"]], r["seed"]))
+
+
+def read_predictions(runs_root: Path, variant: str, seed: int) -> torch.Tensor:
+    text = (run_folder(runs_root, ARCH, seed, variant) / PREDICTIONS_FILE).read_text()
+    return torch.tensor([int(c) for c in text.strip()])
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A variant against the control on the same seeds and validation images."""
+
+    variant: str
+    seeds: list[int]
+    val_mean: float
+    val_std: float
+    diffs: list[float]  # variant - control per paired seed, accuracy points
+    p_values: list[float]  # exact McNemar per seed, on the 5,000 validation images
+    seconds_mean: float
+
+    @property
+    def diff_mean(self) -> float:
+        return statistics.fmean(self.diffs) if self.diffs else 0.0
+
+    @property
+    def diff_std(self) -> float:
+        return statistics.stdev(self.diffs) if len(self.diffs) > 1 else 0.0
+
+    @property
+    def beyond_noise(self) -> bool:
+        """Every paired seed moves the same way and the mean difference exceeds twice its
+        standard error over seeds: the seed-to-seed noise, not the test images', is what a
+        design choice has to beat."""
+        if len(self.diffs) < 2:
+            return False
+        same_sign = all(d > 0 for d in self.diffs) or all(d < 0 for d in self.diffs)
+        standard_error = self.diff_std / len(self.diffs) ** 0.5
+        return same_sign and abs(self.diff_mean) > 2 * standard_error
+
+
+def compare_to_control(rows: list[dict[str, Any]], runs_root: Path,
+                       val_labels: torch.Tensor) -> list[Comparison]:
+    by_variant: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in rows:
+        by_variant.setdefault(row["variant"], {})[row["seed"]] = row
+    control = by_variant.get(CONTROL, {})
+    comparisons = []
+    for variant, runs in by_variant.items():
+        accs = [100 * r["val_acc"] for r in runs.values()]
+        seeds = sorted(set(runs) & set(control))
+        diffs, p_values = [], []
+        for seed in seeds:
+            diffs.append(100 * (runs[seed]["val_acc"] - control[seed]["val_acc"]))
+            if variant != CONTROL:
+                right_v = read_predictions(runs_root, variant, seed) == val_labels
+                right_c = read_predictions(runs_root, CONTROL, seed) == val_labels
+                b = int((right_c & ~right_v).sum())
+                c = int((~right_c & right_v).sum())
+                p_values.append(mcnemar_exact(b, c).p_value)
+        comparisons.append(Comparison(
+            variant=variant, seeds=sorted(runs),
+            val_mean=statistics.fmean(accs),
+            val_std=statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            diffs=diffs, p_values=p_values,
+            seconds_mean=statistics.fmean(r["train_seconds"] for r in runs.values()),
+        ))
+    return comparisons
+
+
+def write_tables(rows: list[dict[str, Any]], comparisons: list[Comparison], out_dir: Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n",
+                            extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(buffer.getvalue(), out_dir / "ablations.csv")
+    devices = sorted({r["device"] for r in rows})
+    md = ["# Ablations of primary19k (validation split only)", "",
+          f"Runs: {len(rows)} on {', '.join(devices)}. Accuracy in %, final epoch. "
+          "Δ = variant − control on the same seed; p = exact McNemar per seed on the 5,000 "
+          "validation images. 'beyond noise': every seed's Δ has one sign and |mean Δ| > 2 "
+          "standard errors over seeds.", "",
+          "| variant | changed | seeds | val acc mean ± std | Δ vs control (mean ± std) | "
+          "McNemar p per seed | beyond noise | train s / run |",
+          "|" + " --- |" * 8]
+    changed = {r["variant"]: r["changed"] for r in rows}
+    for comp in comparisons:
+        ps = ", ".join(f"{p:.2g}" for p in comp.p_values) if comp.variant != CONTROL else "—"
+        md.append(
+            f"| {comp.variant} | {changed[comp.variant]} | {len(comp.seeds)} | "
+            f"{comp.val_mean:.2f} ± {comp.val_std:.2f} | "
+            f"{comp.diff_mean:+.2f} ± {comp.diff_std:.2f} | {ps} | "
+            f"{'yes' if comp.variant != CONTROL and comp.beyond_noise else 'no'} | "
+            f"{comp.seconds_mean:.0f} |")
+    atomic_write_text("\n".join(md) + "\n", out_dir / "ablations.md")
+
+
+def write_lr_range(config: TrainConfig, splits: MNISTSplits, out_dir: Path,
+                   progress: bool) -> Path:
+    points = lr_range_test(config, splits, progress=progress)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["step", "lr", "loss", "smoothed"])
+    writer.writerows([p.step, f"{p.lr:.6g}", f"{p.loss:.6f}", f"{p.smoothed:.6f}"]
+                     for p in points)
+    path = atomic_write_text(buffer.getvalue(), out_dir / "lr_range.csv")
+    print(f"[ablations] LR range test: steepest descent at lr {steepest_descent_lr(points):.3g}, "
+          f"{len(points)} steps -> {path}", flush=True)
+    return path
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=list(ABLATIONS), metavar="NAME",
+                        help=f"ablations to run (default: all: {', '.join(ABLATIONS)})")
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0, 1, 2],
+                        metavar="K", help="one run per variant and seed (default 0 1 2)")
+    parser.add_argument("--device", default="auto",
+                        help="'auto' (CUDA when present, else CPU), 'cpu' or 'cuda[:N]'")
+    parser.add_argument("--amp", default="auto", choices=["auto", "on", "off"],
+                        help="bfloat16 autocast of the forward pass (TrainConfig.amp)")
+    parser.add_argument("--runs-root", type=Path, default=RESULTS_DIR / "ablations",
+                        help="one folder per variant and seed; tables go to its parent")
+    parser.add_argument("--mnist-root", default=None,
+                        help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
+    parser.add_argument("--skip-lr-range", action="store_true",
+                        help="do not run the LR range test (it runs when lr_range.csv is missing)")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="train nothing: rebuild ablations.csv/.md from finished runs")
+    parser.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
+    args = parser.parse_args(argv)
+    try:
+        args.specs = plan_ablations(args.variants, args.seeds, args.device, args.amp)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    splits = load_mnist_splits(args.mnist_root)
+    out_dir = args.runs_root.parent
+    if not args.tables_only:
+        if not args.skip_lr_range and not (out_dir / "lr_range.csv").is_file():
+            write_lr_range(TrainConfig(arch=ARCH, device=args.device, amp=args.amp),
+                           splits, out_dir, not args.no_progress)
+        for spec in args.specs:
+            started = time.perf_counter()
+            try:
+                metrics = run_ablation(spec, args.runs_root, splits, not args.no_progress)
+            except RunInProgress as busy:
+                print(f"[ablations] skipping {spec.variant} seed {spec.seed}: {busy}", flush=True)
+                continue
+            print(f"[ablations] {spec.variant} seed {spec.seed}: val "
+                  f"{100 * metrics['val_acc']:.2f}% in {time.perf_counter() - started:.0f}s",
+                  flush=True)
+    rows = collect(args.runs_root)
+    if rows:
+        write_tables(rows, compare_to_control(rows, args.runs_root, splits.val_labels), out_dir)
+        print(f"[ablations] {len(rows)} runs -> {out_dir / 'ablations.csv'}, ablations.md")
+
+
+if __name__ == "__main__":
+    main()

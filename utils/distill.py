@@ -1,0 +1,83 @@
+"""Knowledge distillation (Hinton, Vinyals & Dean 2015): a student learns from a teacher's
+softened probabilities as well as from the labels.
+
+The teacher's soft targets say *how* wrong each wrong class is (a 4 that looks a bit like a
+9), which a small model cannot work out from one-hot labels alone. Both are computed on the
+same augmented batch, so the student sees the teacher's opinion of exactly what it trains on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoints import checkpoint_normalization, load_model_checkpoint
+from .paths import resolve_repo_path
+
+MODEL_FILE = "model.pt"
+
+
+def teacher_files(paths: Sequence[str]) -> list[Path]:
+    """Each teacher's ``model.pt`` (a run folder or the file itself, relative to the repo
+    root or the current folder), checked before any training starts."""
+    files = []
+    for given in paths:
+        path = resolve_repo_path(given)
+        path = path / MODEL_FILE if path.is_dir() else path
+        if not path.is_file():
+            raise ValueError(
+                f"Teacher {given!r} has no {MODEL_FILE} (looked for {path}): give a finished "
+                "run folder, e.g. results/runs/primary19k/seed0, or its model.pt."
+            )
+        files.append(path)
+    return files
+
+
+@dataclass
+class Teacher:
+    """One model or an ensemble; its soft targets are the mean of the members' softened
+    probabilities (averaging probabilities, not logits, is what an ensemble predicts)."""
+
+    models: list[nn.Module]
+    temperature: float
+
+    @torch.no_grad()
+    def soft_targets(self, x: torch.Tensor) -> torch.Tensor:
+        probs = [F.softmax(model(x).float() / self.temperature, dim=1) for model in self.models]
+        return torch.stack(probs).mean(0)
+
+
+def load_teacher(paths: Sequence[str], temperature: float, device: torch.device,
+                 normalization: tuple[float, float], channels_last: bool = False) -> Teacher:
+    """Load the teacher(s) in eval mode on ``device``; each must have been trained with the
+    student's input normalisation, or its soft targets would be computed on inputs it never saw."""
+    models = []
+    for path in teacher_files(paths):
+        model, info = load_model_checkpoint(path)
+        mean, std = checkpoint_normalization(info)
+        if abs(mean - normalization[0]) > 1e-6 or abs(std - normalization[1]) > 1e-6:
+            raise ValueError(
+                f"Teacher {path} was trained with normalisation ({mean:.4f}, {std:.4f}), the "
+                f"student uses ({normalization[0]:.4f}, {normalization[1]:.4f}): use a teacher "
+                "trained on the same training split."
+            )
+        model = model.to(device).eval()
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        models.append(model)
+    return Teacher(models, temperature)
+
+
+def distillation_loss(student_logits: torch.Tensor, soft_targets: torch.Tensor,
+                      temperature: float) -> torch.Tensor:
+    """KL(teacher || student) at temperature T, times T² so that its gradients keep the
+    same scale as the label loss's whatever T is (Hinton et al. 2015, section 2)."""
+    log_student = F.log_softmax(student_logits.float() / temperature, dim=1)
+    return F.kl_div(log_student, soft_targets, reduction="batchmean") * temperature**2
