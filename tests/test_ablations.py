@@ -99,15 +99,22 @@ def test_runs_finish_on_validation_only_and_tabulate(tmp_path: Path, splits) -> 
     assert again == json.loads((specs[0].path(runs_root) / "metrics.json").read_text())
 
 
-@pytest.mark.parametrize(("diffs", "expected"), [
-    ([0.3, 0.25, 0.35], True),  # one sign, mean far beyond its standard error
-    ([0.3, -0.1, 0.2], False),  # signs disagree
-    ([0.3, 0.01, 0.6], False),  # one sign but too spread: |mean| < 2 standard errors
-    ([0.3], False),  # one seed says nothing about seed noise
+@pytest.mark.parametrize(("diffs", "pooled_p", "expected"), [
+    ([0.3, 0.25, 0.35], 0.001, True),  # one sign, t = 10.4 > 4.30, and the images agree
+    ([0.3, 0.25, 0.35], 0.2, False),  # seeds agree but the validation images cannot tell
+    ([0.3, -0.1, 0.2], 0.001, False),  # t = 0.9: within seed noise
+    ([0.3, 0.01, 0.6], 0.001, False),  # one sign but spread: t = 1.8 < 4.30
+    ([0.3, 0.3], 0.001, False),  # two seeds: no estimate of seed noise worth the name
 ])
-def test_beyond_noise_rule(diffs, expected) -> None:
-    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, diffs, [], 1.0)
+def test_beyond_noise_needs_both_tests(diffs, pooled_p, expected) -> None:
+    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, diffs, [], 1.0, pooled_p)
     assert comparison.beyond_noise is expected
+
+
+def test_t_statistic_by_hand() -> None:
+    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, [0.1, 0.2, 0.3], [], 1.0)
+    # mean 0.2, sd 0.1, n 3: t = 0.2 / (0.1 / sqrt 3) = 3.46
+    assert comparison.t_statistic == pytest.approx(2 * 3**0.5)
 
 
 def test_lr_range_test_rises_geometrically_and_stops_on_divergence(splits) -> None:

@@ -154,6 +154,22 @@ def test_main_writes_tables_and_frontier(tmp_path: Path, splits, monkeypatch) ->
     assert (tmp_path / "figs" / "05_frontier.png").is_file()
 
 
+def test_tables_only_rebuilds_both_tables_without_data(tmp_path: Path, monkeypatch) -> None:
+    """--tables-only needs no MNIST: it re-aggregates control runs and variant runs apart."""
+    _write_metrics(tmp_path / "runs")
+    variant_run = sweep.run_folder(tmp_path / "runs", "micro2k", 0, "kd") / sweep.METRICS_FILE
+    variant_run.parent.mkdir(parents=True)
+    variant_run.write_text(json.dumps({
+        "arch": "micro2k", "variant": "kd", "num_parameters": 1_790, "seed": 0, "epochs": 20,
+        "val_acc": 0.98, "test_acc": 0.985, "train_seconds": 60.0, "device": "cpu"}))
+    monkeypatch.setattr(sweep, "load_mnist_splits", lambda root=None: pytest.fail("no data"))
+    sweep.main(["--tables-only", "--runs-root", str(tmp_path / "runs"),
+                "--figures-dir", str(tmp_path / "figs")])
+    assert len((tmp_path / "sweep.csv").read_text().splitlines()) == 1 + len({r[0] for r in RUNS})
+    variants = (tmp_path / "sweep_variants.csv").read_text().splitlines()
+    assert len(variants) == 2 and variants[1].startswith("micro2k-kd,1790,20,1,98.5000")
+
+
 @pytest.mark.notebooks
 def test_train_one_via_notebook_keeps_the_executed_notebook(tmp_path: Path, splits) -> None:
     """The papermill-driven mode: notebook 03 trains, the executed copy and metrics are kept."""

@@ -326,6 +326,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
     parser.add_argument("--figures-dir", type=Path, default=None,
                         help="where the frontier figure goes (default: the repo's figures/)")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="train nothing: rebuild sweep.* / sweep_variants.* (and the "
+                             "frontier figure) from the finished runs")
     parser.add_argument("--via-notebook", action="store_true",
                         help="drive each run through notebooks/03_training.ipynb with papermill "
                              "and keep the executed notebook in the run folder")
@@ -340,11 +343,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def write_all_tables(runs_root: Path) -> None:
+    """``sweep.*`` (the shipped recipe per model) and ``sweep_variants.*`` (every other variant)
+    beside ``runs_root``, from whatever runs have finished."""
+    write_tables(aggregate(runs_root), runs_root.parent)
+    rows = [row for v in VARIANTS if v != CONTROL for row in aggregate(runs_root, v)]
+    if rows:
+        write_tables(rows, runs_root.parent, "sweep_variants")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    splits = load_mnist_splits(args.mnist_root)
-    stem = "sweep" if args.variant == CONTROL else "sweep_variants"
-    for spec in args.specs:
+    splits = None if args.tables_only else load_mnist_splits(args.mnist_root)
+    for spec in [] if args.tables_only else args.specs:
         started = time.perf_counter()
         try:
             if args.via_notebook:
@@ -357,12 +368,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[sweep] {run_name(spec.arch, spec.variant)} seed {spec.seed}: test "
               f"{100 * metrics['test_acc']:.2f}% (val {100 * metrics['val_acc']:.2f}%) in "
               f"{time.perf_counter() - started:.0f}s", flush=True)
-        if args.variant == CONTROL:
-            write_tables(aggregate(args.runs_root), args.runs_root.parent)
-        else:
-            rows = [row for v in VARIANTS if v != CONTROL for row in aggregate(args.runs_root, v)]
-            write_tables(rows, args.runs_root.parent, stem)
-    if args.variant == CONTROL and aggregate(args.runs_root):
+        write_all_tables(args.runs_root)
+    if args.tables_only:
+        write_all_tables(args.runs_root)
+    if aggregate(args.runs_root):
         from .frontier import write_frontier  # matplotlib only once there is something to plot
 
         figure = write_frontier(args.runs_root.parent / "sweep.csv", args.figures_dir)
