@@ -40,7 +40,7 @@ def test_write_frontier_creates_png(sweep_csv: Path, tmp_path: Path) -> None:
     path = frontier.write_frontier(sweep_csv, tmp_path / "figs")
     assert path == tmp_path / "figs" / f"{frontier.FIGURE_NAME}.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert frontier.FIGURE_NAME == "05_frontier"
+    assert frontier.FIGURE_NAME == "07_frontier"
 
 
 def test_cli_writes_figure(sweep_csv: Path, tmp_path: Path) -> None:

@@ -151,7 +151,7 @@ def test_main_writes_tables_and_frontier(tmp_path: Path, splits, monkeypatch) ->
                 str(tmp_path / "runs"), "--figures-dir", str(tmp_path / "figs"), "--no-progress"])
     table = (tmp_path / "sweep.csv").read_text().splitlines()
     assert len(table) == 1 + 4  # header + every finished arch, not only those asked for
-    assert (tmp_path / "figs" / "05_frontier.png").is_file()
+    assert (tmp_path / "figs" / "07_frontier.png").is_file()
 
 
 def test_tables_only_rebuilds_both_tables_without_data(tmp_path: Path, monkeypatch) -> None:

@@ -3,7 +3,7 @@
     python -m utils.frontier [--csv results/sweep.csv] [--figures-dir figures]
 
 The CSV is written by ``python -m utils.sweep`` (one row per model, test accuracy over its
-seeds); the figure is saved as ``figures/05_frontier.png``.
+seeds); the figure is saved as ``figures/07_frontier.png``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from .paths import RESULTS_DIR
 
-FIGURE_NAME = "05_frontier"
+FIGURE_NAME = "07_frontier"
 DEFAULT_CSV = RESULTS_DIR / "sweep.csv"
 INT_COLUMNS = ("params", "seeds")
 FLOAT_COLUMNS = ("test_mean", "test_std", "test_min", "test_max")
@@ -66,7 +66,7 @@ def read_sweep_csv(path: str | Path = DEFAULT_CSV) -> list[dict[str, Any]]:
 
 def write_frontier(csv_path: str | Path = DEFAULT_CSV,
                    figures_dir: str | Path | None = None) -> Path:
-    """Read the sweep table, draw the frontier, save it as ``05_frontier.png``; return its path."""
+    """Read the sweep table, draw the frontier, save it as ``07_frontier.png``; return its path."""
     rows = read_sweep_csv(csv_path)
     from .plots import plt, save_figure  # matplotlib picks a headless backend without a display
     from .plots.results import plot_frontier
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> Path:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV, help="the sweep table")
     parser.add_argument("--figures-dir", type=Path, default=None,
-                        help="where to save 05_frontier.png (default: the repo's figures/)")
+                        help="where to save 07_frontier.png (default: the repo's figures/)")
     args = parser.parse_args(argv)
     try:
         path = write_frontier(args.csv, args.figures_dir)
