@@ -15,7 +15,7 @@ Two measurements, side by side, in one run on one machine:
    the original's recipe (original19k, Adam 0.003, batch 64, rotation 3 deg, plateau
    scheduler on *validation* accuracy, per-sample pipeline) vs our primary recipe
    (``utils.train.fit`` with ``TrainConfig(arch="primary19k")`` defaults, but a 6-epoch
-   OneCycle, ``--ours-epochs``; bf16 autocast on CUDA). Training seconds EXCLUDE the validation passes, which are
+   OneCycle, ``--ours-epochs``; fp32 and the fast path the engine picks). Training seconds EXCLUDE the validation passes, which are
    reported separately.
 
 Examples (from the repository root)::

@@ -64,7 +64,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     train_subset: int | None = None  # use only this many training images (quick runs)
-    amp: str = "auto"  # bfloat16 autocast of the forward pass: "auto" where the hardware has it
+    amp: str = "auto"  # bfloat16 autocast of the forward pass: "auto" = on CPUs with bf16 kernels
     channels_last: str = "auto"  # NHWC memory format: "auto" together with bf16 on the CPU
     # Knowledge distillation: run folders (or model.pt files) of the teacher ensemble, the weight
     # of the distillation term (0 = labels only) and the softening temperature.
@@ -244,12 +244,12 @@ class FastPath:
 
 
 def resolve_fast_path(config: TrainConfig, device: torch.device) -> FastPath:
-    """``"auto"``: bf16 autocast on CUDA GPUs with bf16, and bf16 + channels_last on CPUs whose
-    oneDNN has bf16 kernels (where both together were measured fastest); fp32 NCHW elsewhere.
+    """``"auto"``: bf16 autocast + channels_last on CPUs whose oneDNN has bf16 kernels (where
+    both together were measured fastest, about 2.5x fp32 at batch 128); fp32 NCHW elsewhere,
+    CUDA included: these models are too small for bf16 to pay on a GPU, where each step waits
+    on kernel launches (results/bench_cuda.md: bf16 0.9x fp32 on an H200).
     ``"on"``/``"off"`` force a switch (tests use this to run every path on any machine)."""
-    if device.type == "cuda":
-        bf16_auto, channels_last_auto = torch.cuda.is_bf16_supported(), False
-    elif device.type == "cpu":
+    if device.type == "cpu":
         bf16_auto = channels_last_auto = cpu_supports_bf16()
     else:
         bf16_auto = channels_last_auto = False
