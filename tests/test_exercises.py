@@ -275,3 +275,46 @@ def test_06_thickness_repair_is_judged_on_the_given_images():
         check_thickness_repair(5, model, images, labels, damage=2, candidates=[-2, -1, 0])
     with pytest.raises(AnswerError, match="no answer yet"):
         check_thickness_repair(None, model, images, labels, damage=2, candidates=[-2, -1, 0])
+
+
+# ---- notebook 05
+def test_05_paired_t_checker(capsys):
+    from utils.exercises import check_paired_t
+
+    diffs = [-0.16, -0.24, -0.16]  # mean -0.1867, sd 0.0462: t = -7.0
+    check_paired_t(-7.0, diffs)
+    assert "correct" in capsys.readouterr().out
+    with pytest.raises(AnswerError, match="too large"):
+        check_paired_t(7.0, diffs)  # the sign matters
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_paired_t(None, diffs)
+
+
+def test_05_speedup_and_peak_lr_read_the_rows():
+    from utils.exercises import check_peak_lr_choice, check_speedup
+
+    rows = [{"variant": "control", "train_seconds": 30.0, "val_acc": 0.9957},
+            {"variant": "control", "train_seconds": 34.0, "val_acc": 0.9955},
+            {"variant": "bs512", "train_seconds": 12.0, "val_acc": 0.9947},
+            {"variant": "lr0.03", "train_seconds": 30.0, "val_acc": 0.9954},
+            {"variant": "lr0.05", "train_seconds": 30.0, "val_acc": 0.9940}]
+    check_speedup(32.0 / 12.0, rows, slow="control", fast="bs512")
+    with pytest.raises(AnswerError, match="too small"):
+        check_speedup(2.0, rows, slow="control", fast="bs512")
+    peak = {"lr0.03": 0.03, "lr0.05": 0.05, "control": 0.1}
+    check_peak_lr_choice(0.03, rows, peak)  # 99.54 vs best 99.56: within 0.05
+    check_peak_lr_choice(0.1, rows, peak)
+    with pytest.raises(AnswerError, match="another candidate does 0.16 points better"):
+        check_peak_lr_choice(0.05, rows, peak)
+    with pytest.raises(AnswerError, match="choose one of the measured peak LRs"):
+        check_peak_lr_choice(0.3, rows, peak)
+
+
+def test_05_pooled_mcnemar_checker():
+    from utils.exercises import check_pooled_mcnemar
+    from utils.stats import mcnemar_exact
+
+    expected = mcnemar_exact(3, 12).p_value
+    check_pooled_mcnemar(expected, expected)
+    with pytest.raises(AnswerError, match="too large"):
+        check_pooled_mcnemar(0.5, expected)

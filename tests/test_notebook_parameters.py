@@ -1,4 +1,4 @@
-"""The parameter-validation cell right after each `parameters` cell (notebooks 01-04, 06):
+"""The parameter-validation cell right after each `parameters` cell (notebooks 01-06):
 a wrong value fails there, before any work, with a message naming the parameter.
 
 The two cells are run as plain Python (no kernel, no torch), exactly as committed.
@@ -79,3 +79,17 @@ def test_notebook04_rejects_bad_parameters(overrides, message):
                                       "06_inside_the_model.ipynb"])
 def test_defaults_pass(notebook):
     run_parameters(notebook)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"runs_root": None}, "runs_root must be a non-empty string, got None"),
+    ({"live_variant": "nobn"}, "live_variant must be one of"),
+    ({"live_seed": -1}, "live_seed must be at least 0, got -1"),
+    ({"live_epochs": 0}, "live_epochs must be at least 1"),
+    ({"live_train_subset": "5000"}, "live_train_subset must be an integer"),
+    ({"device": "gpu"}, "device must be one of"),
+    ({"figures_dir": 3}, "figures_dir must be a non-empty string or None"),
+])
+def test_notebook05_rejects_bad_parameters(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        run_parameters("05_ablations.ipynb", **overrides)

@@ -35,6 +35,8 @@ SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
     "02": {},
     "03": {"retrain": True, "epochs": 1, "train_subset": 2000, "output_dir": TMP + "/model"},
     "04": {},
+    "05": {"live_variant": "ls0", "live_epochs": 1, "live_train_subset": 512,
+           "live_runs_root": TMP + "/runs"},
     "06": {"stats_images": 500, "erf_images": 16, "n_examples": 3},
 }
 

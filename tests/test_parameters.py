@@ -11,6 +11,7 @@ from utils.parameters import (
     require_number,
     require_optional_int,
     require_optional_str,
+    require_str,
 )
 
 
@@ -24,6 +25,7 @@ def test_valid_values_pass_through() -> None:
     assert require_choice("split", "val", ["train", "val", "test"]) == "val"
     assert require_optional_str("figures_dir", None) is None
     assert require_optional_str("figures_dir", "out/figs") == "out/figs"
+    assert require_str("runs_root", "results/ablations") == "results/ablations"
 
 
 @pytest.mark.parametrize("call, message", [
@@ -43,6 +45,7 @@ def test_valid_values_pass_through() -> None:
      r"split must be one of \['val', 'test'\], got 'tset'"),
     (lambda: require_optional_str("checkpoint", 3), "checkpoint must be a non-empty string or None"),
     (lambda: require_optional_str("checkpoint", " "), "checkpoint must be a non-empty string"),
+    (lambda: require_str("runs_root", None), "runs_root must be a non-empty string, got None"),
 ])
 def test_wrong_values_name_the_parameter(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -306,3 +306,52 @@ def check_thickness_repair(given: Any, model: Any, images: Any, labels: Any, dam
                           f"validation; another choice does {gap:.2f} points better.")
     passed("Exercise 06.5", f"{100 * accuracies[given]:.2f}% on validation")
     return accuracies
+
+
+# ---- notebook 05: ablations -------------------------------------------------------------------
+def check_paired_t(given: Any, diffs: Sequence[float]) -> None:
+    """05.1 (by hand): the paired t statistic of per-seed differences."""
+    import statistics
+
+    if len(diffs) < 2:
+        raise ValueError("A paired t statistic needs at least two differences.")
+    expected = statistics.fmean(diffs) / (statistics.stdev(diffs) / math.sqrt(len(diffs)))
+    check_number(given, expected, "Exercise 05.1", "the paired t statistic", abs_tol=0.05)
+
+
+def check_speedup(given: Any, rows: Sequence[Mapping[str, Any]], slow: str, fast: str) -> None:
+    """05.2: how many times faster (mean training seconds per run) ``fast`` was than ``slow``."""
+    def mean_seconds(variant: str) -> float:
+        seconds = [r["train_seconds"] for r in rows if r["variant"] == variant]
+        if not seconds:
+            raise ValueError(f"No finished runs of {variant!r} in the table.")
+        return sum(seconds) / len(seconds)
+
+    check_number(given, mean_seconds(slow) / mean_seconds(fast), "Exercise 05.2",
+                 f"the speed-up of {fast} over {slow}", rel_tol=0.02)
+
+
+def check_pooled_mcnemar(given: Any, expected_p: float) -> None:
+    """05.3: the exact McNemar p-value on the discordant images of all seeds together."""
+    check_number(given, expected_p, "Exercise 05.3", "the pooled McNemar p-value",
+                 rel_tol=1e-6, abs_tol=1e-12)
+
+
+def check_peak_lr_choice(given: Any, rows: Sequence[Mapping[str, Any]],
+                         candidates: Mapping[str, float], tolerance: float = 0.05) -> None:
+    """05.4 (design, validation only): a peak LR whose mean validation accuracy is within
+    ``tolerance`` points of the best candidate's."""
+    require_answer(given, "Exercise 05.4")
+    means = {}
+    for variant, lr in candidates.items():
+        accs = [100 * r["val_acc"] for r in rows if r["variant"] == variant]
+        if accs:
+            means[lr] = sum(accs) / len(accs)
+    if isinstance(given, bool) or given not in means:
+        raise AnswerError(f"Exercise 05.4: choose one of the measured peak LRs "
+                          f"{sorted(means)}, got {given!r}.")
+    gap = max(means.values()) - means[given]
+    if gap > tolerance:
+        raise AnswerError(f"Exercise 05.4: peak LR {given} reaches {means[given]:.2f}% mean "
+                          f"validation accuracy; another candidate does {gap:.2f} points better.")
+    passed("Exercise 05.4", f"{means[given]:.2f}% mean validation accuracy")

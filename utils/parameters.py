@@ -58,3 +58,10 @@ def require_optional_str(name: str, value: Any) -> str | None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise ValueError(f"{name} must be a non-empty string or None, got {value!r}.")
     return value
+
+
+def require_str(name: str, value: Any) -> str:
+    """A path or name given as text, with no default."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
+    return value

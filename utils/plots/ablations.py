@@ -76,7 +76,7 @@ def plot_setting_curve(rows: Sequence[dict[str, Any]], variants: dict[str, float
         twin.set_ylabel("training seconds per run", color="tab:orange")
         lines = ax.get_legend_handles_labels()
         more = twin.get_legend_handles_labels()
-        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="lower right")
+        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="best")
     else:
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -96,7 +96,7 @@ def plot_lr_range(points: Sequence[dict[str, float]], steepest: float,
     ax.axvline(chosen, color="tab:red", linestyle=":", label=f"the recipe's peak LR: {chosen:g}")
     ax.set_xscale("log")
     smoothed = [p["smoothed"] for p in points]
-    ax.set_ylim(0, min(max(smoothed), 4 * min(smoothed), 3.5) * 1.05)
+    ax.set_ylim(0, max(smoothed[: max(1, len(smoothed) // 10)]) * 1.15)  # up to the start's loss
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
     ax.set_title("LR range test (Smith 2017): one short run, LR rising every step", fontsize=10)
