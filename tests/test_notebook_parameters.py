@@ -23,13 +23,13 @@ def run_parameters(notebook: str, **overrides: object) -> None:
 
 @pytest.mark.parametrize("overrides, message", [
     ({"seed": None}, "seed must be an integer, got None"),
-    ({"seed": -1}, "seed must be >= 0, got -1"),
-    ({"samples_per_class": 0}, "samples_per_class must be >= 1, got 0"),
+    ({"seed": -1}, "seed must be at least 0, got -1"),
+    ({"samples_per_class": 0}, "samples_per_class must be at least 1, got 0"),
     ({"samples_per_class": True}, "samples_per_class must be an integer, got True"),
     ({"ink_sample": 2.5}, "ink_sample must be an integer, got 2.5"),
     ({"augment_strength": "2"}, "augment_strength must be a number, got '2'"),
-    ({"augment_strength": -1}, "augment_strength must be >= 0, got -1"),
-    ({"figures_dir": 3}, "figures_dir must be None or a folder path"),
+    ({"augment_strength": -1}, "augment_strength must be at least 0, got -1"),
+    ({"figures_dir": 3}, "figures_dir must be a non-empty string or None"),
 ])
 def test_notebook01_rejects_bad_parameters(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -37,12 +37,12 @@ def test_notebook01_rejects_bad_parameters(overrides, message):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"models": "primary19k"}, "models must be a list of names"),
-    ({"models": []}, "models must be a list of names"),
-    ({"models": ["primary19k", 3]}, "models must be a list of names"),
-    ({"input_size": 0}, "input_size must be an integer >= 28"),
-    ({"input_size": 28.0}, "input_size must be an integer >= 28"),
-    ({"mnist_root": 1}, "mnist_root must be None or a folder path"),
+    ({"models": "primary19k"}, "models must be a non-empty list of names"),
+    ({"models": []}, "models must be a non-empty list of names"),
+    ({"models": ["primary19k", 3]}, "models must be a non-empty list of names"),
+    ({"input_size": 0}, "input_size must be at least 28, got 0"),
+    ({"input_size": 28.0}, "input_size must be an integer, got 28.0"),
+    ({"mnist_root": 1}, "mnist_root must be a non-empty string or None"),
 ])
 def test_notebook02_rejects_bad_parameters_before_torch(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -93,3 +93,18 @@ def test_defaults_pass(notebook):
 def test_notebook05_rejects_bad_parameters(overrides, message):
     with pytest.raises(ValueError, match=message):
         run_parameters("05_ablations.ipynb", **overrides)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"checkpoint": None}, "checkpoint must be a non-empty string, got None"),
+    ({"split": "test"}, r"split must be one of \['val', 'train'\], got 'test'"),
+    ({"show_test_mistakes": 1}, "show_test_mistakes must be True or False"),
+    ({"erf_images": 0}, "erf_images must be at least 1, got 0"),
+    ({"topk": 785}, "topk must be at most 784, got 785"),
+    ({"robustness_models": ["primary19k", "resnet"]}, r"robustness_models has unknown names \['resnet'\]"),
+    ({"robustness_models": []}, "robustness_models must be a non-empty list of names"),
+    ({"recompute": "no"}, "recompute must be True or False"),
+])
+def test_notebook06_rejects_bad_parameters(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        run_parameters("06_inside_the_model.ipynb", **overrides)

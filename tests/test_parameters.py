@@ -8,6 +8,7 @@ from utils.parameters import (
     require_bool,
     require_choice,
     require_int,
+    require_names,
     require_number,
     require_optional_int,
     require_optional_str,
@@ -26,6 +27,7 @@ def test_valid_values_pass_through() -> None:
     assert require_optional_str("figures_dir", None) is None
     assert require_optional_str("figures_dir", "out/figs") == "out/figs"
     assert require_str("runs_root", "results/ablations") == "results/ablations"
+    assert require_names("models", ["a"], ["a", "b"]) == ["a"]
 
 
 @pytest.mark.parametrize("call, message", [
@@ -46,6 +48,9 @@ def test_valid_values_pass_through() -> None:
     (lambda: require_optional_str("checkpoint", 3), "checkpoint must be a non-empty string or None"),
     (lambda: require_optional_str("checkpoint", " "), "checkpoint must be a non-empty string"),
     (lambda: require_str("runs_root", None), "runs_root must be a non-empty string, got None"),
+    (lambda: require_int("topk", 900, maximum=784), "topk must be at most 784, got 900"),
+    (lambda: require_names("models", "primary19k"), "models must be a non-empty list of names"),
+    (lambda: require_names("models", ["a", "b"], ["a"]), r"models has unknown names \['b'\]"),
 ])
 def test_wrong_values_name_the_parameter(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):

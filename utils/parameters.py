@@ -10,12 +10,15 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def require_int(name: str, value: Any, minimum: int | None = None) -> int:
-    """An integer (not a bool), optionally at least ``minimum``."""
+def require_int(name: str, value: Any, minimum: int | None = None,
+                maximum: int | None = None) -> int:
+    """An integer (not a bool), optionally in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer, got {value!r}.")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value!r}.")
     return value
 
 
@@ -64,4 +67,15 @@ def require_str(name: str, value: Any) -> str:
     """A path or name given as text, with no default."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
+    return value
+
+
+def require_names(name: str, value: Any, options: Sequence[str] | None = None) -> list[str]:
+    """A non-empty list of names, each one of ``options`` when they are given."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{name} must be a non-empty list of names, e.g. ['primary19k'], "
+                         f"got {value!r}.")
+    unknown = [v for v in value if options is not None and v not in options]
+    if unknown:
+        raise ValueError(f"{name} has unknown names {unknown}: choose from {list(options)}.")
     return value
