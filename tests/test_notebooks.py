@@ -36,6 +36,7 @@ SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
     "03": {"retrain": True, "epochs": 1, "train_subset": 2000, "output_dir": TMP + "/model"},
     "04": {},
     "06": {"stats_images": 500, "erf_images": 16, "n_examples": 3},
+    "07": {"curves_model": "sep4k", "curves_seed": 1},  # reads committed runs: already fast
 }
 
 

@@ -211,5 +211,41 @@ def plot_run_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],
     return fig
 
 
+def plot_paired_differences(differences: Mapping[str, Sequence[float]],
+                            groups: Mapping[str, str] | None = None, title: str = "") -> Figure:
+    """One row per comparison: a dot per seed (its difference, in points) and a bar at the
+    mean; rows of one group share a colour; the dotted line at zero is "no change"."""
+    if not differences or any(not d for d in differences.values()):
+        raise ValueError("Give at least one comparison, each with at least one difference.")
+    groups = dict(groups or {})
+    names = list(differences)
+    palette = ["tab:orange", "tab:green", "tab:grey", "tab:blue", "tab:purple"]
+    colours: dict[str, str] = {}
+    for name in names:
+        colours.setdefault(groups.get(name, ""), palette[len(colours) % len(palette)])
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(names) + 1.6))
+    for index, name in enumerate(names):
+        y = len(names) - 1 - index
+        values = list(differences[name])
+        colour = colours[groups.get(name, "")]
+        ax.scatter(values, [y] * len(values), color=colour, s=28, zorder=3, alpha=0.85)
+        mean = sum(values) / len(values)
+        ax.plot([mean, mean], [y - 0.3, y + 0.3], color=colour, linewidth=2.5, zorder=2)
+    ax.axvline(0, color="black", linestyle=":", linewidth=1)
+    ax.set_yticks(range(len(names)), list(reversed(names)), fontsize=8)
+    ax.set_xlabel("validation accuracy difference (percentage points); dots: seeds, bar: mean")
+    for group, colour in colours.items():
+        if group:
+            ax.scatter([], [], color=colour, s=28, label=group)
+    if any(colours):
+        ax.legend(fontsize=8, loc="lower left")
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 __all__ = ["ANCHOR_X_OFFSET", "COURSE_TARGET", "KD_X_OFFSET", "ORIGINAL_REFERENCE_POINTS",
-           "REFERENCE_X_OFFSET", "ReferencePoint", "SERIES", "plot_frontier", "plot_run_curves"]
+           "REFERENCE_X_OFFSET", "ReferencePoint", "SERIES", "plot_frontier", "plot_paired_differences",
+           "plot_run_curves"]
