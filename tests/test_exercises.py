@@ -318,3 +318,96 @@ def test_05_pooled_mcnemar_checker():
     check_pooled_mcnemar(expected, expected)
     with pytest.raises(AnswerError, match="too large"):
         check_pooled_mcnemar(0.5, expected)
+# ---- notebook 07: how small can it go
+def _runs(tmp_path, accuracies):
+    import json
+
+    for name, accs in accuracies.items():
+        for seed, acc in enumerate(accs):
+            folder = tmp_path / name / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps({"seed": seed, "val_acc": acc,
+                                                             "test_acc": 1 - acc}))
+    return tmp_path
+
+
+def test_07_separable_params_are_counted_on_modules(capsys):
+    from utils.exercises import check_separable_params
+
+    check_separable_params(9 * 22 + 22 * 22 + 2 * 22)  # depthwise + pointwise + BatchNorm
+    assert "Exercise 07.1: correct" in capsys.readouterr().out
+    with pytest.raises(AnswerError, match="is too large") as caught:
+        check_separable_params(9 * 22 * 22)  # a full 3x3 conv's count
+    assert "726" not in str(caught.value)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_separable_params(...)
+
+
+def test_07_rf_without_the_second_pool():
+    from utils.exercises import check_rf_without_second_pool, rf_without_second_pool
+
+    assert rf_without_second_pool("sep4k") == 22  # 18 after the 6x6 blocks, + 2 * 2
+    check_rf_without_second_pool(22)
+    with pytest.raises(AnswerError, match="= 28 is too large"):
+        check_rf_without_second_pool(28)
+    with pytest.raises(ValueError, match="fewer than two max-pools"):
+        rf_without_second_pool("tiny4k")
+
+
+def test_07_bigger_lever_and_kd_gain_read_validation_only(tmp_path):
+    from utils.exercises import check_bigger_lever, check_kd_gain
+
+    # kd helps sep2k by 0.3 points; the separable design by 0.1: distillation is bigger here
+    root = _runs(tmp_path, {"sep2k-kd": [0.990, 0.992], "sep2k-e20": [0.987, 0.989],
+                            "micro2k-kd": [0.989, 0.991]})
+    gains = check_bigger_lever("distillation", runs_root=root)
+    assert gains == pytest.approx({"distillation": 0.3, "separable design": 0.1})
+    with pytest.raises(AnswerError, match="is not right"):
+        check_bigger_lever("separable design", runs_root=root)
+    with pytest.raises(AnswerError, match="not one of the options"):
+        check_bigger_lever("epochs", runs_root=root)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_bigger_lever(None, runs_root=root)
+    check_kd_gain(0.3, "sep2k", runs_root=root)
+    with pytest.raises(AnswerError, match="too small"):
+        check_kd_gain(-0.3, "sep2k", runs_root=root)
+
+
+def test_07_kd_gain_on_the_committed_runs(capsys):
+    from utils.exercises import check_kd_gain
+    from utils.frontier import per_seed_differences
+
+    diffs = [r["difference"] for r in per_seed_differences("sep8k-kd", "sep8k-e20")]
+    check_kd_gain(sum(diffs) / len(diffs))
+    assert "correct" in capsys.readouterr().out
+
+
+def test_07_tiny_design_needs_budget_and_field():
+    from utils.exercises import check_tiny_design
+    from utils.models import build_model
+
+    check_tiny_design(build_model("sep1k"))  # 936 params, RF 28
+    with pytest.raises(AnswerError, match="Exercise 07.5: .*budget is under 1,000"):
+        check_tiny_design(build_model("micro2k"))
+    small = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(8, 10))
+    with pytest.raises(AnswerError, match="receptive field before the global pool is 3 px"):
+        check_tiny_design(small)
+
+
+def test_07_shipping_choice_is_judged_on_validation():
+    from utils.exercises import check_shipping_choice
+
+    rows = [{"arch": "a", "params": 3_800, "val_mean": 99.36, "test_mean": 99.30},
+            {"arch": "b", "params": 3_700, "val_mean": 99.30, "test_mean": 99.45},
+            {"arch": "big", "params": 7_000, "val_mean": 99.50, "test_mean": 99.50}]
+    check_shipping_choice("a", rows)
+    with pytest.raises(AnswerError, match="not the best run under 4,000") as caught:
+        check_shipping_choice("b", rows)  # best on test, not on validation
+    assert "'a'" not in str(caught.value) and " a " not in str(caught.value)
+    with pytest.raises(AnswerError, match="budget is under 4,000"):
+        check_shipping_choice("big", rows)
+    with pytest.raises(AnswerError, match="not a run of the table"):
+        check_shipping_choice("c", rows)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_shipping_choice(..., rows)

@@ -108,3 +108,162 @@ def test_the_frontier_draws_the_course_target_of_99_5_percent() -> None:
         assert any("99.5% target" in text.get_text() for text in fig.axes[0].get_legend().get_texts())
     finally:
         plt.close(fig)
+
+
+# ---- notebook 07: variants, public anchors, the best model per budget ----------------------
+from utils.plots.results import ANCHOR_X_OFFSET, KD_X_OFFSET, SERIES  # noqa: E402
+
+VARIANT_ROWS = [
+    {**ROWS[1], "arch": "sep8k-e20", "params": 7_510, "epochs": 20, "seeds": 3,
+     "test_mean": 99.50, "val_mean": 99.46, "device": "cuda (NVIDIA H200)"},
+    {**ROWS[1], "arch": "sep8k-kd", "params": 7_510, "epochs": 20, "seeds": 3,
+     "test_mean": 99.47, "val_mean": 99.43, "device": "cuda (NVIDIA H200)"},
+    {**ROWS[0], "arch": "primary19k-noaug", "seeds": 1, "val_mean": 99.7},
+]
+
+
+def _offsets(fig) -> list[tuple[float, float]]:
+    return [tuple(c.get_offsets()[0]) for c in fig.axes[0].collections
+            if len(c.get_offsets()) == 1]
+
+
+def test_frontier_rows_add_e20_and_kd_but_not_noaug(sweep_csv: Path) -> None:
+    write_tables(VARIANT_ROWS, sweep_csv.parent, "sweep_variants")
+    rows = frontier.frontier_rows(sweep_csv)  # the variants table beside sweep.csv
+    assert [(r["arch"], r["model"], r["variant"]) for r in rows] == [
+        ("primary19k", "primary19k", "control"), ("compact8k", "compact8k", "control"),
+        ("sep8k-e20", "sep8k", "e20"), ("sep8k-kd", "sep8k", "kd")]
+    assert rows[2]["val_mean"] == pytest.approx(99.46) and rows[2]["epochs"] == 20
+    with pytest.raises(FileNotFoundError, match="tables-only"):
+        frontier.frontier_rows(sweep_csv, sweep_csv.parent / "absent.csv")
+
+
+def test_frontier_variants_are_sweep_variants() -> None:
+    from utils.sweep import VARIANTS
+
+    assert set(frontier.FRONTIER_VARIANTS) <= set(VARIANTS) and "noaug" not in \
+        frontier.FRONTIER_VARIANTS
+
+
+def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) -> None:
+    write_tables(VARIANT_ROWS, sweep_csv.parent, "sweep_variants")
+    fig = plot_frontier(frontier.frontier_rows(sweep_csv))
+    try:
+        ax = fig.axes[0]
+        texts = " ".join(t.get_text() for t in ax.texts)
+        assert "sep8k-e20 99.50" in texts and "sep8k-kd 99.47" in texts
+        assert "noaug" not in texts
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        for variant in ("control", "e20", "kd"):
+            assert any(SERIES[variant].legend in label for label in legend), variant
+        colours = {variant: style.color for variant, style in SERIES.items()}
+        assert len(set(colours.values())) == len(colours)
+        markers = {(line.get_marker(), line.get_color()) for line in ax.get_lines()}
+        assert (SERIES["e20"].marker, SERIES["e20"].color) in markers
+        assert (SERIES["kd"].marker, SERIES["kd"].color) in markers
+        # a kd run shares its architecture's count: drawn just right of it
+        xs = {line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1}
+        assert 7_510 * KD_X_OFFSET in xs and 7_510 in xs
+    finally:
+        plt.close(fig)
+
+
+def test_public_anchors_are_cited_and_drawn_as_test_picked_upper_bounds() -> None:
+    facts = {(a.repo, a.params, a.accuracy) for a in frontier.PUBLIC_ANCHORS}
+    assert facts == {("ruslangrimov/mnist-minimal-model", 1_936, 99.13),
+                     ("ruslangrimov/mnist-minimal-model", 3_197, 99.25),
+                     ("JoshWarn/Parameter-Efficient-MNIST", 697, 99.03)}
+    for anchor in frontier.PUBLIC_ANCHORS:
+        assert anchor.url == f"https://github.com/{anchor.repo}"
+    fig = plot_frontier(ROWS)
+    try:
+        ax = fig.axes[0]
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert sum(label.startswith("test-picked upper bound") for label in legend) == 3
+        offsets = _offsets(fig)
+        for anchor in frontier.PUBLIC_ANCHORS:
+            assert any(ox == pytest.approx(anchor.params * ANCHOR_X_OFFSET)
+                       and oy == pytest.approx(anchor.accuracy) for ox, oy in offsets)
+        assert "(test-picked)" in " ".join(t.get_text() for t in ax.texts)
+    finally:
+        plt.close(fig)
+
+
+# A table where validation and test disagree: under 8k, "b" is best on test but "a" on
+# validation; under 2k, "d" is best on test but "c" on validation.
+CANDIDATES = [
+    {"arch": "big", "params": 19_000, "seeds": 5, "val_mean": 99.50, "test_mean": 99.60,
+     "test_std": 0.04, "test_min": 99.55, "test_max": 99.65, "epochs": 15, "device": "cpu"},
+    {"arch": "a", "params": 7_000, "seeds": 3, "val_mean": 99.40, "test_mean": 99.30,
+     "test_std": 0.05, "test_min": 99.25, "test_max": 99.35, "epochs": 20, "device": "gpu"},
+    {"arch": "b", "params": 6_000, "seeds": 3, "val_mean": 99.20, "test_mean": 99.45,
+     "test_std": 0.02, "test_min": 99.43, "test_max": 99.47, "epochs": 20, "device": "gpu"},
+    {"arch": "c", "params": 1_900, "seeds": 3, "val_mean": 98.90, "test_mean": 99.00,
+     "test_std": 0.10, "test_min": 98.90, "test_max": 99.10, "epochs": 20, "device": "gpu"},
+    {"arch": "d", "params": 1_800, "seeds": 3, "val_mean": 98.50, "test_mean": 99.10,
+     "test_std": 0.10, "test_min": 99.00, "test_max": 99.20, "epochs": 20, "device": "gpu"},
+]
+
+
+def test_best_by_budget_chooses_on_validation_never_on_test() -> None:
+    chosen = {r["budget"]: r for r in frontier.best_by_budget(CANDIDATES)}
+    assert chosen[20_000]["arch"] == "big"  # best val overall, although "a" is not smaller
+    assert chosen[8_000]["arch"] == "a"  # not "b", whose test mean is higher
+    assert chosen[4_000]["arch"] == "c" and chosen[2_000]["arch"] == "c"  # 1,900 < 2,000
+    assert chosen[1_000] == {"budget": 1_000, "arch": None}
+    row = chosen[8_000]
+    assert (row["test_mean"], row["test_std"], row["seeds"], row["device"]) == \
+        (99.30, 0.05, 3, "gpu")
+    assert row["candidates"] == 4
+    # reversing test ranks changes nothing; changing validation does
+    flipped = [{**r, "test_mean": 200 - r["test_mean"]} for r in CANDIDATES]
+    assert [r["arch"] for r in frontier.best_by_budget(flipped)] == \
+        [r["arch"] for r in frontier.best_by_budget(CANDIDATES)]
+    raised = [{**r, "val_mean": 99.99} if r["arch"] == "b" else r for r in CANDIDATES]
+    assert {r["budget"]: r["arch"] for r in frontier.best_by_budget(raised)}[8_000] == "b"
+
+
+def test_best_by_budget_needs_validation_numbers() -> None:
+    with pytest.raises(ValueError, match="val_mean"):
+        frontier.best_by_budget([{k: v for k, v in CANDIDATES[0].items() if k != "val_mean"}])
+
+
+def test_targets_table_reports_old_best_target_and_reached() -> None:
+    control = [CANDIDATES[0], CANDIDATES[3]]
+    table = {r["budget"]: r for r in frontier.targets_table(control, CANDIDATES)}
+    assert table["< 20,000"]["reached"] == "no"  # 99.60 < 99.68
+    assert table["< 20,000"]["target"] == ">= 99.68%, every seed >= 99.60%"
+    assert table["< 8,000"]["best (chosen on val)"] == "a"
+    assert table["< 8,000"]["old"] == "99.00 ± 0.10% (c, 3 seeds)"
+    assert table["< 2,000"]["reached"] == "no"  # c: 99.00 < 99.05 (d's 99.10 is not chosen)
+    assert table["< 1,000"]["reached"] == "no target" and table["< 1,000"]["old"] == "—"
+    assert frontier.target_reached({**CANDIDATES[3], "test_mean": 99.05}, 2_000) is True
+    # < 20k also needs every seed at or above 99.60%
+    assert frontier.target_reached({**CANDIDATES[0], "test_mean": 99.7, "test_min": 99.5},
+                                   20_000) is False
+
+
+def test_per_seed_differences_pair_runs_by_seed(tmp_path: Path) -> None:
+    import json
+
+    for name, accs in {"x-kd": [0.990, 0.991, 0.992], "x-e20": [0.992, 0.990]}.items():
+        for seed, acc in enumerate(accs):
+            folder = tmp_path / name / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps({"seed": seed, "val_acc": acc}))
+    rows = frontier.per_seed_differences("x-kd", "x-e20", tmp_path)
+    assert [r["seed"] for r in rows] == [0, 1]  # only the seeds both finished
+    assert [r["difference"] for r in rows] == pytest.approx([-0.2, 0.1])
+    assert rows[0]["x-kd"] == pytest.approx(99.0)
+    with pytest.raises(FileNotFoundError, match="No finished run of 'y-kd'"):
+        frontier.per_seed_differences("y-kd", "x-e20", tmp_path)
+
+
+def test_committed_results_give_the_issue_12_table() -> None:
+    """The committed sweep: who wins each budget on validation (what notebook 07 reports)."""
+    rows = frontier.frontier_rows()
+    chosen = {r["budget"]: r["arch"] for r in frontier.best_by_budget(rows)}
+    assert chosen == {20_000: "primary19k", 8_000: "sep8k-e20", 4_000: "sep4k-e20",
+                      2_000: "sep2k-e20", 1_000: "sep1k-e20"}
+    table = frontier.targets_table([r for r in rows if r["variant"] == "control"], rows)
+    assert [r["reached"] for r in table] == ["no", "no", "yes", "yes", "no target"]

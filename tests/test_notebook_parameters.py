@@ -1,4 +1,4 @@
-"""The parameter-validation cell right after each `parameters` cell (notebooks 01-06):
+"""The parameter-validation cell right after each `parameters` cell (notebooks 01-07):
 a wrong value fails there, before any work, with a message naming the parameter.
 
 The two cells are run as plain Python (no kernel, no torch), exactly as committed.
@@ -74,9 +74,29 @@ def test_notebook04_rejects_bad_parameters(overrides, message):
         run_parameters("04_error_analysis.ipynb", **overrides)
 
 
+@pytest.mark.parametrize("overrides, message", [
+    ({"curves_model": "tiny4k"}, "curves_model must be one of"),
+    ({"curves_seed": -1}, "curves_seed must be at least 0, got -1"),
+    ({"teacher_digit": 1.5}, "teacher_digit must be an integer"),
+    ({"recompute": "no"}, "recompute must be True or False"),
+    ({"recompute_models": "sep4k"}, "recompute_models must be a non-empty list"),
+    ({"recompute_models": ["sep5k"]}, "recompute_models entry must be one of"),
+    ({"recompute_variants": ["noaug"]}, "recompute_variants entry must be one of"),
+    ({"recompute_seeds": []}, "recompute_seeds must be a non-empty list"),
+    ({"recompute_seeds": [0, 0]}, "recompute_seeds repeats a seed"),
+    ({"recompute_seeds": [-1]}, "recompute_seeds entry must be at least 0"),
+    ({"results_dir": ""}, "results_dir must be a folder path"),
+    ({"figures_dir": 3}, "figures_dir must be a non-empty string or None"),
+])
+def test_notebook07_rejects_bad_parameters(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        run_parameters("07_how_small.ipynb", **overrides)
+
+
 @pytest.mark.parametrize("notebook", ["01_data_exploration.ipynb", "02_architecture_design.ipynb",
                                       "03_training.ipynb", "04_error_analysis.ipynb",
-                                      "06_inside_the_model.ipynb"])
+                                      "05_ablations.ipynb", "06_inside_the_model.ipynb",
+                                      "07_how_small.ipynb"])
 def test_defaults_pass(notebook):
     run_parameters(notebook)
 

@@ -38,6 +38,7 @@ SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
     "05": {"live_variant": "ls0", "live_epochs": 1, "live_train_subset": 512,
            "live_runs_root": TMP + "/runs"},
     "06": {"stats_images": 500, "erf_images": 16, "n_examples": 3},
+    "07": {"curves_model": "sep4k", "curves_seed": 1},  # reads committed runs: already fast
 }
 
 

@@ -355,3 +355,99 @@ def check_peak_lr_choice(given: Any, rows: Sequence[Mapping[str, Any]],
         raise AnswerError(f"Exercise 05.4: peak LR {given} reaches {means[given]:.2f}% mean "
                           f"validation accuracy; another candidate does {gap:.2f} points better.")
     passed("Exercise 05.4", f"{means[given]:.2f}% mean validation accuracy")
+# ---- notebook 07: how small can it go
+# Expected answers come from the registry's building blocks, the receptive-field calculator and
+# the committed runs' validation accuracies (never their test accuracies).
+
+
+def check_separable_params(given: Any, c_in: int = 22, c_out: int = 22) -> None:
+    """07.1: parameters of one separable block (depthwise 3x3, pointwise 1x1, BatchNorm),
+    counted on the real modules."""
+    from torch import nn
+
+    from .models import count_parameters, separable_bn_relu
+
+    expected = count_parameters(nn.Sequential(*separable_bn_relu(c_in, c_out)))
+    check_number(given, expected, "Exercise 07.1",
+                 f"the parameters of a {c_in}->{c_out} separable block")
+
+
+def rf_without_second_pool(arch: str = "sep4k") -> int:
+    """Receptive field (px) before the GAP of a separable design whose second max-pool is
+    removed, everything else unchanged (what exercise 07.2 asks)."""
+    from torch import nn
+
+    from .models import GapNet, build_model
+    from .receptive_field import receptive_field_table, spatial_rows
+
+    model = build_model(arch)
+    layers = list(model.features)
+    pools = [i for i, layer in enumerate(layers) if isinstance(layer, nn.MaxPool2d)]
+    if len(pools) < 2:
+        raise ValueError(f"{arch} has fewer than two max-pools.")
+    del layers[pools[1]]
+    changed = GapNet(layers, model.classifier.in_features, "without the second pool")
+    rows = [r for r in spatial_rows(receptive_field_table(changed), True)
+            if not r.type.startswith("Adaptive")]
+    return rows[-1].rf
+
+
+def check_rf_without_second_pool(given: Any, arch: str = "sep4k") -> None:
+    """07.2: the receptive field before the GAP without the second pool."""
+    check_number(given, rf_without_second_pool(arch), "Exercise 07.2",
+                 f"the receptive field of {arch} without its second pool")
+
+
+def _mean_val_difference(a: str, b: str, runs_root: Any) -> float:
+    from .frontier import DEFAULT_RUNS_ROOT, per_seed_differences
+
+    rows = per_seed_differences(a, b, DEFAULT_RUNS_ROOT if runs_root is None else runs_root)
+    return sum(r["difference"] for r in rows) / len(rows)
+
+
+LEVERS = ("distillation", "separable design")
+
+
+def check_bigger_lever(given: Any, model: str = "sep2k", old: str = "micro2k",
+                       runs_root: Any = None) -> dict[str, float]:
+    """07.3 (predict, then run): which lever bought more validation accuracy at one budget:
+    distillation (``<model>-kd`` minus ``<model>-e20``) or the separable design
+    (``<model>-kd`` minus ``<old>-kd``: same recipe, same device)? Returns both gains."""
+    gains = {"distillation": _mean_val_difference(f"{model}-kd", f"{model}-e20", runs_root),
+             "separable design": _mean_val_difference(f"{model}-kd", f"{old}-kd", runs_root)}
+    check_choice(given, max(gains, key=gains.get), "Exercise 07.3", LEVERS)
+    return gains
+
+
+def check_kd_gain(given: Any, model: str = "sep8k", runs_root: Any = None) -> None:
+    """07.4: the mean over seeds of (kd - e20) validation accuracy, in points."""
+    check_number(given, _mean_val_difference(f"{model}-kd", f"{model}-e20", runs_root),
+                 "Exercise 07.4", f"the mean validation gain of distillation for {model}",
+                 abs_tol=0.005)
+
+
+def check_tiny_design(model: Any, max_params: int = 1_000, min_rf: int = 28) -> None:
+    """07.5 (design): under ``max_params`` parameters, ten logits, a receptive field of at
+    least ``min_rf`` px before the global pool; checked on structure (its training, if any,
+    is judged on validation in the notebook)."""
+    check_small_design(model, max_params=max_params, min_rf=min_rf, exercise="Exercise 07.5")
+
+
+def check_shipping_choice(given: Any, rows: Sequence[Mapping[str, Any]],
+                          budget: int = 4_000) -> None:
+    """07.6 (design, validation only): the run to ship under ``budget`` parameters, by name.
+    Right when no run under the budget has a higher mean validation accuracy; the check reads
+    ``val_mean`` and never the test columns."""
+    require_answer(given, "Exercise 07.6")
+    by_name = {row["arch"]: row for row in rows}
+    if given not in by_name:
+        raise AnswerError(f"Exercise 07.6: {given!r} is not a run of the table; give one of "
+                          "its `arch` names, e.g. 'tiny4k' or 'sep4k-kd'.")
+    if by_name[given]["params"] >= budget:
+        raise AnswerError(f"Exercise 07.6: {given} has {by_name[given]['params']:,} parameters; "
+                          f"the budget is under {budget:,}.")
+    best = max(row["val_mean"] for row in rows if row["params"] < budget)
+    if by_name[given]["val_mean"] < best - 1e-9:
+        raise AnswerError(f"Exercise 07.6: {given} is not the best run under {budget:,} "
+                          "parameters on validation; compare the val_mean column again.")
+    passed("Exercise 07.6", f"{given}, {by_name[given]['val_mean']:.2f}% on validation")

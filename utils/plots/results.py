@@ -1,14 +1,17 @@
-"""Plots of the sweep results: the accuracy-vs-parameters frontier."""
+"""Plots of the sweep results: the accuracy-vs-parameters frontier, and the training curves of
+two runs side by side (notebook 07)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
+from ..frontier import CONTROL, PUBLIC_ANCHORS, PublicAnchor
 from ..models import ORIGINAL_PARAMS, ORIGINAL_TEST_ACCURACY
 
 
@@ -36,65 +39,213 @@ COURSE_TARGET = 99.5  # percent: the course's goal, "under 20k parameters, over 
 
 
 REFERENCE_X_OFFSET = 1.2  # reference markers sit this factor right of 19,898 so they stay legible
+# Runs of one architecture share its parameter count: the kd runs are drawn this factor to the
+# right and the public anchors this factor to the left, so no marker hides another.
+KD_X_OFFSET = 1.07
+ANCHOR_X_OFFSET = 1 / 1.07
+
+
+@dataclass(frozen=True)
+class SeriesStyle:
+    legend: str
+    color: str
+    marker: str
+    x_offset: float = 1.0
+
+
+SERIES: dict[str, SeriesStyle] = {
+    CONTROL: SeriesStyle("our runs, shipped recipe (15-20 epochs, CPU)", "tab:blue", "o"),
+    "e20": SeriesStyle("our runs, e20: 20 epochs (GPU)", "tab:green", "s"),
+    "kd": SeriesStyle("our runs, kd: 20 epochs distilled from 3 primary19k (GPU)", "tab:orange",
+                      "^", KD_X_OFFSET),
+}
+ANCHOR_COLOR = "tab:purple"
+CLUSTER_RATIO = 1.12  # points whose parameter counts differ by less than this share a label stack
+
+
+def _stack_labels(ys: Sequence[float], gap: float) -> list[float]:
+    """Label heights for points at heights ``ys``: in the points' order, at least ``gap``
+    apart, the stack centred on the points (a small 1-D layout)."""
+    order = sorted(range(len(ys)), key=lambda i: -ys[i])
+    placed: list[float] = []
+    for i in order:
+        placed.append(ys[i] if not placed else min(ys[i], placed[-1] - gap))
+    shift = (sum(ys) - sum(placed)) / len(ys)
+    result = [0.0] * len(ys)
+    for i, y in zip(order, placed, strict=True):
+        result[i] = y + shift
+    return result
+
+
+def _legend_rank(label: str) -> int:
+    """Legend order: our runs, then the public anchors, the original's numbers, the target."""
+    for rank, prefix in enumerate(("our runs", "test-picked", "original")):
+        if label.startswith(prefix):
+            return rank
+    return 3
 
 
 def plot_frontier(
     rows: Sequence[dict[str, Any]],
     reference_points: Sequence[ReferencePoint] = ORIGINAL_REFERENCE_POINTS,
     target: float | None = COURSE_TARGET,
+    anchors: Sequence[PublicAnchor] = PUBLIC_ANCHORS,
 ) -> Figure:
-    """Parameters (log x) vs mean test accuracy, one labelled point per model: the dot is the
-    mean over seeds, the thick bar +-1 std, the thin line min..max.
+    """Parameters (log x) vs mean test accuracy, one labelled point per model and variant: the
+    marker is the mean over seeds, the thick bar +-1 std, the thin line min..max. Series by
+    ``row["variant"]`` (control when absent): colours and markers as in ``SERIES``.
 
     The original's own single numbers (claimed, final epoch, published checkpoint) are not
-    runs of ours: they are drawn in red, just right of their 19,898 parameters, each labelled.
+    runs of ours: they are drawn in red, just right of their 19,898 parameters. The public
+    tiny-model anchors are drawn in purple and labelled "test-picked upper bound".
     ``rows`` are sweep rows (``arch, params, seeds, test_mean, test_std, test_min, test_max``).
     """
-    fig, ax = plt.subplots(figsize=(9, 5.5))
+    fig, ax = plt.subplots(figsize=(11, 6.8))
+    lows = [r["test_min"] for r in rows] + [p.accuracy for p in reference_points] + \
+        [a.accuracy for a in anchors]
+    highs = [r["test_max"] for r in rows] + [p.accuracy for p in reference_points] + \
+        [a.accuracy for a in anchors]
+    ylim = (min(lows) - 0.12, max(highs) + 0.12) if lows else (98.0, 100.0)
+    gap = (ylim[1] - ylim[0]) * 0.042  # one label line, in data units
+
+    # every labelled point: (true params, drawn x, y, text, colour)
+    labelled: list[tuple[int, float, float, str, str]] = []
     for row in rows:
-        x, mean = row["params"], row["test_mean"]
-        ax.vlines(x, row["test_min"], row["test_max"], color="tab:blue", alpha=0.45,
+        style = SERIES.get(row.get("variant", CONTROL), SERIES[CONTROL])
+        x, mean = row["params"] * style.x_offset, row["test_mean"]
+        ax.vlines(x, row["test_min"], row["test_max"], color=style.color, alpha=0.45,
                   linewidth=1.2, zorder=2)
-        ax.errorbar(x, mean, yerr=row["test_std"], fmt="o", color="tab:blue", elinewidth=3.5,
-                    capsize=0, markersize=7, zorder=3)
-        # Models of almost the same size would print their labels on top of each other:
-        # the more accurate one's label goes above its dot, the other's below.
-        neighbours = [r for r in rows if r is not row and abs(r["params"] / x - 1) < 0.1]
-        shift, va = 0, "center"
-        if neighbours:
-            higher = all(mean >= r["test_mean"] for r in neighbours)
-            shift, va = (5, "bottom") if higher else (-5, "top")
-        ax.annotate(
-            f"{row['arch']}\n{mean:.2f} ± {row['test_std']:.2f}% (n={row['seeds']})",
-            (x, mean), textcoords="offset points", xytext=(-9, shift), ha="right", va=va,
-            fontsize=8,
-        )
+        ax.errorbar(x, mean, yerr=row["test_std"], fmt=style.marker, color=style.color,
+                    elinewidth=3.5, capsize=0, markersize=6.5, zorder=3)
+        labelled.append((row["params"], x, mean, f"{row['arch']} {mean:.2f}", style.color))
+    for anchor in anchors:
+        x = anchor.params * ANCHOR_X_OFFSET
+        ax.scatter(x, anchor.accuracy, marker="P", s=80, color=ANCHOR_COLOR, edgecolors="black",
+                   linewidths=0.5, zorder=4)
+        labelled.append((anchor.params, x, anchor.accuracy,
+                         f"{anchor.repo.split('/')[0]} {anchor.accuracy:.2f} (test-picked)",
+                         ANCHOR_COLOR))
+    # Label stacks: points of about the same size share one column of labels left of them.
+    labelled.sort(key=lambda item: item[0])
+    clusters: list[list[tuple[int, float, float, str, str]]] = []
+    for item in labelled:
+        if clusters and item[0] / clusters[-1][0][0] < CLUSTER_RATIO:
+            clusters[-1].append(item)
+        else:
+            clusters.append([item])
+    for cluster in clusters:
+        heights = _stack_labels([item[2] for item in cluster], gap)
+        left = min(item[1] for item in cluster) / 1.06
+        for (_, x, y, text, color), height in zip(cluster, heights, strict=True):
+            ax.annotate(text, (x, y), xytext=(left, height), textcoords="data", ha="right",
+                        va="center", fontsize=7.5, color=color,
+                        arrowprops={"arrowstyle": "-", "color": color, "alpha": 0.5,
+                                    "linewidth": 0.6, "shrinkA": 1, "shrinkB": 3})
     for point in reference_points:
         x = point.params * REFERENCE_X_OFFSET
         ax.scatter(x, point.accuracy, marker=point.marker, s=70, color="tab:red",
                    edgecolors="black", linewidths=0.5, zorder=4, label=point.label)
         ax.annotate(f"{point.accuracy:.2f}%", (x, point.accuracy), textcoords="offset points",
                     xytext=(8, 0), va="center", fontsize=8, color="tab:red")
-    # legend proxies for the measured runs
-    ax.errorbar([], [], yerr=[], fmt="o", color="tab:blue", elinewidth=3.5, capsize=0,
-                label="our runs: mean ± std over seeds")
-    ax.vlines([], [], [], color="tab:blue", alpha=0.45, label="our runs: min to max")
+    # legend proxies for the measured runs and the anchors
+    shown = {row.get("variant", CONTROL) for row in rows}
+    for variant, style in SERIES.items():
+        if variant in shown:
+            ax.errorbar([], [], yerr=[], fmt=style.marker, color=style.color, elinewidth=3.5,
+                        capsize=0, label=f"{style.legend}: mean ± std over seeds")
+    ax.vlines([], [], [], color="grey", alpha=0.45, label="our runs: min to max over seeds")
+    for anchor in anchors:
+        ax.scatter([], [], marker="P", s=80, color=ANCHOR_COLOR, edgecolors="black",
+                   linewidths=0.5, label=anchor.label)
     if target is not None:
         ax.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"{target:.1f}% target")
     ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters (log scale; the original has 19,898, its red "
-                  "markers are drawn just to the right)")
+    ax.set_xlabel("trainable parameters (log scale; kd runs drawn 7% right of their count, "
+                  "public anchors 7% left, the original's red markers 20% right)")
     ax.set_ylabel("MNIST test accuracy (%)")
-    ax.set_title("Accuracy vs size of the <20k-parameter models")
-    xs = [r["params"] for r in rows] + [p.params for p in reference_points]
+    ax.set_title("Accuracy vs size: our runs (final epoch, no test-set choices) and public "
+                 "anchors")
+    xs = [r["params"] for r in rows] + [p.params for p in reference_points] + \
+        [a.params for a in anchors]
     if xs:
-        ax.set_xlim(min(xs) / 2.2, max(xs) * 1.7)  # room for labels on both sides
+        ax.set_xlim(min(xs) / 2.6, max(xs) * 1.6)  # room for the label stacks on the left
+    ax.set_ylim(*ylim)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
-              frameon=False)
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: _legend_rank(labels[i]))  # stable
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7.5,
+              loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
 
-__all__ = ["COURSE_TARGET", "ORIGINAL_REFERENCE_POINTS", "REFERENCE_X_OFFSET", "ReferencePoint",
-           "plot_frontier"]
+def plot_run_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],
+                    title: str = "") -> Figure:
+    """Several runs' per-epoch curves on shared axes: validation loss (plain cross-entropy, the
+    one loss that means the same for every run; a distilled run's training loss mixes in the
+    teacher term), training accuracy on augmented batches, and validation accuracy."""
+    if not histories or any(not h for h in histories.values()):
+        raise ValueError("Give at least one run, each with a non-empty history.")
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    panels = [("val_loss", "validation loss (plain CE, log scale)", 1.0),
+              ("train_acc", "training accuracy, augmented (%)", 100.0),
+              ("val_acc", "validation accuracy (%)", 100.0)]
+    for ax, (key, label, scale) in zip(axes, panels, strict=True):
+        for name, history in histories.items():
+            epochs = [record["epoch"] for record in history]
+            ax.plot(epochs, [scale * record[key] for record in history], "o-", ms=3, label=name)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    for ax, (key, _, scale) in zip(axes[1:], panels[1:], strict=True):
+        # y-axis zoomed on the last two thirds of the runs, where they differ
+        values = [scale * r[key] for h in histories.values() for r in h[len(h) // 3:]]
+        ax.set_ylim(min(values) - 0.3, min(100.0, max(values)) + 0.2)
+        ax.set_title("y-axis zoomed on the last two thirds of the epochs", fontsize=8)
+    axes[2].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_paired_differences(differences: Mapping[str, Sequence[float]],
+                            groups: Mapping[str, str] | None = None, title: str = "") -> Figure:
+    """One row per comparison: a dot per seed (its difference, in points) and a bar at the
+    mean; rows of one group share a colour; the dotted line at zero is "no change"."""
+    if not differences or any(not d for d in differences.values()):
+        raise ValueError("Give at least one comparison, each with at least one difference.")
+    groups = dict(groups or {})
+    names = list(differences)
+    palette = ["tab:orange", "tab:green", "tab:grey", "tab:blue", "tab:purple"]
+    colours: dict[str, str] = {}
+    for name in names:
+        colours.setdefault(groups.get(name, ""), palette[len(colours) % len(palette)])
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(names) + 1.6))
+    for index, name in enumerate(names):
+        y = len(names) - 1 - index
+        values = list(differences[name])
+        colour = colours[groups.get(name, "")]
+        ax.scatter(values, [y] * len(values), color=colour, s=28, zorder=3, alpha=0.85)
+        mean = sum(values) / len(values)
+        ax.plot([mean, mean], [y - 0.3, y + 0.3], color=colour, linewidth=2.5, zorder=2)
+    ax.axvline(0, color="black", linestyle=":", linewidth=1)
+    ax.set_yticks(range(len(names)), list(reversed(names)), fontsize=8)
+    ax.set_xlabel("validation accuracy difference (percentage points); dots: seeds, bar: mean")
+    for group, colour in colours.items():
+        if group:
+            ax.scatter([], [], color=colour, s=28, label=group)
+    if any(colours):
+        ax.legend(fontsize=8, loc="lower left")
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["ANCHOR_X_OFFSET", "COURSE_TARGET", "KD_X_OFFSET", "ORIGINAL_REFERENCE_POINTS",
+           "REFERENCE_X_OFFSET", "ReferencePoint", "SERIES", "plot_frontier", "plot_paired_differences",
+           "plot_run_curves"]
