@@ -411,3 +411,141 @@ def test_07_shipping_choice_is_judged_on_validation():
         check_shipping_choice("c", rows)
     with pytest.raises(AnswerError, match="no answer yet"):
         check_shipping_choice(..., rows)
+# ---- notebook 03: training ------------------------------------------------------------------
+def test_03_steps_by_hand(capsys):
+    from utils.exercises import check_steps
+
+    check_steps(215, 3225, n_images=55_000, batch_size=256, epochs=15)  # ceil(214.8) = 215
+    assert capsys.readouterr().out.count("correct") == 1
+    with pytest.raises(AnswerError, match="steps per epoch = 214 is too small"):
+        check_steps(214, 3210, n_images=55_000, batch_size=256, epochs=15)
+    with pytest.raises(AnswerError, match="steps of the 15-epoch run = 3000 is too small"):
+        check_steps(215, 3000, n_images=55_000, batch_size=256, epochs=15)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_steps(215, ..., n_images=55_000, batch_size=256, epochs=15)
+
+
+def test_03_lr_at_step_and_the_smoothing_floor():
+    from utils.exercises import check_lr_at_step, check_smoothing_floor, label_smoothing_floor
+
+    check_lr_at_step(0.052, step=645)  # midway through the cosine warm-up from 0.004 to 0.1
+    with pytest.raises(AnswerError, match="learning rate at step 645 = 0.1 is too large") as err:
+        check_lr_at_step(0.1, step=645)
+    assert "0.052" not in str(err.value)
+    # entropy of (0.955, 9 x 0.005) and of (0.91, 9 x 0.01), worked by hand
+    assert label_smoothing_floor(0.05) == pytest.approx(0.28240, abs=1e-5)
+    assert label_smoothing_floor(0.1) == pytest.approx(0.50029, abs=1e-5)
+    assert label_smoothing_floor(0.0) == pytest.approx(0.0, abs=1e-12)
+    check_smoothing_floor(0.5003, 0.1)
+    with pytest.raises(AnswerError, match="is too small"):
+        check_smoothing_floor(0.2824, 0.1)
+
+
+def test_03_steps_above_half_counts_the_schedule():
+    from utils.exercises import check_steps_above
+    from utils.train import TrainConfig, lr_schedule
+
+    rates = lr_schedule(TrainConfig(epochs=2), 10)
+    expected = sum(r >= 0.05 for r in rates)
+    assert 0 < expected < len(rates)
+    check_steps_above(expected, 0.5, epochs=2, steps_per_epoch=10)
+    with pytest.raises(AnswerError, match="is too large"):
+        check_steps_above(len(rates), 0.5, epochs=2, steps_per_epoch=10)
+
+
+def test_03_fit_extra_choice():
+    from utils.exercises import check_fit_extra
+
+    check_fit_extra("c")
+    with pytest.raises(AnswerError, match="'a' is not right"):
+        check_fit_extra("a")
+
+
+def test_03_one_epoch_design_checks_budget_and_scores_on_the_images_given():
+    from utils.exercises import check_one_epoch_design
+    from utils.train import FitResult, TrainConfig
+
+    class Constant(nn.Module):
+        def __init__(self, digit: int):
+            super().__init__()
+            self.digit = digit
+            self.dummy = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            logits = torch.zeros(len(x), 10)
+            logits[:, self.digit] = 1
+            return logits + 0 * self.dummy
+
+    images = torch.zeros(10, 28, 28, dtype=torch.uint8)
+    labels = torch.tensor([3] * 9 + [1])
+    config = TrainConfig(arch="primary19k", epochs=1, train_subset=2048)
+    good = FitResult(Constant(3), [], config, None, (0.1307, 0.3081))
+    check_one_epoch_design(good, images, labels, min_val_acc=0.9)
+    bad = FitResult(Constant(1), [], config, None, (0.1307, 0.3081))
+    with pytest.raises(AnswerError, match=r"10.00% on validation; the target is at least 90%"):
+        check_one_epoch_design(bad, images, labels, min_val_acc=0.9)
+    longer = FitResult(Constant(3), [], TrainConfig(epochs=3, train_subset=2048), None, (0, 1))
+    with pytest.raises(AnswerError, match=r"keep the budget: epochs=3 \(the budget is 1\)"):
+        check_one_epoch_design(longer, images, labels)
+    with pytest.raises(AnswerError, match="give the result of fit"):
+        check_one_epoch_design(Constant(3), images, labels)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_one_epoch_design(..., images, labels)
+
+
+# ---- notebook 04: error analysis ------------------------------------------------------------
+def test_04_mcnemar_p_and_half_width_by_hand(capsys):
+    from utils.exercises import check_half_width, check_mcnemar_p
+
+    check_mcnemar_p(0.146, 3, 9)  # 2 * (1 + 12 + 66 + 220) / 2**12 = 598 / 4096 = 0.1460
+    with pytest.raises(AnswerError, match="p-value for b=3, c=9 = 0.073 is too small"):
+        check_mcnemar_p(0.073, 3, 9)  # the one-sided value
+    check_half_width(0.124, 0.996, 10_000)  # 1.96 * sqrt(0.996 * 0.004 / 10000) = 0.00124
+    with pytest.raises(AnswerError, match="is too small"):
+        check_half_width(0.0124, 0.996, 10_000)  # a fraction, not points
+    assert capsys.readouterr().out.count("correct") == 2
+
+
+def test_04_lowest_recall_accepts_any_tied_digit():
+    from utils.exercises import check_lowest_recall
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    predicted = torch.tensor([0, 1, 1, 0, 2, 2])  # recall: 0 -> 0.5, 1 -> 0.5, 2 -> 1
+    check_lowest_recall(0, labels, predicted)
+    check_lowest_recall(1, labels, predicted)
+    with pytest.raises(AnswerError, match="digit 2 is not the one with the lowest recall"):
+        check_lowest_recall(2, labels, predicted)
+    with pytest.raises(AnswerError, match="not one of the digits"):
+        check_lowest_recall(7, labels, predicted)
+
+
+def test_04_abstention_threshold_is_judged_on_the_given_predictions():
+    from utils.exercises import best_coverage, check_abstention_threshold
+
+    confidence = torch.tensor([0.99, 0.98, 0.97, 0.96, 0.90, 0.80, 0.70, 0.60])
+    correct = torch.tensor([True, True, True, True, True, False, True, False])
+    assert best_coverage(confidence, correct, 1.0) == 5 / 8  # stop before the first mistake
+    assert best_coverage(confidence, correct, 0.8) == 7 / 8  # all 8: 6/8 < 0.8; first 7: 6/7
+    check_abstention_threshold(0.85, confidence, correct, min_accuracy=1.0)
+    with pytest.raises(AnswerError, match=r"answers 87.50% of validation images at 85.714%; the target is at least 100%"):
+        check_abstention_threshold(0.65, confidence, correct, min_accuracy=1.0)
+    with pytest.raises(AnswerError, match="a lower threshold answers 25.00 points more"):
+        check_abstention_threshold(0.965, confidence, correct, min_accuracy=1.0)
+    with pytest.raises(AnswerError, match=r"threshold in \[0, 1\)"):
+        check_abstention_threshold(1.5, confidence, correct)
+
+
+def test_04_temperature_is_fitted_on_the_logits_given():
+    from utils.exercises import check_temperature
+    from utils.stats import fit_temperature
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(200, 10, generator=generator)
+    labels = logits.argmax(1)
+    labels[:40] = torch.randint(0, 10, (40,), generator=generator)
+    fitted = fit_temperature(logits, labels)
+    check_temperature(fitted * 1.005, logits, labels)
+    with pytest.raises(AnswerError, match="the temperature = .* is too large"):
+        check_temperature(fitted * 1.5, logits, labels)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_temperature(None, logits, labels)

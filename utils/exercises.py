@@ -38,15 +38,21 @@ def _close(given: float, expected: float, rel_tol: float, abs_tol: float) -> boo
     return math.isclose(float(given), float(expected), rel_tol=rel_tol, abs_tol=abs_tol)
 
 
-def check_number(given: Any, expected: float, exercise: str, what: str,
-                 rel_tol: float = 0.0, abs_tol: float = 0.0) -> None:
-    """One number: says whether the answer is too large or too small, not what it should be."""
+def check_number_quietly(given: Any, expected: float, exercise: str, what: str,
+                         rel_tol: float = 0.0, abs_tol: float = 0.0) -> None:
+    """:func:`check_number` without the "correct" line, for checkers of several numbers."""
     require_answer(given, exercise)
     if isinstance(given, bool) or not isinstance(given, int | float):
         raise AnswerError(f"{exercise}: {what} should be a number, got {type(given).__name__}.")
     if not _close(given, expected, rel_tol, abs_tol):
         direction = "too large" if given > expected else "too small"
         raise AnswerError(f"{exercise}: {what} = {given!r} is {direction}.")
+
+
+def check_number(given: Any, expected: float, exercise: str, what: str,
+                 rel_tol: float = 0.0, abs_tol: float = 0.0) -> None:
+    """One number: says whether the answer is too large or too small, not what it should be."""
+    check_number_quietly(given, expected, exercise, what, rel_tol, abs_tol)
     passed(exercise)
 
 
@@ -242,6 +248,241 @@ def check_small_design(model: Any, max_params: int = 8_000, min_rf: int = 20,
         raise AnswerError(f"{exercise}: the receptive field before the global pool is {rf} px; "
                           f"it should be at least {min_rf} px.")
     passed(exercise, f"{params:,} parameters, receptive field {rf} px before the pool")
+
+
+# ---- notebook 03: training ------------------------------------------------------------------
+# Expected answers come from utils.train (the engine the notebook runs), never from a constant.
+
+
+def check_steps(given_per_epoch: Any, given_total: Any, n_images: int, batch_size: int,
+                epochs: int, exercise: str = "Exercise 03.1") -> None:
+    """Optimiser steps per epoch (the last batch may be smaller) and over the whole run."""
+    from .train import TrainConfig, steps_per_epoch
+
+    require_answer(given_per_epoch, exercise)
+    require_answer(given_total, exercise)
+    per_epoch = steps_per_epoch(TrainConfig(batch_size=batch_size, epochs=epochs), n_images)
+    check_number_quietly(given_per_epoch, per_epoch, exercise, "the steps per epoch")
+    check_number_quietly(given_total, per_epoch * epochs, exercise,
+                         f"the steps of the {epochs}-epoch run")
+    passed(exercise)
+
+
+def check_lr_at_step(given: Any, step: int, epochs: int = 15, steps_per_epoch: int = 430,
+                     peak_lr: float = 0.1, pct_start: float = 0.2,
+                     exercise: str = "Exercise 03.2") -> None:
+    """The OneCycle learning rate of one optimiser step, to 0.1% (``learning_rate_at``)."""
+    from .train import TrainConfig, learning_rate_at
+
+    config = TrainConfig(epochs=epochs, lr=peak_lr, pct_start=pct_start)
+    expected = learning_rate_at(config, step, steps_per_epoch)
+    check_number(given, expected, exercise, f"the learning rate at step {step}", rel_tol=1e-3)
+
+
+def label_smoothing_floor(label_smoothing: float, classes: int = 10) -> float:
+    """The smallest label-smoothed cross-entropy any logits can reach: the target's entropy,
+    computed by torch's own loss at the optimal logits (the log of the target)."""
+    import torch
+    import torch.nn.functional as F
+
+    target = torch.full((1, classes), label_smoothing / classes, dtype=torch.float64)
+    target[0, 0] += 1 - label_smoothing
+    return float(F.cross_entropy(target.log(), torch.tensor([0]), label_smoothing=label_smoothing))
+
+
+def check_smoothing_floor(given: Any, label_smoothing: float, classes: int = 10,
+                          exercise: str = "Exercise 03.3") -> None:
+    check_number(given, label_smoothing_floor(label_smoothing, classes), exercise,
+                 f"the loss floor at label_smoothing={label_smoothing:g}", abs_tol=5e-4)
+
+
+def check_steps_above(given: Any, fraction: float = 0.5, epochs: int = 15,
+                      steps_per_epoch: int = 430, exercise: str = "Exercise 03.4") -> None:
+    """How many steps of the OneCycle schedule run at ``fraction`` of the peak or more."""
+    from .train import TrainConfig, lr_schedule
+
+    config = TrainConfig(epochs=epochs)
+    expected = sum(lr >= fraction * config.lr for lr in lr_schedule(config, steps_per_epoch))
+    check_number(given, expected, exercise, f"the number of steps at >= {fraction:g} x peak")
+
+
+def check_one_epoch_design(result: Any, val_images: Any, val_labels: Any,
+                           min_val_acc: float = 0.90, arch: str = "primary19k",
+                           train_subset: int = 2048, exercise: str = "Exercise 03.5") -> None:
+    """Design challenge, scored on the VALIDATION split only: a ``fit`` result of ``arch``
+    trained for one epoch on the ``train_subset`` images that reaches ``min_val_acc``."""
+    from .evaluate import loss_and_accuracy
+    from .train import FitResult
+
+    require_answer(result, exercise)
+    if not isinstance(result, FitResult):
+        raise AnswerError(f"{exercise}: give the result of fit(...), got {type(result).__name__}.")
+    config = result.config
+    budget = {"arch": arch, "epochs": 1, "train_subset": train_subset}
+    broken = [f"{name}={getattr(config, name)!r} (the budget is {value!r})"
+              for name, value in budget.items() if getattr(config, name) != value]
+    if config.teacher:
+        broken.append("a teacher (no distillation here)")
+    if broken:
+        raise AnswerError(f"{exercise}: keep the budget: {'; '.join(broken)}.")
+    _, accuracy = loss_and_accuracy(result.model, val_images, val_labels, *result.normalization)
+    if accuracy < min_val_acc:
+        raise AnswerError(f"{exercise}: {100 * accuracy:.2f}% on validation; the target is at "
+                          f"least {100 * min_val_acc:g}%.")
+    passed(exercise, f"{100 * accuracy:.2f}% on validation")
+
+
+FIT_EXTRAS_OPTIONS = ("a", "b", "c", "d")
+
+
+def check_fit_extra(given: Any, exercise: str = "Exercise 03.6") -> None:
+    """What fit adds to the live loop (c: last.pt with the random-number state each epoch)."""
+    check_choice(given, "c", exercise, FIT_EXTRAS_OPTIONS)
+
+
+# ---- notebook 04: error analysis ------------------------------------------------------------
+# Expected answers come from utils.stats / utils.errors, computed on the data the notebook holds.
+
+
+def check_mcnemar_p(given: Any, b: int, c: int, exercise: str = "Exercise 04.1") -> None:
+    """The two-sided exact McNemar p-value for ``b`` and ``c`` discordant pairs, to 0.001."""
+    from .stats import mcnemar_exact
+
+    check_number(given, mcnemar_exact(b, c).p_value, exercise,
+                 f"the p-value for b={b}, c={c}", abs_tol=1e-3)
+
+
+def check_half_width(given: Any, accuracy: float, total: int, z: float = 1.959964,
+                     exercise: str = "Exercise 04.2") -> None:
+    """Half-width, in percentage points, of the normal-approximation 95% interval."""
+    expected = 100 * z * math.sqrt(accuracy * (1 - accuracy) / total)
+    check_number(given, expected, exercise,
+                 f"the half-width at {100 * accuracy:g}% on {total:,} images (in points)",
+                 abs_tol=0.005)
+
+
+def check_lowest_recall(given: Any, labels: Any, predicted: Any,
+                        exercise: str = "Exercise 04.3") -> None:
+    """The digit with the lowest recall (any of them, if several tie)."""
+    from .errors import per_class_metrics
+
+    require_answer(given, exercise)
+    metrics = per_class_metrics(labels, predicted)
+    recall = metrics.loc[metrics["support"] > 0, "recall"]  # digits that occur
+    options = [int(d) for d in recall.index]
+    if isinstance(given, bool) or given not in options:
+        raise AnswerError(f"{exercise}: {given!r} is not one of the digits {options}.")
+    if recall[given] != recall.min():
+        raise AnswerError(f"{exercise}: digit {given} is not the one with the lowest recall; "
+                          "look at the diagonal of the row-normalised matrix again.")
+    passed(exercise)
+
+
+def abstention_coverage(confidence: Any, correct: Any, threshold: float) -> tuple[float, float]:
+    """(share of images answered, accuracy on them) when answering only above ``threshold``."""
+    answered = confidence > threshold
+    n = int(answered.sum())
+    accuracy = float(correct[answered].double().mean()) if n else 1.0
+    return n / len(confidence), accuracy
+
+
+def best_coverage(confidence: Any, correct: Any, min_accuracy: float) -> float:
+    """The largest share of images a threshold can answer at ``min_accuracy`` or better."""
+    import torch
+
+    order = torch.argsort(confidence, descending=True, stable=True)
+    conf, hits = confidence[order].double(), correct[order].double()
+    answered = torch.arange(1, len(conf) + 1, dtype=torch.float64)
+    accuracy = hits.cumsum(0) / answered
+    # a threshold can only stop where the next confidence is strictly lower (or at the end)
+    cut = torch.ones(len(conf), dtype=torch.bool)
+    cut[:-1] = conf[1:] < conf[:-1]
+    ok = cut & (accuracy >= min_accuracy)
+    return float(answered[ok].max()) / len(conf) if bool(ok.any()) else 0.0
+
+
+def check_abstention_threshold(threshold: Any, confidence: Any, correct: Any,
+                               min_accuracy: float = 0.999, slack_pp: float = 1.0,
+                               exercise: str = "Exercise 04.5") -> None:
+    """Design challenge, scored on the VALIDATION split only: answer only when the confidence
+    is above ``threshold``; the answered images must reach ``min_accuracy``, while answering
+    within ``slack_pp`` points of the largest share any threshold achieves."""
+    require_answer(threshold, exercise)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or \
+            not 0 <= threshold < 1:
+        raise AnswerError(f"{exercise}: give a threshold in [0, 1), got {threshold!r}.")
+    coverage, accuracy = abstention_coverage(confidence, correct, threshold)
+    if accuracy < min_accuracy:
+        raise AnswerError(f"{exercise}: above {threshold:g} the model answers "
+                          f"{100 * coverage:.2f}% of validation images at {100 * accuracy:.3f}%; "
+                          f"the target is at least {100 * min_accuracy:g}%.")
+    gap = 100 * (best_coverage(confidence, correct, min_accuracy) - coverage)
+    if gap > slack_pp:
+        raise AnswerError(f"{exercise}: accurate enough, but it answers only "
+                          f"{100 * coverage:.2f}% of validation images; a lower threshold "
+                          f"answers {gap:.2f} points more at the same accuracy target.")
+    passed(exercise, f"answers {100 * coverage:.2f}% of validation images at "
+                     f"{100 * accuracy:.3f}%")
+
+
+def check_temperature(given: Any, logits: Any, labels: Any,
+                      exercise: str = "Exercise 04.6") -> None:
+    """The temperature fitted on these (validation) logits, to 1%."""
+    from .stats import fit_temperature
+
+    check_number(given, fit_temperature(logits, labels), exercise, "the temperature",
+                 rel_tol=0.01)
+
+
+# ---- notebook 05: ablations -------------------------------------------------------------------
+def check_paired_t(given: Any, diffs: Sequence[float]) -> None:
+    """05.1 (by hand): the paired t statistic of per-seed differences."""
+    import statistics
+
+    if len(diffs) < 2:
+        raise ValueError("A paired t statistic needs at least two differences.")
+    expected = statistics.fmean(diffs) / (statistics.stdev(diffs) / math.sqrt(len(diffs)))
+    check_number(given, expected, "Exercise 05.1", "the paired t statistic", abs_tol=0.05)
+
+
+def check_speedup(given: Any, rows: Sequence[Mapping[str, Any]], slow: str, fast: str) -> None:
+    """05.2: how many times faster (mean training seconds per run) ``fast`` was than ``slow``."""
+    def mean_seconds(variant: str) -> float:
+        seconds = [r["train_seconds"] for r in rows if r["variant"] == variant]
+        if not seconds:
+            raise ValueError(f"No finished runs of {variant!r} in the table.")
+        return sum(seconds) / len(seconds)
+
+    check_number(given, mean_seconds(slow) / mean_seconds(fast), "Exercise 05.2",
+                 f"the speed-up of {fast} over {slow}", rel_tol=0.02)
+
+
+def check_pooled_mcnemar(given: Any, expected_p: float) -> None:
+    """05.3: the exact McNemar p-value on the discordant images of all seeds together."""
+    check_number(given, expected_p, "Exercise 05.3", "the pooled McNemar p-value",
+                 rel_tol=1e-6, abs_tol=1e-12)
+
+
+def check_peak_lr_choice(given: Any, rows: Sequence[Mapping[str, Any]],
+                         candidates: Mapping[str, float], tolerance: float = 0.05) -> None:
+    """05.4 (design, validation only): a peak LR whose mean validation accuracy is within
+    ``tolerance`` points of the best candidate's."""
+    require_answer(given, "Exercise 05.4")
+    means = {}
+    for variant, lr in candidates.items():
+        accs = [100 * r["val_acc"] for r in rows if r["variant"] == variant]
+        if accs:
+            means[lr] = sum(accs) / len(accs)
+    if isinstance(given, bool) or given not in means:
+        raise AnswerError(f"Exercise 05.4: choose one of the measured peak LRs "
+                          f"{sorted(means)}, got {given!r}.")
+    gap = max(means.values()) - means[given]
+    if gap > tolerance:
+        raise AnswerError(f"Exercise 05.4: peak LR {given} reaches {means[given]:.2f}% mean "
+                          f"validation accuracy; another candidate does {gap:.2f} points better.")
+    passed("Exercise 05.4", f"{means[given]:.2f}% mean validation accuracy")
+
+
 # ---- notebook 06: look inside the trained model
 def check_cam_cell_field(given: Any, arch: str = "primary19k") -> None:
     """06.1: the receptive field (pixels) of one cell of the map a CAM is made of."""
@@ -308,53 +549,6 @@ def check_thickness_repair(given: Any, model: Any, images: Any, labels: Any, dam
     return accuracies
 
 
-# ---- notebook 05: ablations -------------------------------------------------------------------
-def check_paired_t(given: Any, diffs: Sequence[float]) -> None:
-    """05.1 (by hand): the paired t statistic of per-seed differences."""
-    import statistics
-
-    if len(diffs) < 2:
-        raise ValueError("A paired t statistic needs at least two differences.")
-    expected = statistics.fmean(diffs) / (statistics.stdev(diffs) / math.sqrt(len(diffs)))
-    check_number(given, expected, "Exercise 05.1", "the paired t statistic", abs_tol=0.05)
-
-
-def check_speedup(given: Any, rows: Sequence[Mapping[str, Any]], slow: str, fast: str) -> None:
-    """05.2: how many times faster (mean training seconds per run) ``fast`` was than ``slow``."""
-    def mean_seconds(variant: str) -> float:
-        seconds = [r["train_seconds"] for r in rows if r["variant"] == variant]
-        if not seconds:
-            raise ValueError(f"No finished runs of {variant!r} in the table.")
-        return sum(seconds) / len(seconds)
-
-    check_number(given, mean_seconds(slow) / mean_seconds(fast), "Exercise 05.2",
-                 f"the speed-up of {fast} over {slow}", rel_tol=0.02)
-
-
-def check_pooled_mcnemar(given: Any, expected_p: float) -> None:
-    """05.3: the exact McNemar p-value on the discordant images of all seeds together."""
-    check_number(given, expected_p, "Exercise 05.3", "the pooled McNemar p-value",
-                 rel_tol=1e-6, abs_tol=1e-12)
-
-
-def check_peak_lr_choice(given: Any, rows: Sequence[Mapping[str, Any]],
-                         candidates: Mapping[str, float], tolerance: float = 0.05) -> None:
-    """05.4 (design, validation only): a peak LR whose mean validation accuracy is within
-    ``tolerance`` points of the best candidate's."""
-    require_answer(given, "Exercise 05.4")
-    means = {}
-    for variant, lr in candidates.items():
-        accs = [100 * r["val_acc"] for r in rows if r["variant"] == variant]
-        if accs:
-            means[lr] = sum(accs) / len(accs)
-    if isinstance(given, bool) or given not in means:
-        raise AnswerError(f"Exercise 05.4: choose one of the measured peak LRs "
-                          f"{sorted(means)}, got {given!r}.")
-    gap = max(means.values()) - means[given]
-    if gap > tolerance:
-        raise AnswerError(f"Exercise 05.4: peak LR {given} reaches {means[given]:.2f}% mean "
-                          f"validation accuracy; another candidate does {gap:.2f} points better.")
-    passed("Exercise 05.4", f"{means[given]:.2f}% mean validation accuracy")
 # ---- notebook 07: how small can it go
 # Expected answers come from the registry's building blocks, the receptive-field calculator and
 # the committed runs' validation accuracies (never their test accuracies).
