@@ -317,3 +317,9 @@ def test_main_skips_runs_another_sweep_is_training(tmp_path: Path, splits, monke
                 str(tmp_path / "runs"), "--no-progress"])
     out = capsys.readouterr().out
     assert out.count("[sweep] skipping micro2k") == 2
+
+
+def test_devices_of_names_every_device_with_its_count() -> None:
+    assert sweep.devices_of([{"device": "cpu"}, {"device": "cpu"}]) == "cpu"
+    mixed = [{"device": "cuda (NVIDIA H200)"}] * 3 + [{"device": "cpu"}] * 2
+    assert sweep.devices_of(mixed) == "cuda (NVIDIA H200) x3, cpu x2"

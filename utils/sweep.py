@@ -237,6 +237,16 @@ def check_notebook_mode(specs: list[RunSpec]) -> None:
             )
 
 
+def devices_of(runs: list[dict[str, Any]]) -> str:
+    """``cpu``, or ``cuda (NVIDIA H200) x3, cpu x2`` when the seeds ran on different devices."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run["device"]] = counts.get(run["device"], 0) + 1
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{device} x{n}" for device, n in counts.items())
+
+
 def aggregate(runs_root: Path, variant: str = CONTROL) -> list[dict[str, Any]]:
     """One row per architecture of ``variant``: mean/std/min/max of test accuracy over seeds."""
     rows = []
@@ -258,7 +268,7 @@ def aggregate(runs_root: Path, variant: str = CONTROL) -> list[dict[str, Any]]:
             "test_max": max(accs),
             "val_mean": statistics.fmean(100 * r["val_acc"] for r in runs),
             "train_seconds_mean": statistics.fmean(r["train_seconds"] for r in runs),
-            "device": runs[0]["device"],
+            "device": devices_of(runs),
         })
     return sorted(rows, key=lambda r: -r["params"])
 
