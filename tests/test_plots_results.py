@@ -1,0 +1,64 @@
+"""Notebook 05's and 07's figures: each draws what it is given, and refuses empty input."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from utils.ablations import Comparison  # noqa: E402
+from utils.plots.ablations import plot_effects, plot_lr_range, plot_setting_curve  # noqa: E402
+from utils.plots.results import plot_paired_differences, plot_run_curves  # noqa: E402
+
+
+def _close(fig):
+    plt.close(fig)
+
+
+def test_effects_draws_one_row_per_variant_without_the_control():
+    comparisons = [Comparison("control", [0, 1, 2], 99.57, 0.05, [0, 0, 0], [], 30.0),
+                   Comparison("ls0", [0, 1, 2], 99.57, 0.07, [0.12, -0.04, -0.06], [], 30.0),
+                   Comparison("aug2", [0, 1, 2], 99.38, 0.02, [-0.16, -0.24, -0.16], [], 30.0, 0.0005)]
+    fig = plot_effects(comparisons)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == 2 and any("label smoothing" in t for t in labels)
+    assert not any("nothing" in t for t in labels)  # the control is the zero line, not a row
+    _close(fig)
+
+
+def test_setting_curve_plots_means_in_setting_order_and_times_on_a_twin_axis():
+    rows = [{"variant": v, "val_acc": a} for v, a in
+            [("ep5", 0.9940), ("ep5", 0.9946), ("control", 0.9957), ("control", 0.9955)]]
+    fig = plot_setting_curve(rows, {"control": 15, "ep5": 5}, "epochs", "t",
+                             seconds={"ep5": 12.0, "control": 34.0})
+    line = fig.axes[0].lines[0]
+    assert list(line.get_xdata()) == [5, 15]
+    assert list(line.get_ydata()) == pytest.approx([99.43, 99.56])
+    assert len(fig.axes) == 2  # the training-time axis
+    _close(fig)
+
+
+def test_lr_range_marks_both_rates():
+    points = [{"lr": 10 ** (k / 10 - 4), "loss": 2.3 - k / 50, "smoothed": 2.3 - k / 50}
+              for k in range(50)]
+    fig = plot_lr_range(points, steepest=0.04, chosen=0.1)
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("0.04" in t for t in texts) and any("0.1" in t for t in texts)
+    _close(fig)
+
+
+def test_run_curves_and_paired_differences_refuse_empty_input():
+    with pytest.raises(ValueError, match="at least one run"):
+        plot_run_curves({})
+    with pytest.raises(ValueError, match="at least one comparison"):
+        plot_paired_differences({"a": []})
+    history = [{"epoch": e, "val_loss": 0.1 / e, "train_acc": 0.9, "val_acc": 0.98} for e in (1, 2, 3)]
+    fig = plot_run_curves({"a": history, "b": history})
+    assert len(fig.axes[0].lines) == 2
+    _close(fig)
+    fig = plot_paired_differences({"x": [0.1, 0.2], "y": [-0.1]}, groups={"x": "g1", "y": "g2"})
+    assert len(fig.axes[0].collections) >= 2
+    _close(fig)
