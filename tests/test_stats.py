@@ -120,3 +120,15 @@ def test_temperature_scaling_never_changes_the_prediction() -> None:
     assert torch.equal((logits / t).argmax(1), logits.argmax(1))
     with pytest.raises(ValueError, match="low < high"):
         fit_temperature(logits, labels, low=2.0, high=1.0)
+
+
+def test_paired_t_statistic_and_critical_values_by_hand():
+    from utils.stats import paired_t_statistic, t_critical_95
+
+    # mean 0.2, sd 0.1, n 3: t = 0.2 / (0.1 / sqrt 3) = 3.464
+    assert paired_t_statistic([0.1, 0.2, 0.3]) == pytest.approx(2 * 3**0.5)
+    assert paired_t_statistic([0.2, 0.2]) == math.inf  # no spread at all
+    assert paired_t_statistic([0.0, 0.0, 0.0]) == 0.0
+    assert t_critical_95(2) == 4.303 and t_critical_95(30) == t_critical_95(9)
+    with pytest.raises(ValueError, match="at least 2 degrees of freedom"):
+        t_critical_95(1)

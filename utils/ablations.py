@@ -20,7 +20,6 @@ import argparse
 import csv
 import io
 import json
-import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from .evaluate import predict_logits
 from .io import atomic_write_json, atomic_write_text
 from .lr_range import lr_range_test, steepest_descent_lr
 from .paths import RESULTS_DIR, resolve_device
-from .stats import mcnemar_exact
+from .stats import mcnemar_exact, paired_t_statistic, t_critical_95
 from .sweep import (
     METRICS_FILE,
     RunInProgress,
@@ -47,9 +46,6 @@ from .sweep import (
 from .train import MODEL_FILE, TrainConfig, fit
 
 ARCH = "primary19k"
-# Two-sided 5% critical values of Student's t by degrees of freedom (any statistics table);
-# past 9 the value for 9 is used, which is conservative.
-T_CRITICAL_95 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 CONTROL = "control"
 PREDICTIONS_FILE = "val_predictions.txt"  # one digit per validation image, in split order
 
@@ -209,10 +205,7 @@ class Comparison:
 
     @property
     def t_statistic(self) -> float:
-        """Paired t over seeds: mean difference / its standard error."""
-        if self.diff_std == 0:
-            return math.copysign(math.inf, self.diff_mean) if self.diff_mean else 0.0
-        return self.diff_mean / (self.diff_std / math.sqrt(len(self.diffs)))
+        return paired_t_statistic(self.diffs) if self.diffs else 0.0
 
     @property
     def beyond_noise(self) -> bool:
@@ -222,8 +215,7 @@ class Comparison:
         df = len(self.diffs) - 1
         if df < 2:
             return False
-        return abs(self.t_statistic) > T_CRITICAL_95[min(df, max(T_CRITICAL_95))] and \
-            self.pooled_p < 0.05
+        return abs(self.t_statistic) > t_critical_95(df) and self.pooled_p < 0.05
 
 
 def compare_to_control(rows: list[dict[str, Any]], runs_root: Path,

@@ -437,12 +437,12 @@ def check_temperature(given: Any, logits: Any, labels: Any,
 # ---- notebook 05: ablations -------------------------------------------------------------------
 def check_paired_t(given: Any, diffs: Sequence[float]) -> None:
     """05.1 (by hand): the paired t statistic of per-seed differences."""
-    import statistics
+    from .stats import paired_t_statistic
 
     if len(diffs) < 2:
         raise ValueError("A paired t statistic needs at least two differences.")
-    expected = statistics.fmean(diffs) / (statistics.stdev(diffs) / math.sqrt(len(diffs)))
-    check_number(given, expected, "Exercise 05.1", "the paired t statistic", abs_tol=0.05)
+    check_number(given, paired_t_statistic(diffs), "Exercise 05.1", "the paired t statistic",
+                 abs_tol=0.05)
 
 
 def check_speedup(given: Any, rows: Sequence[Mapping[str, Any]], slow: str, fast: str) -> None:

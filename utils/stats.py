@@ -7,6 +7,8 @@ notebooks can show the arithmetic and the tests can check it against hand-comput
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -116,6 +118,30 @@ def mcnemar_from_correct(correct_a: torch.Tensor, correct_b: torch.Tensor) -> Mc
     table = paired_table(correct_a, correct_b)
     return mcnemar_exact(int(table.loc["A right", "B wrong"]), int(table.loc["A wrong", "B right"]))
 
+
+
+# Two-sided 5% critical values of Student's t by degrees of freedom (any statistics table).
+T_CRITICAL_95 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def paired_t_statistic(differences: Sequence[float]) -> float:
+    """Paired t over seeds: mean difference / (sd / sqrt(n)). ``±inf`` when every difference is
+    the same non-zero value (no spread at all), 0 when all are zero."""
+    if not differences:
+        raise ValueError("A paired t statistic needs at least one difference.")
+    mean = statistics.fmean(differences)
+    sd = statistics.stdev(differences) if len(differences) > 1 else 0.0
+    if sd == 0:
+        return math.copysign(math.inf, mean) if mean else 0.0
+    return mean / (sd / math.sqrt(len(differences)))
+
+
+def t_critical_95(degrees_of_freedom: int) -> float:
+    """The two-sided 5% bar for |t|; past 9 degrees of freedom the value for 9 (conservative)."""
+    if degrees_of_freedom < min(T_CRITICAL_95):
+        raise ValueError(f"Need at least {min(T_CRITICAL_95)} degrees of freedom (3 seeds), "
+                         f"got {degrees_of_freedom}.")
+    return T_CRITICAL_95[min(degrees_of_freedom, max(T_CRITICAL_95))]
 
 
 def calibration_bins(
