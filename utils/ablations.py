@@ -41,6 +41,7 @@ from .sweep import (
     RunSpec,
     complete_run,
     non_negative_int,
+    require_distinct_seeds,
     run_folder,
 )
 from .train import MODEL_FILE, TrainConfig, fit
@@ -110,8 +111,7 @@ def plan_ablations(names: list[str], seeds: list[int], device: str,
     unknown = [n for n in names if n not in ABLATIONS]
     if unknown:
         raise ValueError(f"Unknown ablation(s) {unknown}: choose from {', '.join(ABLATIONS)}.")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"Seeds are repeated in {seeds}: give each seed once.")
+    require_distinct_seeds(seeds)
     resolve_device(device)
     specs = []
     for seed in seeds:

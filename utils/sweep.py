@@ -77,6 +77,11 @@ class RunSpec:
         return run_folder(runs_root, self.arch, self.seed, self.variant)
 
 
+def require_distinct_seeds(seeds: list[int]) -> None:
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"Seeds are repeated in {seeds}: give each seed once.")
+
+
 def plan_runs(models: list[str], seeds: list[int], variant: str, epochs: int | None,
               device: str, amp: str = "auto") -> list[RunSpec]:
     """Every run's config, validated: a bad name, epoch count or device fails here, at once."""
@@ -85,8 +90,7 @@ def plan_runs(models: list[str], seeds: list[int], variant: str, epochs: int | N
         raise ValueError(f"Unknown model(s) {unknown}: choose from {', '.join(available_models())}.")
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}: choose from {', '.join(VARIANTS)}.")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"Seeds are repeated in {seeds}: give each seed once.")
+    require_distinct_seeds(seeds)
     resolve_device(device)
     specs = []
     for arch in models:
