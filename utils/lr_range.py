@@ -11,13 +11,12 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .augment import training_batch
 from .data import MNISTSplits, normalization_stats
 from .paths import resolve_device
-from .train import TrainConfig, resolve_fast_path, start_state
+from .train import TrainConfig, resolve_fast_path, start_state, training_step
 
 SMOOTHING = 0.05  # exponential moving average of the loss, as in Smith's and fastai's finders
 DIVERGED = 4.0  # stop once the smoothed loss exceeds 4x its best
@@ -54,19 +53,10 @@ def lr_range_test(config: TrainConfig, splits: MNISTSplits, start_lr: float = 1e
     model.train()
     for step in tqdm(range(steps), desc="LR range test", disable=not progress, leave=False):
         lr = start_lr * growth**step
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         idx = torch.randint(len(labels), (config.batch_size,), device=device,
                             generator=state.generator)
         x = training_batch(images[idx], augment, *normalization, generator=state.generator)
-        if fast.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast.bf16_autocast):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), labels[idx], label_smoothing=config.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss, _ = training_step(model, optimizer, x, labels[idx], lr, config, fast)
         value = loss.item()
         smoothed = SMOOTHING * value + (1 - SMOOTHING) * smoothed
         debiased = smoothed / (1 - (1 - SMOOTHING) ** (step + 1))

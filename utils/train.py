@@ -405,6 +405,36 @@ def restore_state(state: TrainingState, saved: dict[str, Any], config: TrainConf
     state.history = list(saved["history"])
 
 
+def training_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    config: TrainConfig,
+    fast: FastPath,
+    teacher: Teacher | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step at learning rate ``lr`` on a batch that is already augmented and
+    normalised: forward on the numeric path, label-smoothed (and distilled) loss, backward,
+    step. Returns the loss and the logits."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    if fast.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=fast.bf16_autocast):
+        logits = model(x)
+        soft_targets = teacher.soft_targets(x) if teacher is not None else None
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+    if soft_targets is not None:
+        loss = ((1 - config.distill_weight) * loss + config.distill_weight
+                * distillation_loss(logits, soft_targets, config.distill_temperature))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, logits
+
+
 def train_one_epoch(
     state: TrainingState,
     images: torch.Tensor,
@@ -431,23 +461,10 @@ def train_one_epoch(
     val_accs = [record["val_acc"] for record in state.history]
     for step_in_epoch in bar:
         lr = learning_rate_at(config, epoch * n_steps + step_in_epoch, n_steps, val_accs)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         idx = order[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
         x = training_batch(images[idx], augment, *normalization, generator=generator)
-        if fast.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
         y = labels[idx]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast.bf16_autocast):
-            logits = model(x)
-            soft_targets = teacher.soft_targets(x) if teacher is not None else None
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-        if soft_targets is not None:
-            loss = ((1 - config.distill_weight) * loss + config.distill_weight
-                    * distillation_loss(logits, soft_targets, config.distill_temperature))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss, logits = training_step(model, optimizer, x, y, lr, config, fast, teacher)
         if state.ema is not None:
             state.ema.update(model)
         loss_sum += loss.detach() * len(y)
