@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,9 +42,9 @@ def _by_setting(rows: Sequence[dict[str, Any]], variants: dict[str, float]) -> t
     for variant, x in sorted(variants.items(), key=lambda kv: kv[1]):
         accs = [100 * r["val_acc"] for r in rows if r["variant"] == variant]
         if accs:
-            mean = sum(accs) / len(accs)
-            std = math.sqrt(sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) if len(accs) > 1 else 0.0
-            xs.append(x), means.append(mean), stds.append(std)
+            xs.append(x)
+            means.append(statistics.fmean(accs))
+            stds.append(statistics.stdev(accs) if len(accs) > 1 else 0.0)
     return xs, means, stds
 
 
