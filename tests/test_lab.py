@@ -238,8 +238,12 @@ def check_page(session: LabSession, name: str, panel: Any, committed: nbformat.N
 @needs_browser
 @pytest.mark.parametrize("name", ["01_data_exploration.ipynb", "04_error_analysis.ipynb"])
 def test_notebook_runs_in_jupyterlab(session: LabSession, name: str) -> None:
+    run_and_check(session, name, read(NOTEBOOKS_DIR / name))
+
+
+def run_and_check(session: LabSession, name: str, committed: nbformat.NotebookNode) -> None:
+    """Run the output-free copy of ``name`` in the Lab and check its page against the commit."""
     copy = session.copies[name]
-    committed = read(NOTEBOOKS_DIR / name)
     headlines = headline_lines(committed, HEADLINES[name])
     try:
         panel = session.lab.run_notebook(copy.lab_path, copy.disk, KERNEL_NAME, RUN_TIMEOUT)
@@ -251,17 +255,11 @@ def test_notebook_runs_in_jupyterlab(session: LabSession, name: str) -> None:
 @needs_browser
 def test_notebook_03_loads_the_checkpoint_and_draws_the_curves(session: LabSession) -> None:
     name = "03_training.ipynb"
-    copy = session.copies[name]
     committed = read(NOTEBOOKS_DIR / name)
     curves = [i for i, c in enumerate(c for c in committed.cells if c.cell_type == "code")
               if "plot_training_curves(" in c.source]
     assert len(curves) == 1 and curves[0] in image_cells(committed), curves
-    headlines = headline_lines(committed, HEADLINES[name])
-    try:
-        panel = session.lab.run_notebook(copy.lab_path, copy.disk, KERNEL_NAME, RUN_TIMEOUT)
-        check_page(session, name, panel, committed, headlines)
-    finally:
-        session.lab.shutdown(copy.lab_path)
+    run_and_check(session, name, committed)
 
 
 @needs_browser
