@@ -111,13 +111,15 @@ def test_the_frontier_draws_the_course_target_of_99_5_percent() -> None:
 
 
 # ---- notebook 07: variants, public anchors, the best model per budget ----------------------
-from utils.plots.results import ANCHOR_X_OFFSET, KD_X_OFFSET, SERIES  # noqa: E402
+from utils.plots.results import ANCHOR_X_OFFSET, KD_X_OFFSET, LIGHTAUG_X_OFFSET, SERIES  # noqa: E402
 
 VARIANT_ROWS = [
     {**ROWS[1], "arch": "sep8k-e20", "params": 7_510, "epochs": 20, "seeds": 3,
      "test_mean": 99.50, "val_mean": 99.46, "device": "cuda (NVIDIA H200)"},
     {**ROWS[1], "arch": "sep8k-kd", "params": 7_510, "epochs": 20, "seeds": 3,
      "test_mean": 99.47, "val_mean": 99.43, "device": "cuda (NVIDIA H200)"},
+    {**ROWS[1], "arch": "sep8k-lightaug", "params": 7_510, "epochs": 20, "seeds": 3,
+     "test_mean": 99.53, "val_mean": 99.48, "device": "cpu"},
     {**ROWS[0], "arch": "primary19k-noaug", "seeds": 1, "val_mean": 99.7},
 ]
 
@@ -127,12 +129,13 @@ def _offsets(fig) -> list[tuple[float, float]]:
             if len(c.get_offsets()) == 1]
 
 
-def test_frontier_rows_add_e20_and_kd_but_not_noaug(sweep_csv: Path) -> None:
+def test_frontier_rows_add_e20_kd_and_lightaug_but_not_noaug(sweep_csv: Path) -> None:
     write_tables(VARIANT_ROWS, sweep_csv.parent, "sweep_variants")
     rows = frontier.frontier_rows(sweep_csv)  # the variants table beside sweep.csv
     assert [(r["arch"], r["model"], r["variant"]) for r in rows] == [
         ("primary19k", "primary19k", "control"), ("compact8k", "compact8k", "control"),
-        ("sep8k-e20", "sep8k", "e20"), ("sep8k-kd", "sep8k", "kd")]
+        ("sep8k-e20", "sep8k", "e20"), ("sep8k-kd", "sep8k", "kd"),
+        ("sep8k-lightaug", "sep8k", "lightaug")]
     assert rows[2]["val_mean"] == pytest.approx(99.46) and rows[2]["epochs"] == 20
     with pytest.raises(FileNotFoundError, match="tables-only"):
         frontier.frontier_rows(sweep_csv, sweep_csv.parent / "absent.csv")
@@ -152,18 +155,19 @@ def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) ->
         ax = fig.axes[0]
         texts = " ".join(t.get_text() for t in ax.texts)
         assert "sep8k-e20 99.50" in texts and "sep8k-kd 99.47" in texts
-        assert "noaug" not in texts
+        assert "sep8k-lightaug 99.53" in texts and "noaug" not in texts
         legend = [t.get_text() for t in ax.get_legend().get_texts()]
-        for variant in ("control", "e20", "kd"):
+        for variant in frontier.FRONTIER_VARIANTS + ("control",):
             assert any(SERIES[variant].legend in label for label in legend), variant
         colours = {variant: style.color for variant, style in SERIES.items()}
         assert len(set(colours.values())) == len(colours)
         markers = {(line.get_marker(), line.get_color()) for line in ax.get_lines()}
         assert (SERIES["e20"].marker, SERIES["e20"].color) in markers
         assert (SERIES["kd"].marker, SERIES["kd"].color) in markers
-        # a kd run shares its architecture's count: drawn just right of it
+        assert (SERIES["lightaug"].marker, SERIES["lightaug"].color) in markers
+        # kd and lightaug runs share their architecture's count: drawn just right of it
         xs = {line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1}
-        assert 7_510 * KD_X_OFFSET in xs and 7_510 in xs
+        assert {7_510, 7_510 * KD_X_OFFSET, 7_510 * LIGHTAUG_X_OFFSET} <= xs
     finally:
         plt.close(fig)
 

@@ -4,9 +4,9 @@ parameter budget, and per-seed comparisons of the committed runs::
     python -m utils.frontier [--csv results/sweep.csv] [--variants-csv results/sweep_variants.csv]
                              [--figures-dir figures]
 
-``sweep.csv`` (the shipped recipe per model) and ``sweep_variants.csv`` (the e20 and kd runs of
-notebook 07; its ``noaug`` row is notebook 06's robustness baseline and is left out) are written
-by ``python -m utils.sweep``; the figure is saved as ``figures/07_frontier.png``.
+``sweep.csv`` (the shipped recipe per model) and ``sweep_variants.csv`` (the e20, kd and lightaug
+runs of notebook 07; its ``noaug`` row is notebook 06's robustness baseline and is left out) are
+written by ``python -m utils.sweep``; the figure is saved as ``figures/07_frontier.png``.
 
 Selection rule: a budget's best model is the one with the highest mean *validation* accuracy
 among the runs under it; its test accuracy is only reported, never compared.
@@ -36,7 +36,7 @@ REQUIRED_COLUMNS = ("arch", *INT_COLUMNS, *FLOAT_COLUMNS)
 CONTROL = "control"  # as utils.sweep.CONTROL (not imported: that would load torch)
 # Variants of utils.sweep.VARIANTS drawn on the frontier and eligible per budget. "noaug" is not:
 # it is notebook 06's robustness baseline (one seed of primary19k without augmentation).
-FRONTIER_VARIANTS = ("e20", "kd")
+FRONTIER_VARIANTS = ("e20", "kd", "lightaug")
 BUDGETS = (20_000, 8_000, 4_000, 2_000, 1_000)  # "under N parameters", issue 12's table
 
 
@@ -134,7 +134,7 @@ def split_run_name(name: str) -> tuple[str, str]:
 
 def frontier_rows(csv_path: str | Path = DEFAULT_CSV,
                   variants_csv: str | Path | None = None) -> list[dict[str, Any]]:
-    """The control rows of ``sweep.csv`` and the e20/kd rows of ``sweep_variants.csv`` (by
+    """The control rows of ``sweep.csv`` and the e20/kd/lightaug rows of ``sweep_variants.csv`` (by
     default the one beside ``csv_path``; skipped when absent), each with ``model`` (the
     architecture) and ``variant`` added."""
     rows = [{**row, "model": row["arch"], "variant": CONTROL} for row in read_sweep_csv(csv_path)]

@@ -39,9 +39,10 @@ COURSE_TARGET = 99.5  # percent: the course's goal, "under 20k parameters, over 
 
 
 REFERENCE_X_OFFSET = 1.2  # reference markers sit this factor right of 19,898 so they stay legible
-# Runs of one architecture share its parameter count: the kd runs are drawn this factor to the
-# right and the public anchors this factor to the left, so no marker hides another.
+# Runs of one architecture share its parameter count: the kd and lightaug runs are drawn these
+# factors to the right and the public anchors this factor to the left, so no marker hides another.
 KD_X_OFFSET = 1.07
+LIGHTAUG_X_OFFSET = 1.14
 ANCHOR_X_OFFSET = 1 / 1.07
 
 
@@ -55,9 +56,11 @@ class SeriesStyle:
 
 SERIES: dict[str, SeriesStyle] = {
     CONTROL: SeriesStyle("our runs, shipped recipe (15-20 epochs, CPU)", "tab:blue", "o"),
-    "e20": SeriesStyle("our runs, e20: 20 epochs (GPU)", "tab:green", "s"),
-    "kd": SeriesStyle("our runs, kd: 20 epochs distilled from 3 primary19k (GPU)", "tab:orange",
+    "e20": SeriesStyle("our runs, e20: 20 epochs", "tab:green", "s"),
+    "kd": SeriesStyle("our runs, kd: 20 epochs distilled from 3 primary19k", "tab:orange",
                       "^", KD_X_OFFSET),
+    "lightaug": SeriesStyle("our runs, lightaug: 20 epochs, augmentation at half strength",
+                            "tab:cyan", "D", LIGHTAUG_X_OFFSET),
 }
 ANCHOR_COLOR = "tab:purple"
 CLUSTER_RATIO = 1.12  # points whose parameter counts differ by less than this share a label stack
