@@ -168,6 +168,7 @@ def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) ->
         # kd and lightaug runs share their architecture's count: drawn just right of it
         xs = {line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1}
         assert {7_510, 7_510 * KD_X_OFFSET, 7_510 * LIGHTAUG_X_OFFSET} <= xs
+        assert "kd and lightaug runs drawn 7% and 14% right" in ax.get_xlabel()
     finally:
         plt.close(fig)
 

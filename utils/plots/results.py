@@ -163,8 +163,13 @@ def plot_frontier(
     if target is not None:
         ax.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"{target:.1f}% target")
     ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters (log scale; kd runs drawn 7% right of their count, "
-                  "public anchors 7% left, the original's red markers 20% right)")
+    def percent(factor: float) -> str:
+        return f"{abs(factor - 1) * 100:.0f}%"
+
+    ax.set_xlabel(f"trainable parameters (log scale; kd and lightaug runs drawn "
+                  f"{percent(KD_X_OFFSET)} and {percent(LIGHTAUG_X_OFFSET)} right of their count, "
+                  f"public anchors {percent(1 / ANCHOR_X_OFFSET)} left, the original's red "
+                  f"markers {percent(REFERENCE_X_OFFSET)} right)")
     ax.set_ylabel("MNIST test accuracy (%)")
     ax.set_title("Accuracy vs size: our runs (final epoch, no test-set choices) and public "
                  "anchors")
