@@ -30,6 +30,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
 RUNS_DIR := runs/notebooks
 PAPERMILL := $(VENV)/bin/papermill -k python3
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# Two pytest-xdist workers; loadscope keeps each notebook's cells (and each test module) in one
+# worker, in order. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 SWEEP_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
@@ -76,7 +79,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: lint
-	$(VENV)/bin/pytest tests notebooks $(NBVAL_FLAGS)
+	$(VENV)/bin/pytest tests notebooks $(NBVAL_FLAGS) -n $(TEST_WORKERS) --dist loadscope
 
 # The browser test drives Debian's chromium (Playwright's own browser download is not used).
 $(CHROMIUM):
