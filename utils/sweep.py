@@ -19,6 +19,7 @@ import json
 import os
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -247,9 +248,7 @@ def check_notebook_mode(specs: list[RunSpec]) -> None:
 
 def devices_of(runs: list[dict[str, Any]]) -> str:
     """``cpu``, or ``cuda (NVIDIA H200) x3, cpu x2`` when the seeds ran on different devices."""
-    counts: dict[str, int] = {}
-    for run in runs:
-        counts[run["device"]] = counts.get(run["device"], 0) + 1
+    counts = Counter(run["device"] for run in runs)  # in order of first appearance
     if len(counts) == 1:
         return next(iter(counts))
     return ", ".join(f"{device} x{n}" for device, n in counts.items())
