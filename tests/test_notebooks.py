@@ -2,14 +2,17 @@
 
 * structure of every committed notebook (title cell, plain-valued `parameters` cell, outputs);
 * a papermill smoke run of every notebook with small parameters into a temporary folder,
-  checking it runs without errors and writes exactly the figures committed for it;
-* a self-check that the nbval set-up really compares numbers: a copy of notebook 01 with one
-  committed digit changed must fail.
+  checking it runs without errors and writes exactly the figures committed for it; the same run
+  tries every code exercise with the student's placeholder (it must fail clearly) and with its
+  solution (its check must pass), so each notebook executes once here, not twice;
+* a self-check that the nbval set-up really compares numbers: a copy of notebook 01, cut after
+  the first cell with a compared number, with that number changed, must fail on that cell.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import os
 import re
 import subprocess
@@ -21,7 +24,9 @@ import nbformat
 import pytest
 
 from utils.data import MNISTSplits
+from utils.exercises import AnswerError
 from utils.paths import FIGURES_DIR, REPO_ROOT
+from utils.student import CODE_MESSAGE, SOLUTION_TAG, student_notebook
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))
@@ -111,23 +116,134 @@ def test_committed_outputs(path: Path) -> None:
 
 
 # ---------------------------------------------------------------- papermill smoke runs (slow)
+TRIAL = "exercise_trial"  # cell metadata: which step of an exercise's trial a cell is
+EXPECTED_ERROR = "raises-exception"  # nbclient's tag: the cell may raise, execution goes on
+
+
+def tags(cell: nbformat.NotebookNode) -> list[str]:
+    return cell.metadata.get("tags", [])
+
+
+def with_exercise_trials(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with every code exercise tried twice, in one kernel: before each solution
+    cell, the student copy's placeholder and a copy of the check (both must raise, so they are
+    tagged ``raises-exception``); then the solution and its own check, which must pass. One
+    execution is then both the headless smoke run and the exercise test."""
+    student = student_notebook(nb)
+    run = copy.deepcopy(nb)
+    cells = []
+    for index, cell in enumerate(run.cells):
+        if cell.cell_type == "code" and SOLUTION_TAG in tags(cell):
+            check = run.cells[index + 1]
+            for step, source in (("placeholder", student.cells[index]), ("unanswered", check)):
+                trial = nbformat.v4.new_code_cell(
+                    source.source, metadata={"tags": [EXPECTED_ERROR],
+                                             TRIAL: {"step": step, "exercise": cell.id}})
+                trial.id = f"{cell.id}-{step}"[:64]
+                cells.append(trial)
+            cell.metadata[TRIAL] = {"step": "solution", "exercise": cell.id}
+            check.metadata[TRIAL] = {"step": "answered", "exercise": cell.id}
+        cells.append(cell)
+    run.cells = cells
+    return run
+
+
+def error_of(cell: nbformat.NotebookNode) -> tuple[str, str] | None:
+    errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+    return (errors[0].ename, errors[0].evalue) if errors else None
+
+
+def check_exercise_trials(executed: nbformat.NotebookNode) -> None:
+    """Only the placeholders and unanswered checks raised, each with the student's message;
+    every solution ran and its check said "correct"."""
+    unexpected = [(c.get("id"), error_of(c)) for c in executed.cells
+                  if error_of(c) and TRIAL not in c.metadata]
+    assert not unexpected, f"cells raised: {unexpected}"
+    for cell in executed.cells:
+        if TRIAL not in cell.metadata:
+            continue
+        step, exercise = cell.metadata[TRIAL]["step"], cell.metadata[TRIAL]["exercise"]
+        error = error_of(cell)
+        if step == "placeholder":
+            assert error == ("NotImplementedError", CODE_MESSAGE), (exercise, error)
+        elif step == "unanswered":
+            name, message = error or ("", "")
+            assert name == AnswerError.__name__ and "no answer yet" in message, (exercise, error)
+        else:
+            assert error is None, (exercise, step, error)
+        if step == "answered":
+            printed = "".join(o.text for o in cell.outputs if o.output_type == "stream")
+            assert "correct" in printed, (exercise, printed)
+
+
+def test_exercise_trials_put_placeholder_and_check_before_each_solution() -> None:
+    solution = nbformat.v4.new_code_cell("### BEGIN SOLUTION\nanswer_rf = 5\n### END SOLUTION",
+                                         metadata={"tags": [SOLUTION_TAG]})
+    check = nbformat.v4.new_code_cell("check_rf(answer_rf)", metadata={"tags": ["check"]})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), solution, check])
+    run = with_exercise_trials(nb)
+    steps = [c.metadata.get(TRIAL, {}).get("step") for c in run.cells]
+    assert steps == [None, "placeholder", "unanswered", "solution", "answered"]
+    placeholder, unanswered = run.cells[1:3]
+    assert "answer_rf = ..." in placeholder.source and "BEGIN SOLUTION" not in placeholder.source
+    assert unanswered.source == check.source
+    assert all(tags(c) == [EXPECTED_ERROR] for c in (placeholder, unanswered))
+    assert len({c.id for c in run.cells}) == len(run.cells)
+    nbformat.validate(run)
+    assert TRIAL not in nb.cells[1].metadata, "the notebook itself must not be modified"
+
+
+def executed_trials(placeholder_error: tuple[str, str] | None) -> nbformat.NotebookNode:
+    """A hand-made 'executed' trial notebook whose placeholder raised ``placeholder_error``."""
+    def outputs(error: tuple[str, str] | None, text: str = "") -> list:
+        if error:
+            return [nbformat.v4.new_output("error", ename=error[0], evalue=error[1], traceback=[])]
+        return [nbformat.v4.new_output("stream", text=text)] if text else []
+
+    cells = []
+    for step, error, text in (
+            ("placeholder", placeholder_error, ""),
+            ("unanswered", ("AnswerError", "Exercise 1: no answer yet. Replace ..."), ""),
+            ("solution", None, ""), ("answered", None, "Exercise 1: correct.\n")):
+        cell = nbformat.v4.new_code_cell("...", metadata={TRIAL: {"step": step, "exercise": "e1"}})
+        cell.outputs = outputs(error, text)
+        cells.append(cell)
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_exercise_trial_check_passes_and_fails() -> None:
+    check_exercise_trials(executed_trials(("NotImplementedError", CODE_MESSAGE)))
+    with pytest.raises(AssertionError, match="e1"):
+        check_exercise_trials(executed_trials(None))  # the placeholder did not raise
+    broken = executed_trials(("NotImplementedError", CODE_MESSAGE))
+    broken.cells.append(nbformat.v4.new_code_cell("1 / 0"))
+    broken.cells[-1].outputs = [nbformat.v4.new_output(
+        "error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
+    with pytest.raises(AssertionError, match="ZeroDivisionError"):
+        check_exercise_trials(broken)
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
 def test_papermill_smoke(path: Path, tmp_path: Path, splits: MNISTSplits) -> None:
+    """Top to bottom through papermill with small parameters, every exercise tried with the
+    student's placeholder and with its solution, writing exactly the committed figures."""
     import papermill
 
     params = smoke_parameters(path, tmp_path)
+    trials = tmp_path / f"trials_{path.name}"
+    nbformat.write(with_exercise_trials(read(path)), trials)
     output = tmp_path / path.name
     try:
         papermill.execute_notebook(
-            str(path), str(output), parameters=params, kernel_name="python3",
+            str(trials), str(output), parameters=params, kernel_name="python3",
             cwd=str(NOTEBOOKS_DIR), progress_bar=False, log_output=False,
         )
-    except papermill.PapermillExecutionError as exc:
-        pytest.fail(f"{path.name} failed with {params}: {exc.ename}: {exc.evalue}")
+    except papermill.PapermillExecutionError:
+        pass  # papermill reports any error output, expected ones too: judged cell by cell below
     executed = read(output)
-    errors = [o for c in code_cells(executed) for o in c.outputs if o.output_type == "error"]
-    assert not errors
+    assert any("injected-parameters" in tags(c) for c in executed.cells)
+    check_exercise_trials(executed)
     written = {p.name for p in (tmp_path / "figures").glob("*.png")}
     committed = {p.name for p in FIGURES_DIR.glob(f"{path.name[:2]}_*.png")}
     assert written == committed, (
@@ -157,6 +273,9 @@ def test_nbval_detects_a_changed_number(tmp_path: Path, splits: MNISTSplits) -> 
     source = NOTEBOOKS_DIR / "01_data_exploration.ipynb"
     nb = read(source)
     changed_cell = mutate_one_number(nb)
+    # Only the cells up to the changed one matter, and nbval numbers cells as it meets them.
+    last = code_cells(nb)[changed_cell]
+    nb.cells = nb.cells[: nb.cells.index(last) + 1]
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params.source = re.sub(r"(?m)^figures_dir = None",
                            f"figures_dir = {str(tmp_path / 'figures')!r}", params.source)

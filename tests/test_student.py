@@ -1,5 +1,7 @@
-"""The student copies: every exercise has a solution and a check, no solution survives the
-copy, and a student's placeholder fails with a clear message where the solution passes.
+"""The student copies: every exercise has a solution and a check, and no solution survives the
+copy. That a student's placeholder fails with a clear message where the solution passes is
+checked by the notebooks' smoke run (``tests/test_notebooks.py::test_papermill_smoke``), which
+tries every code exercise both ways in the same execution.
 
 The notebook-level tests discover ``notebooks/0*.ipynb``, so every notebook that gains
 exercises is covered without editing this file.
@@ -7,19 +9,15 @@ exercises is covered without editing this file.
 
 from __future__ import annotations
 
-import copy
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from utils.exercises import AnswerError
 from utils.paths import REPO_ROOT
 from utils.student import (
     BEGIN,
     CHECK_TAG,
-    CODE_MESSAGE,
     CODE_STUB,
     END,
     SOLUTION_TAG,
@@ -172,72 +170,3 @@ def test_student_copy_holds_no_solution(path):
             assert TEXT_STUB in cell.source
         else:
             assert CODE_STUB in cell.source
-
-
-# ---------------------------------------------------------------- placeholders fail, solutions pass
-def _exercise_run(nb: nbformat.NotebookNode, params: dict) -> tuple[nbformat.NotebookNode, list]:
-    """One notebook to execute: the cells before "## Exercises" (with ``params`` injected after
-    the parameters cell), then per code exercise: placeholder, check, solution, check."""
-    student = student_notebook(nb)
-    start = next(i for i, c in enumerate(nb.cells)
-                 if c.cell_type == "markdown" and c.source.startswith(EXERCISES_HEADING))
-    cells, plan = [], []
-    for cell in nb.cells[:start]:
-        if cell.cell_type != "code":
-            continue
-        cells.append(copy.deepcopy(cell))
-        if "parameters" in tags(cell):
-            injected = "\n".join(f"{name} = {value!r}" for name, value in params.items())
-            cells.append(nbformat.v4.new_code_cell(injected))
-    for index in range(start, len(nb.cells)):
-        cell = nb.cells[index]
-        if cell.cell_type != "code" or CHECK_TAG in tags(cell):
-            continue
-        if SOLUTION_TAG not in tags(cell):
-            cells.append(copy.deepcopy(cell))
-            continue
-        check = nb.cells[index + 1]
-        first = len(cells)
-        cells += [copy.deepcopy(student.cells[index]), copy.deepcopy(check),
-                  copy.deepcopy(cell), copy.deepcopy(check)]
-        plan.append((cell.id, first))
-    run = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
-    run.cells = cells
-    for cell in run.cells:
-        cell.outputs, cell.execution_count = [], None
-    return run, plan
-
-
-def _error(cell: nbformat.NotebookNode) -> tuple[str, str] | None:
-    errors = [o for o in cell.outputs if o.output_type == "error"]
-    return (errors[0].ename, errors[0].evalue) if errors else None
-
-
-def _stdout(cell: nbformat.NotebookNode) -> str:
-    return "".join(o.text for o in cell.outputs if o.output_type == "stream")
-
-
-@pytest.mark.notebooks
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_placeholder_fails_clearly_and_solution_passes(path, tmp_path, splits):
-    from nbclient import NotebookClient
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_notebooks import smoke_parameters
-
-    nb = read(path)
-    if not any(CHECK_TAG in tags(c) for c in nb.cells):
-        pytest.skip(f"{path.name} has no code exercises yet")
-    run, plan = _exercise_run(nb, smoke_parameters(path, tmp_path))
-    NotebookClient(run, kernel_name="python3", allow_errors=True, timeout=600,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    prefix_errors = [i for i, c in enumerate(run.cells[: plan[0][1]]) if _error(c)]
-    assert not prefix_errors, f"setup cells failed: {[_error(run.cells[i]) for i in prefix_errors]}"
-    for cell_id, first in plan:
-        placeholder, check_missing, solution, check_done = run.cells[first : first + 4]
-        assert _error(placeholder) == ("NotImplementedError", CODE_MESSAGE), cell_id
-        name, message = _error(check_missing) or ("", "")
-        assert name == AnswerError.__name__ and "no answer yet" in message, (cell_id, name, message)
-        assert _error(solution) is None, (cell_id, _error(solution))
-        assert _error(check_done) is None and "correct" in _stdout(check_done), (
-            cell_id, _error(check_done))
