@@ -154,6 +154,18 @@ def test_main_writes_tables_and_frontier(tmp_path: Path, splits, monkeypatch) ->
     assert (tmp_path / "figs" / "07_frontier.png").is_file()
 
 
+def test_a_separate_runs_root_keeps_its_frontier_figure_beside_its_tables(tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    """Only the default runs root draws into the repo's figures/ (None); another root's sweep
+    (e.g. results/bf16/runs) must not overwrite the committed figure."""
+    assert sweep.frontier_figures_dir(sweep.RESULTS_DIR / "runs", None) is None
+    assert sweep.frontier_figures_dir(tmp_path / "runs", None) == tmp_path / "figures"
+    assert sweep.frontier_figures_dir(tmp_path / "runs", tmp_path / "x") == tmp_path / "x"
+    _write_metrics(tmp_path / "runs")
+    sweep.main(["--tables-only", "--runs-root", str(tmp_path / "runs")])
+    assert (tmp_path / "figures" / "07_frontier.png").is_file()
+
+
 def test_tables_only_rebuilds_both_tables_without_data(tmp_path: Path, monkeypatch) -> None:
     """--tables-only needs no MNIST: it re-aggregates control runs and variant runs apart."""
     _write_metrics(tmp_path / "runs")

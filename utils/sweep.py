@@ -342,7 +342,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
     parser.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
     parser.add_argument("--figures-dir", type=Path, default=None,
-                        help="where the frontier figure goes (default: the repo's figures/)")
+                        help="where the frontier figure goes (default: the repo's figures/ for "
+                             "the default --runs-root, else figures/ beside its tables)")
     parser.add_argument("--tables-only", action="store_true",
                         help="train nothing: rebuild sweep.* / sweep_variants.* (and the "
                              "frontier figure) from the finished runs")
@@ -369,6 +370,16 @@ def write_all_tables(runs_root: Path) -> None:
         write_tables(rows, runs_root.parent, "sweep_variants")
 
 
+def frontier_figures_dir(runs_root: Path, figures_dir: Path | None) -> Path | None:
+    """Where the frontier figure goes: a sweep kept apart (another ``--runs-root``, e.g. the
+    bf16 comparison's) must not overwrite the course's committed ``figures/07_frontier.png``.
+    ``None`` means the repo's figures/."""
+    if figures_dir is not None:
+        return figures_dir
+    default_root = RESULTS_DIR / "runs"
+    return None if runs_root.resolve() == default_root.resolve() else runs_root.parent / "figures"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     splits = None if args.tables_only else load_mnist_splits(args.mnist_root)
@@ -391,7 +402,8 @@ def main(argv: list[str] | None = None) -> None:
     if aggregate(args.runs_root):
         from .frontier import write_frontier  # matplotlib only once there is something to plot
 
-        figure = write_frontier(args.runs_root.parent / "sweep.csv", args.figures_dir)
+        figure = write_frontier(args.runs_root.parent / "sweep.csv",
+                                frontier_figures_dir(args.runs_root, args.figures_dir))
         print(f"[sweep] frontier figure: {figure}")
 
 
