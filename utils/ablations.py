@@ -34,7 +34,7 @@ from .evaluate import predict_logits
 from .io import atomic_write_json, atomic_write_text
 from .lr_range import lr_range_test, steepest_descent_lr
 from .paths import RESULTS_DIR, resolve_device
-from .stats import mcnemar_exact, paired_t_statistic, t_critical_95
+from .stats import beyond_noise, mcnemar_exact, paired_t_statistic
 from .sweep import (
     METRICS_FILE,
     RunInProgress,
@@ -209,13 +209,8 @@ class Comparison:
 
     @property
     def beyond_noise(self) -> bool:
-        """Larger than both kinds of noise: the paired t-test over seeds rejects "no change"
-        at 5% (seed-to-seed noise; needs >= 3 seeds), *and* the exact McNemar test on all
-        seeds' discordant validation images does too (the finite validation set's noise)."""
-        df = len(self.diffs) - 1
-        if df < 2:
-            return False
-        return abs(self.t_statistic) > t_critical_95(df) and self.pooled_p < 0.05
+        """See :func:`utils.stats.beyond_noise` (McNemar here on the validation images)."""
+        return beyond_noise(self.diffs, self.pooled_p)
 
 
 def compare_to_control(rows: list[dict[str, Any]], runs_root: Path,

@@ -256,3 +256,13 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.0
             x2 = a + ratio * (b - a)
             f2 = nll(x2)
     return math.exp((a + b) / 2)
+
+
+def beyond_noise(differences: Sequence[float], pooled_p: float) -> bool:
+    """Larger than both kinds of noise: the paired t-test over seeds rejects "no change" at 5%
+    (seed-to-seed noise; needs >= 3 seeds), *and* the exact McNemar test on all seeds'
+    discordant images (``pooled_p``) does too (the finite evaluation set's noise)."""
+    if len(differences) < 3:
+        return False
+    return (abs(paired_t_statistic(differences)) > t_critical_95(len(differences) - 1)
+            and pooled_p < 0.05)
