@@ -66,6 +66,7 @@ from utils.paths import RESULTS_DIR, resolve_device  # noqa: E402
 from utils.train import (  # noqa: E402
     FastPath,
     TrainConfig,
+    cpu_model,
     cpu_supports_bf16,
     fit,
     resolve_fast_path,
@@ -106,21 +107,11 @@ QUICK = dict(models=("original19k", "primary19k"), batch_sizes=(64,), throughput
 
 
 # ---------------------------------------------------------------- machine
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def hardware_info(device: torch.device) -> dict[str, Any]:
     """What the numbers were measured on; printed and stored next to them."""
     info: dict[str, Any] = {
         "device": str(device),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "cpu_bf16": cpu_supports_bf16(),
         "torch_threads": torch.get_num_threads(),

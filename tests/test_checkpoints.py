@@ -20,7 +20,16 @@ from utils.data import MNISTSplits
 from utils.evaluate import predict_logits
 from utils.io import atomic_torch_save, atomic_write_json
 from utils.models import build_model, count_parameters
-from utils.train import HISTORY_FILE, MODEL_FILE, STATE_FILE, FitResult, TrainConfig, fit
+from utils.train import (
+    HISTORY_FILE,
+    MODEL_FILE,
+    STATE_FILE,
+    FitResult,
+    TrainConfig,
+    cpu_model,
+    cpu_supports_bf16,
+    fit,
+)
 
 ARCH, OTHER_ARCH = "micro2k", "compact8k"
 
@@ -217,7 +226,9 @@ def test_model_checkpoint_metadata_says_how_it_was_made(finished_run):
     # the split it was given, not a hard-coded description of the default one
     assert meta["data_split"]["val"] == 300
     assert meta["data_split"]["val_source"].startswith("5,000 images stratified")
-    assert meta["precision"] == {"forward": "float32", "channels_last": False}
+    assert meta["precision"] == {"forward": "float32", "channels_last": False,
+                                 "cpu_bf16_kernels": cpu_supports_bf16()}
+    assert meta["cpu"] == cpu_model() and meta["cpu"]
     mean, std = finished_run.normalization
     assert meta["normalization"] == {"mean": mean, "std": std}
 

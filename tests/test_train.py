@@ -23,6 +23,7 @@ from utils.train import (
     STATE_FILE,
     FitResult,
     TrainConfig,
+    cpu_supports_bf16,
     fit,
     learning_rate_at,
     load_history,
@@ -393,7 +394,8 @@ def test_every_numeric_path_trains_and_is_deterministic(small, amp, channels_las
                if v.dtype.is_floating_point)  # master weights stay fp32
     precision = read_checkpoint(tmp_path / "a" / MODEL_FILE)["metadata"]["precision"]
     assert precision == {"forward": "bfloat16 autocast" if amp == "on" else "float32",
-                         "channels_last": channels_last == "on"}
+                         "channels_last": channels_last == "on",
+                         "cpu_bf16_kernels": cpu_supports_bf16()}
 
 
 @pytest.mark.parametrize("bf16", [True, False])

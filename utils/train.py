@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -228,6 +229,18 @@ def cpu_supports_bf16() -> bool:
     """Whether oneDNN has native bfloat16 kernels on this CPU (AVX-512 BF16 / AMX): asked of
     the library that will run them, not guessed from the CPU's name."""
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from ``/proc/cpuinfo`` where there is one): run metadata and the
+    benchmark say which processor produced their numbers."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 @dataclass(frozen=True)
@@ -624,8 +637,12 @@ def save_run(
         "val_loss": last.get("val_loss"),
         "train_seconds": sum(r["seconds"] for r in history),
         "device": device_name(resolve_device(config.device)),
+        "cpu": cpu_model(),
+        # bf16 autocast also runs on CPUs without bf16 kernels (emulated, several times slower):
+        # record which, so a comparison of numeric paths can say what hardware it rests on.
         "precision": {"forward": "bfloat16 autocast" if fast.bf16_autocast else "float32",
-                      "channels_last": fast.channels_last},
+                      "channels_last": fast.channels_last,
+                      "cpu_bf16_kernels": cpu_supports_bf16()},
     }
     save_model_checkpoint(run_dir / MODEL_FILE, model, config.arch, metadata)
     atomic_write_json(history, run_dir / HISTORY_FILE)
