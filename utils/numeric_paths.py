@@ -1,0 +1,289 @@
+"""Does training on the CPU fast path (bfloat16 autocast) change what the recipe learns?
+
+Issue 15's accuracy check. Each fast-path run is paired with the float32 run of the same model
+and seed: same initial weights, batch order and augmentation draws, so the numeric path is the
+only difference. Both are scored on the same images with the same float32 evaluation, and
+compared seed by seed (exact McNemar on the images) and over seeds (paired t):
+
+    python -m utils.sweep --models compact8k primary19k --seeds 0 1 2 3 4 --device cpu \\
+        --amp on --runs-root results/bf16/runs
+    python -m utils.numeric_paths            # -> results/bf16/comparison.md and .csv
+
+The decision (may "auto" train in bf16?) is read on the **validation** split, as every choice
+in this course is. The test columns re-score each finished run's saved weights on the test set
+(the same numbers its single test evaluation wrote to ``metrics.json``, which is checked): the
+issue asks for the paired comparison on the test images, and nothing is chosen from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoints import load_model_checkpoint
+from .data import MNISTSplits, load_mnist_splits
+from .evaluate import predict_logits
+from .io import atomic_write_text
+from .models import available_models
+from .paths import RESULTS_DIR
+from .stats import beyond_noise, mcnemar_exact, paired_t_statistic
+from .sweep import METRICS_FILE, run_folder
+from .train import MODEL_FILE
+
+MODELS = ["primary19k", "compact8k"]  # the two the issue names
+
+
+@dataclass(frozen=True)
+class ScoredRun:
+    """One finished run's right/wrong answers on the validation and test images."""
+
+    seed: int
+    precision: str  # "float32" or "bfloat16 autocast"
+    cpu: str  # where it trained, as its metadata records it
+    val_correct: torch.Tensor
+    test_correct: torch.Tensor
+
+
+def training_precision(metadata: dict[str, Any]) -> str:
+    """The forward pass's number format. Runs saved before the engine recorded it trained in
+    float32 on the CPU (bf16 autocast was CUDA-only then); anything else is refused."""
+    if "precision" in metadata:
+        return metadata["precision"]["forward"]
+    if metadata.get("device") == "cpu":
+        return "float32"
+    raise ValueError(f"A {metadata.get('device')} run saved without its numeric path: it may "
+                     "have trained in bf16 (older engines turned autocast on for CUDA). Compare "
+                     "runs that record metadata['precision'].")
+
+
+def hardware_of(metadata: dict[str, Any]) -> str:
+    """``AMD EPYC (bf16 emulated)``-style label; ``not recorded`` for older runs."""
+    cpu = metadata.get("cpu", "CPU not recorded")
+    native = metadata.get("precision", {}).get("cpu_bf16_kernels")
+    kernels = {True: "bf16 kernels", False: "no bf16 kernels"}.get(native, "bf16 kernels not recorded")
+    return f"{metadata.get('device', '?')}: {cpu}, {kernels}"
+
+
+def correct_answers(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                    normalization: dict[str, float]) -> torch.Tensor:
+    logits = predict_logits(model, images, normalization["mean"], normalization["std"])
+    return logits.argmax(1) == labels
+
+
+def score_run(run_dir: Path, splits: MNISTSplits) -> ScoredRun:
+    """Re-score a finished run in float32; its test accuracy must equal the one ``metrics.json``
+    recorded (else the folder holds other weights than those the sweep evaluated)."""
+    metrics_path = run_dir / METRICS_FILE
+    if not metrics_path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a finished sweep run (no {METRICS_FILE}).")
+    recorded = json.loads(metrics_path.read_text())
+    model, info = load_model_checkpoint(run_dir / MODEL_FILE)
+    meta = info["metadata"]
+    norm = meta["normalization"]
+    val = correct_answers(model, splits.val_images, splits.val_labels, norm)
+    test = correct_answers(model, splits.test_images, splits.test_labels, norm)
+    if int((~test).sum()) != recorded["test_errors"]:
+        raise ValueError(f"{run_dir}: its weights make {int((~test).sum())} test errors but "
+                         f"metrics.json recorded {recorded['test_errors']}: re-run the sweep for "
+                         "this run (delete its metrics.json) so the two agree.")
+    return ScoredRun(meta["seed"], training_precision(meta), hardware_of(meta), val, test)
+
+
+@dataclass(frozen=True)
+class PairedSplit:
+    """Candidate vs reference on one split, seed by seed (accuracy points)."""
+
+    reference: list[float]
+    candidate: list[float]
+    only_reference_right: list[int]  # McNemar's b per seed
+    only_candidate_right: list[int]  # McNemar's c per seed
+
+    @property
+    def diffs(self) -> list[float]:
+        return [c - r for r, c in zip(self.reference, self.candidate, strict=True)]
+
+    @property
+    def p_values(self) -> list[float]:
+        return [mcnemar_exact(b, c).p_value
+                for b, c in zip(self.only_reference_right, self.only_candidate_right, strict=True)]
+
+    @property
+    def pooled_p(self) -> float:
+        return mcnemar_exact(sum(self.only_reference_right), sum(self.only_candidate_right)).p_value
+
+    @property
+    def t_statistic(self) -> float:
+        return paired_t_statistic(self.diffs)
+
+    @property
+    def beyond_noise(self) -> bool:
+        return beyond_noise(self.diffs, self.pooled_p)
+
+
+def percent_right(correct: torch.Tensor) -> float:
+    return 100 * int(correct.sum()) / len(correct)  # exact counts, not a float32 mean
+
+
+def pair_split(reference: list[torch.Tensor], candidate: list[torch.Tensor]) -> PairedSplit:
+    return PairedSplit(
+        reference=[percent_right(r) for r in reference],
+        candidate=[percent_right(c) for c in candidate],
+        only_reference_right=[int((r & ~c).sum()) for r, c in zip(reference, candidate, strict=True)],
+        only_candidate_right=[int((~r & c).sum()) for r, c in zip(reference, candidate, strict=True)],
+    )
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    arch: str
+    seeds: list[int]
+    reference_path: str  # e.g. "float32 on cpu: AMD EPYC, no bf16 kernels"
+    candidate_path: str
+    val: PairedSplit
+    test: PairedSplit
+
+
+def describe(runs: list[ScoredRun]) -> str:
+    labels = sorted({f"{r.precision} on {r.cpu}" for r in runs})
+    return "; ".join(labels)
+
+
+def compare_model(arch: str, reference_root: Path, candidate_root: Path,
+                  splits: MNISTSplits) -> ModelComparison:
+    """Pair every seed finished under both roots; a clear error when there is none."""
+    def finished(root: Path) -> set[int]:
+        return {int(p.parent.name.removeprefix("seed"))
+                for p in (root / arch).glob(f"seed*/{METRICS_FILE}")}
+
+    seeds = sorted(finished(reference_root) & finished(candidate_root))
+    if not seeds:
+        raise ValueError(f"No seed of {arch} has finished under both {reference_root} and "
+                         f"{candidate_root}: train the candidate with utils.sweep --runs-root.")
+    reference = [score_run(run_folder(reference_root, arch, s), splits) for s in seeds]
+    candidate = [score_run(run_folder(candidate_root, arch, s), splits) for s in seeds]
+    if {r.precision for r in reference} == {c.precision for c in candidate}:
+        raise ValueError(f"{arch}: both roots hold {reference[0].precision} runs; the "
+                         "comparison needs two numeric paths.")
+    return ModelComparison(
+        arch=arch, seeds=seeds, reference_path=describe(reference),
+        candidate_path=describe(candidate),
+        val=pair_split([r.val_correct for r in reference], [c.val_correct for c in candidate]),
+        test=pair_split([r.test_correct for r in reference], [c.test_correct for c in candidate]),
+    )
+
+
+# ---------------------------------------------------------------- tables
+CSV_COLUMNS = ["arch", "seed", "split", "reference_acc", "candidate_acc", "diff",
+               "only_reference_right", "only_candidate_right", "mcnemar_p"]
+
+
+def mean_std(values: list[float]) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.2f} ± {std:.2f}"
+
+
+def verdict(paired: PairedSplit) -> str:
+    if len(paired.diffs) < 3:
+        return "too few seeds to judge (need 3)"
+    return "changed beyond noise" if paired.beyond_noise else "no change beyond noise"
+
+
+def csv_rows(comparisons: list[ModelComparison]) -> list[dict[str, Any]]:
+    rows = []
+    for comp in comparisons:
+        for split, paired in (("val", comp.val), ("test", comp.test)):
+            for i, seed in enumerate(comp.seeds):
+                rows.append({
+                    "arch": comp.arch, "seed": seed, "split": split,
+                    "reference_acc": f"{paired.reference[i]:.2f}",
+                    "candidate_acc": f"{paired.candidate[i]:.2f}",
+                    "diff": f"{paired.diffs[i]:+.2f}",
+                    "only_reference_right": paired.only_reference_right[i],
+                    "only_candidate_right": paired.only_candidate_right[i],
+                    "mcnemar_p": f"{paired.p_values[i]:.3g}",
+                })
+    return rows
+
+
+def markdown(comparisons: list[ModelComparison]) -> str:
+    lines = ["# bf16 autocast vs float32 training, paired by seed", "",
+             "Each candidate run is the reference recipe with only the numeric path changed "
+             "(same model, seed, data order and augmentation); both are evaluated in float32 on "
+             "the same images. Accuracy in %, final epoch. Δ = candidate − reference on the same "
+             "seed. b / c = images only the reference / only the candidate gets right; p = exact "
+             "McNemar. 'Beyond noise': the paired t-test over seeds and the exact McNemar test on "
+             "all seeds' discordant images both reject 'no change' at 5%. The decision is read "
+             "on validation; the test rows re-score the same weights (nothing is chosen on them).",
+             ""]
+    for comp in comparisons:
+        lines += [f"## {comp.arch} ({len(comp.seeds)} seeds: {', '.join(map(str, comp.seeds))})",
+                  "", f"- reference: {comp.reference_path}", f"- candidate: {comp.candidate_path}",
+                  "", "| split | reference mean ± std | candidate mean ± std | Δ per seed | "
+                  "Δ mean ± std | paired t | b / c per seed | McNemar p per seed | pooled p | "
+                  "verdict |", "|" + " --- |" * 10]
+        for name, paired in (("validation (5,000)", comp.val), ("test (10,000)", comp.test)):
+            diffs = paired.diffs
+            counts = zip(paired.only_reference_right, paired.only_candidate_right, strict=True)
+            lines.append(
+                f"| {name} | {mean_std(paired.reference)} | {mean_std(paired.candidate)} | "
+                f"{', '.join(f'{d:+.2f}' for d in diffs)} | {mean_std(diffs)} | "
+                f"{paired.t_statistic:+.2f} | "
+                f"{', '.join(f'{b} / {c}' for b, c in counts)} | "
+                f"{', '.join(f'{p:.2g}' for p in paired.p_values)} | {paired.pooled_p:.2g} | "
+                f"{verdict(paired)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_tables(comparisons: list[ModelComparison], out_dir: Path) -> list[Path]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(csv_rows(comparisons))
+    return [atomic_write_text(buffer.getvalue(), out_dir / "comparison.csv"),
+            atomic_write_text(markdown(comparisons), out_dir / "comparison.md")]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=MODELS, metavar="NAME",
+                        help="architectures to compare (default: %(default)s)")
+    parser.add_argument("--reference-root", type=Path, default=RESULTS_DIR / "runs",
+                        help="the float32 runs (default: results/runs)")
+    parser.add_argument("--candidate-root", type=Path, default=RESULTS_DIR / "bf16" / "runs",
+                        help="the fast-path runs; the tables go to its parent "
+                             "(default: results/bf16/runs)")
+    parser.add_argument("--mnist-root", default=None,
+                        help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.models if m not in available_models()]
+    if unknown:
+        parser.error(f"Unknown model(s) {unknown}: choose from {', '.join(available_models())}.")
+    for root in (args.reference_root, args.candidate_root):
+        if not root.is_dir():
+            parser.error(f"{root} is not a folder of sweep runs: train them with utils.sweep "
+                         "--runs-root first.")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    splits = load_mnist_splits(args.mnist_root)
+    comparisons = [compare_model(arch, args.reference_root, args.candidate_root, splits)
+                   for arch in args.models]
+    for path in write_tables(comparisons, args.candidate_root.parent):
+        print(f"[numeric_paths] wrote {path}")
+    print(markdown(comparisons))
+
+
+if __name__ == "__main__":
+    main()
