@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from utils.checkpoints import CheckpointError, read_checkpoint
 from utils.data import MNISTSplits
@@ -396,6 +397,21 @@ def test_every_numeric_path_trains_and_is_deterministic(small, amp, channels_las
     assert precision == {"forward": "bfloat16 autocast" if amp == "on" else "float32",
                          "channels_last": channels_last == "on",
                          "cpu_bf16_kernels": cpu_supports_bf16()}
+
+
+def test_cpu_bf16_autocast_rounds_inputs_and_result_but_sums_in_high_precision():
+    """What makes a bf16 run on a CPU without bf16 kernels (emulated) a fair stand-in for one
+    with them, numerically: both round the conv's inputs to bf16, sum the products in float32
+    and round the result once. A bf16 accumulator would be off by many units in the last place."""
+    torch.manual_seed(0)
+    x, w = torch.randn(16, 16, 14, 14), torch.randn(32, 16, 3, 3) * 0.1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = F.conv2d(x, w, padding=1)
+    assert y.dtype == torch.bfloat16
+    exact = F.conv2d(x.bfloat16().double(), w.bfloat16().double(), padding=1)  # then rounded once
+    ulps = (y.double() - exact.bfloat16().double()).abs() / (exact.abs() * 2**-7).clamp_min(1e-30)
+    assert float((ulps == 0).double().mean()) > 0.999  # the rest: ties between two roundings
+    assert float(ulps.max()) <= 1.5
 
 
 @pytest.mark.parametrize("bf16", [True, False])
