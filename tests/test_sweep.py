@@ -154,16 +154,19 @@ def test_main_writes_tables_and_frontier(tmp_path: Path, splits, monkeypatch) ->
     assert (tmp_path / "figs" / "07_frontier.png").is_file()
 
 
-def test_a_separate_runs_root_keeps_its_frontier_figure_beside_its_tables(tmp_path: Path,
-                                                                         monkeypatch) -> None:
-    """Only the default runs root draws into the repo's figures/ (None); another root's sweep
-    (e.g. results/bf16/runs) must not overwrite the committed figure."""
-    assert sweep.frontier_figures_dir(sweep.RESULTS_DIR / "runs", None) is None
-    assert sweep.frontier_figures_dir(tmp_path / "runs", None) == tmp_path / "figures"
-    assert sweep.frontier_figures_dir(tmp_path / "runs", tmp_path / "x") == tmp_path / "x"
+def test_a_separate_runs_root_draws_no_frontier_unless_asked(tmp_path: Path, monkeypatch) -> None:
+    """Only the course's runs draw into the repo's figures/; another root's sweep (e.g.
+    results/bf16/runs) must not overwrite the committed figure."""
+    assert sweep.draws_frontier(sweep.RESULTS_DIR / "runs", None)
+    assert not sweep.draws_frontier(tmp_path / "runs", None)
+    assert sweep.draws_frontier(tmp_path / "runs", tmp_path / "figs")
     _write_metrics(tmp_path / "runs")
+    import utils.frontier
+
+    monkeypatch.setattr(utils.frontier, "write_frontier",
+                        lambda *a, **k: pytest.fail("no frontier figure for a separate runs root"))
     sweep.main(["--tables-only", "--runs-root", str(tmp_path / "runs")])
-    assert (tmp_path / "figures" / "07_frontier.png").is_file()
+    assert (tmp_path / "sweep.csv").is_file()
 
 
 def test_tables_only_rebuilds_both_tables_without_data(tmp_path: Path, monkeypatch) -> None:

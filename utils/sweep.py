@@ -342,8 +342,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
     parser.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
     parser.add_argument("--figures-dir", type=Path, default=None,
-                        help="where the frontier figure goes (default: the repo's figures/ for "
-                             "the default --runs-root, else figures/ beside its tables)")
+                        help="where the frontier figure goes (default: the repo's figures/; "
+                             "with another --runs-root, no figure unless this is given)")
     parser.add_argument("--tables-only", action="store_true",
                         help="train nothing: rebuild sweep.* / sweep_variants.* (and the "
                              "frontier figure) from the finished runs")
@@ -370,14 +370,11 @@ def write_all_tables(runs_root: Path) -> None:
         write_tables(rows, runs_root.parent, "sweep_variants")
 
 
-def frontier_figures_dir(runs_root: Path, figures_dir: Path | None) -> Path | None:
-    """Where the frontier figure goes: a sweep kept apart (another ``--runs-root``, e.g. the
-    bf16 comparison's) must not overwrite the course's committed ``figures/07_frontier.png``.
-    ``None`` means the repo's figures/."""
-    if figures_dir is not None:
-        return figures_dir
-    default_root = RESULTS_DIR / "runs"
-    return None if runs_root.resolve() == default_root.resolve() else runs_root.parent / "figures"
+def draws_frontier(runs_root: Path, figures_dir: Path | None) -> bool:
+    """The course's frontier figure is drawn from the course's runs, or wherever
+    ``--figures-dir`` says: a sweep kept apart (another ``--runs-root``, e.g. the bf16
+    comparison's) must not overwrite the committed ``figures/07_frontier.png``."""
+    return figures_dir is not None or runs_root.resolve() == (RESULTS_DIR / "runs").resolve()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -399,11 +396,10 @@ def main(argv: list[str] | None = None) -> None:
         write_all_tables(args.runs_root)
     if args.tables_only:
         write_all_tables(args.runs_root)
-    if aggregate(args.runs_root):
+    if aggregate(args.runs_root) and draws_frontier(args.runs_root, args.figures_dir):
         from .frontier import write_frontier  # matplotlib only once there is something to plot
 
-        figure = write_frontier(args.runs_root.parent / "sweep.csv",
-                                frontier_figures_dir(args.runs_root, args.figures_dir))
+        figure = write_frontier(args.runs_root.parent / "sweep.csv", args.figures_dir)
         print(f"[sweep] frontier figure: {figure}")
 
 
