@@ -86,7 +86,7 @@ def test_compare_model_pairs_seeds_and_writes_both_tables(tmp_path: Path, small)
     save_run(fp32, 3, weights_seed=3, splits=small, precision=None)  # no bf16 partner: left out
     comparison = numeric_paths.compare_model(ARCH, fp32, bf16, small)
     assert comparison.seeds == [0, 1, 2]
-    assert comparison.reference_path == "float32 on cpu: Test CPU, bf16 kernels not recorded"
+    assert comparison.reference_path == "float32 on cpu: Test CPU"
     assert comparison.candidate_path == "bfloat16 autocast on cpu: Test CPU, no bf16 kernels"
     for paired, n in ((comparison.val, 300), (comparison.test, 400)):
         assert all(0 <= a <= 100 for a in paired.reference + paired.candidate)

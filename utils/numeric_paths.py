@@ -65,11 +65,14 @@ def training_precision(metadata: dict[str, Any]) -> str:
 
 
 def hardware_of(metadata: dict[str, Any]) -> str:
-    """``AMD EPYC (bf16 emulated)``-style label; ``not recorded`` for older runs."""
-    cpu = metadata.get("cpu", "CPU not recorded")
+    """``cpu: AMD EPYC, no bf16 kernels`` (an emulated bf16 run); the kernels are named for bf16
+    runs only, and older runs say what they did not record."""
+    label = f"{metadata.get('device', '?')}: {metadata.get('cpu', 'CPU not recorded')}"
+    if training_precision(metadata) == "float32":
+        return label
     native = metadata.get("precision", {}).get("cpu_bf16_kernels")
-    kernels = {True: "bf16 kernels", False: "no bf16 kernels"}.get(native, "bf16 kernels not recorded")
-    return f"{metadata.get('device', '?')}: {cpu}, {kernels}"
+    return label + {True: ", bf16 kernels", False: ", no bf16 kernels"}.get(
+        native, ", bf16 kernels not recorded")
 
 
 def correct_answers(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
