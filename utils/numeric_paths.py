@@ -188,9 +188,9 @@ CSV_COLUMNS = ["arch", "seed", "split", "reference_acc", "candidate_acc", "diff"
                "only_reference_right", "only_candidate_right", "mcnemar_p"]
 
 
-def mean_std(values: list[float]) -> str:
+def mean_std(values: list[float], signed: bool = False) -> str:
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.2f} ± {std:.2f}"
+    return f"{statistics.fmean(values):{'+' if signed else ''}.2f} ± {std:.2f}"
 
 
 def verdict(paired: PairedSplit) -> str:
@@ -237,7 +237,7 @@ def markdown(comparisons: list[ModelComparison]) -> str:
             counts = zip(paired.only_reference_right, paired.only_candidate_right, strict=True)
             lines.append(
                 f"| {name} | {mean_std(paired.reference)} | {mean_std(paired.candidate)} | "
-                f"{', '.join(f'{d:+.2f}' for d in diffs)} | {mean_std(diffs)} | "
+                f"{', '.join(f'{d:+.2f}' for d in diffs)} | {mean_std(diffs, signed=True)} | "
                 f"{paired.t_statistic:+.2f} | "
                 f"{', '.join(f'{b} / {c}' for b, c in counts)} | "
                 f"{', '.join(f'{p:.2g}' for p in paired.p_values)} | {paired.pooled_p:.2g} | "
