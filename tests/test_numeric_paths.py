@@ -76,7 +76,9 @@ def test_a_consistent_shift_over_seeds_and_images_is_beyond_noise() -> None:
         c[:k] = wrong[:k]
         candidate.append(c)
     paired = numeric_paths.pair_split(reference, candidate)
-    assert paired.beyond_noise and numeric_paths.verdict(paired) == "changed beyond noise"
+    assert paired.beyond_noise and numeric_paths.verdict(paired) == "candidate lower, beyond noise"
+    flipped = numeric_paths.pair_split(candidate, reference)
+    assert numeric_paths.verdict(flipped) == "candidate higher, beyond noise"
     assert numeric_paths.verdict(numeric_paths.pair_split(reference, reference)) == \
         "no change beyond noise"
 

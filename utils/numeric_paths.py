@@ -196,7 +196,9 @@ def mean_std(values: list[float], signed: bool = False) -> str:
 def verdict(paired: PairedSplit) -> str:
     if len(paired.diffs) < 3:
         return "too few seeds to judge (need 3)"
-    return "changed beyond noise" if paired.beyond_noise else "no change beyond noise"
+    if not paired.beyond_noise:
+        return "no change beyond noise"
+    return f"candidate {'higher' if statistics.fmean(paired.diffs) > 0 else 'lower'}, beyond noise"
 
 
 def csv_rows(comparisons: list[ModelComparison]) -> list[dict[str, Any]]:
