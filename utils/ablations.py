@@ -34,7 +34,7 @@ from .evaluate import predict_logits
 from .io import atomic_write_json, atomic_write_text
 from .lr_range import lr_range_test, steepest_descent_lr
 from .paths import RESULTS_DIR, resolve_device
-from .stats import beyond_noise, mcnemar_exact, paired_t_statistic
+from .stats import beyond_noise, mcnemar_exact, mcnemar_from_correct, paired_t_statistic
 from .sweep import (
     METRICS_FILE,
     RunInProgress,
@@ -229,10 +229,9 @@ def compare_to_control(rows: list[dict[str, Any]], runs_root: Path,
             if variant != CONTROL:
                 right_v = read_predictions(runs_root, variant, seed) == val_labels
                 right_c = read_predictions(runs_root, CONTROL, seed) == val_labels
-                b = int((right_c & ~right_v).sum())
-                c = int((~right_c & right_v).sum())
-                p_values.append(mcnemar_exact(b, c).p_value)
-                pooled_b, pooled_c = pooled_b + b, pooled_c + c
+                test = mcnemar_from_correct(right_c, right_v)  # b: only the control right
+                p_values.append(test.p_value)
+                pooled_b, pooled_c = pooled_b + test.b, pooled_c + test.c
         comparisons.append(Comparison(
             variant=variant, seeds=sorted(runs),
             val_mean=statistics.fmean(accs),

@@ -34,7 +34,13 @@ from .evaluate import predict_logits
 from .io import atomic_write_text
 from .models import available_models
 from .paths import RESULTS_DIR
-from .stats import beyond_noise, mcnemar_exact, paired_t_statistic
+from .stats import (
+    McNemarResult,
+    beyond_noise,
+    mcnemar_exact,
+    mcnemar_from_correct,
+    paired_t_statistic,
+)
 from .sweep import METRICS_FILE, run_folder
 from .train import MODEL_FILE
 
@@ -106,8 +112,15 @@ class PairedSplit:
 
     reference: list[float]
     candidate: list[float]
-    only_reference_right: list[int]  # McNemar's b per seed
-    only_candidate_right: list[int]  # McNemar's c per seed
+    per_seed: list[McNemarResult]  # b: only the reference right, c: only the candidate right
+
+    @property
+    def only_reference_right(self) -> list[int]:
+        return [m.b for m in self.per_seed]
+
+    @property
+    def only_candidate_right(self) -> list[int]:
+        return [m.c for m in self.per_seed]
 
     @property
     def diffs(self) -> list[float]:
@@ -115,8 +128,7 @@ class PairedSplit:
 
     @property
     def p_values(self) -> list[float]:
-        return [mcnemar_exact(b, c).p_value
-                for b, c in zip(self.only_reference_right, self.only_candidate_right, strict=True)]
+        return [m.p_value for m in self.per_seed]
 
     @property
     def pooled_p(self) -> float:
@@ -139,8 +151,7 @@ def pair_split(reference: list[torch.Tensor], candidate: list[torch.Tensor]) -> 
     return PairedSplit(
         reference=[percent_right(r) for r in reference],
         candidate=[percent_right(c) for c in candidate],
-        only_reference_right=[int((r & ~c).sum()) for r, c in zip(reference, candidate, strict=True)],
-        only_candidate_right=[int((~r & c).sum()) for r, c in zip(reference, candidate, strict=True)],
+        per_seed=[mcnemar_from_correct(r, c) for r, c in zip(reference, candidate, strict=True)],
     )
 
 
