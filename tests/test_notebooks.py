@@ -55,6 +55,10 @@ def read(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
 
 
+def tags(cell: nbformat.NotebookNode) -> list[str]:
+    return cell.metadata.get("tags", [])
+
+
 def code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     return [cell for cell in nb.cells if cell.cell_type == "code"]
 
@@ -82,10 +86,10 @@ def test_structure(path: Path) -> None:
     assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), (
         "the first cell must be a markdown title"
     )
-    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    tagged = [c for c in nb.cells if "parameters" in tags(c)]
     assert len(tagged) == 1, "exactly one cell must be tagged `parameters` (papermill)"
     assert nb.cells.index(tagged[0]) == 1, "the parameters cell must be the second cell"
-    assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])], (
+    assert not [c for c in nb.cells if "injected-parameters" in tags(c)], (
         "committed notebooks must be executed with default parameters (no injected cell)"
     )
 
@@ -93,7 +97,7 @@ def test_structure(path: Path) -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
 def test_parameters_cell_holds_plain_values(path: Path) -> None:
     """Derived values inside the parameters cell would not follow papermill overrides."""
-    cell = next(c for c in read(path).cells if "parameters" in c.metadata.get("tags", []))
+    cell = next(c for c in read(path).cells if "parameters" in tags(c))
     names = []
     for node in ast.parse(cell.source).body:
         assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.unparse(node)
@@ -119,9 +123,6 @@ def test_committed_outputs(path: Path) -> None:
 TRIAL = "exercise_trial"  # cell metadata: which step of an exercise's trial a cell is
 EXPECTED_ERROR = "raises-exception"  # nbclient's tag: the cell may raise, execution goes on
 
-
-def tags(cell: nbformat.NotebookNode) -> list[str]:
-    return cell.metadata.get("tags", [])
 
 
 def with_exercise_trials(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -276,7 +277,7 @@ def test_nbval_detects_a_changed_number(tmp_path: Path, splits: MNISTSplits) -> 
     # Only the cells up to the changed one matter, and nbval numbers cells as it meets them.
     last = code_cells(nb)[changed_cell]
     nb.cells = nb.cells[: nb.cells.index(last) + 1]
-    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    params = next(c for c in nb.cells if "parameters" in tags(c))
     params.source = re.sub(r"(?m)^figures_dir = None",
                            f"figures_dir = {str(tmp_path / 'figures')!r}", params.source)
     copy = tmp_path / source.name
