@@ -419,11 +419,59 @@ def test_auto_picks_bf16_and_channels_last_only_where_the_cpu_has_bf16(monkeypat
     import utils.train as train
 
     monkeypatch.setattr(train, "cpu_supports_bf16", lambda: bf16)
-    fast = train.resolve_fast_path(quick_config(), torch.device("cpu"))
-    assert (fast.bf16_autocast, fast.channels_last) == (bf16, bf16)
-    forced = train.resolve_fast_path(quick_config(amp="off", channels_last="on"),
-                                     torch.device("cpu"))
-    assert (forced.bf16_autocast, forced.channels_last) == (False, True)
+
+    def path(**switches) -> tuple[bool, bool]:
+        fast = train.resolve_fast_path(quick_config(**switches), torch.device("cpu"))
+        return fast.bf16_autocast, fast.channels_last
+
+    assert path() == (bf16, bf16)
+    assert path(amp="off", channels_last="on") == (False, True)  # forced switches win
+    # float32 keeps NCHW under "auto", so amp="off" is the float32 runs' very path on any CPU;
+    # forced bf16 without bf16 kernels (emulated) gains nothing from channels_last either.
+    assert path(amp="off") == (False, False)
+    assert path(amp="on") == (True, bf16)
+
+
+def test_a_run_keeps_its_numeric_path_when_resumed_on_another_cpu(small, tmp_path, monkeypatch):
+    """A run that "auto" started in bf16 on a CPU with bf16 kernels is not silently continued in
+    float32 on a CPU without them (the checkpoint would then misreport its path): the resume is
+    refused with the switches that continue it, and those reproduce the uninterrupted run."""
+    import utils.train as train
+
+    config = quick_config(train_subset=256)
+    monkeypatch.setattr(train, "cpu_supports_bf16", lambda: True)
+    uninterrupted = run(config, small)
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run(config, small, run_dir=run_dir, on_epoch_end=interrupt_after(1))
+
+    monkeypatch.setattr(train, "cpu_supports_bf16", lambda: False)  # "another machine"
+    with pytest.raises(CheckpointError, match="one numeric path") as caught:
+        run(config, small, run_dir=run_dir, resume=True)
+    message = str(caught.value)
+    assert "first 1 epoch(s) ran with bf16 autocast, channels_last" in message
+    assert "give fp32, NCHW here" in message
+    assert "resume with amp='on', channels_last='on'" in message
+    assert not (run_dir / MODEL_FILE).exists()
+
+    resumed = run(replace(config, amp="on", channels_last="on"), small, run_dir=run_dir,
+                  resume=True)
+    assert without_seconds(resumed.history) == without_seconds(uninterrupted.history)
+    assert_same_weights(resumed.model, uninterrupted.model)
+    precision = read_checkpoint(run_dir / MODEL_FILE)["metadata"]["precision"]
+    assert (precision["forward"], precision["channels_last"]) == ("bfloat16 autocast", True)
+
+
+def test_switches_spelled_differently_still_must_match_in_an_older_last_pt(small, tmp_path):
+    """A last.pt written before the path was recorded has only the switches to go by."""
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run(quick_config(), small, run_dir=run_dir, on_epoch_end=interrupt_after(1))
+    state = read_checkpoint(run_dir / STATE_FILE)
+    del state["fast_path"]
+    torch.save(state, run_dir / STATE_FILE)
+    with pytest.raises(CheckpointError, match="amp: saved 'auto', now 'off'"):
+        run(quick_config(amp="off"), small, run_dir=run_dir, resume=True)
 
 
 def test_bad_switch_values_are_refused(small):

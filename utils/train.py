@@ -262,14 +262,14 @@ def resolve_fast_path(config: TrainConfig, device: torch.device) -> FastPath:
     CUDA included: these models are too small for bf16 to pay on a GPU, where each step waits
     on kernel launches (results/bench_cuda.md: bf16 0.9x fp32 on an H200).
     ``"on"``/``"off"`` force a switch (tests use this to run every path on any machine)."""
-    if device.type == "cpu":
-        bf16_auto = channels_last_auto = cpu_supports_bf16()
-    else:
-        bf16_auto = channels_last_auto = False
     pick = {"on": True, "off": False}
+    bf16_kernels = device.type == "cpu" and cpu_supports_bf16()
+    bf16_autocast = pick.get(config.amp, bf16_kernels)
+    # channels_last pays with bf16 kernels; in float32 "auto" keeps NCHW, so amp="off" is the
+    # very path of the float32 runs, on every CPU.
     return FastPath(
-        bf16_autocast=pick.get(config.amp, bf16_auto),
-        channels_last=pick.get(config.channels_last, channels_last_auto),
+        bf16_autocast=bf16_autocast,
+        channels_last=pick.get(config.channels_last, bf16_autocast and bf16_kernels),
     )
 
 
@@ -315,10 +315,11 @@ class TrainingState:
     def epochs_done(self) -> int:
         return len(self.history)
 
-    def to_dict(self, config: TrainConfig, device: torch.device) -> dict[str, Any]:
+    def to_dict(self, config: TrainConfig, device: torch.device, fast: FastPath) -> dict[str, Any]:
         return {
             "epoch": self.epochs_done,
             "config": config.to_dict(),
+            "fast_path": asdict(fast),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "ema": self.ema.state if self.ema is not None else None,
@@ -363,18 +364,41 @@ def _restore_rng(state: dict[str, Any], generator: torch.Generator, device: torc
 STATE_KEYS = ("epoch", "config", "model", "optimizer", "ema", "rng", "history")
 
 
-def settings_that_differ(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """``name: saved -> now`` for each setting that differs (the device may change on resume)."""
+def settings_that_differ(saved: dict[str, Any], now: dict[str, Any],
+                         free: tuple[str, ...] = ("device",)) -> list[str]:
+    """``name: saved -> now`` for each setting that differs, except the ``free`` ones (the
+    device may change on resume)."""
     saved, now = TrainConfig.from_dict(saved).to_dict(), TrainConfig.from_dict(now).to_dict()
     return [
         f"{key}: saved {saved.get(key)!r}, now {now.get(key)!r}"
         for key in sorted(set(saved) | set(now))
-        if key != "device" and saved.get(key) != now.get(key)
+        if key not in free and saved.get(key) != now.get(key)
     ]
 
 
-def read_training_state(path: Path, config: TrainConfig) -> dict[str, Any]:
-    """``last.pt`` checked before use: it must be a training state of *this* run's settings."""
+def numeric_path_change(saved: dict[str, Any], fast: FastPath) -> str | None:
+    """Why resuming would switch the numeric path mid-run, or None. ``last.pt`` records the
+    path taken, so the switches may be spelled differently on resume ("auto" there, "on" here)
+    as long as they give the same path: a run that "auto" started in bf16 on a CPU with bf16
+    kernels continues on a CPU without them only if that path is forced."""
+    if "fast_path" not in saved:  # written before the path was recorded: switches must match
+        return None
+    before = FastPath(**saved["fast_path"])
+    if before == fast:
+        return None
+    config = saved["config"]
+    switch = {True: "'on'", False: "'off'"}
+    return (f"its first {saved['epoch']} epoch(s) ran with {before.describe()}, but "
+            f"amp={config['amp']!r}, channels_last={config['channels_last']!r} give "
+            f"{fast.describe()} here. One run keeps one numeric path: resume with "
+            f"amp={switch[before.bf16_autocast]}, channels_last={switch[before.channels_last]} "
+            "(bf16 on a CPU without bf16 kernels is emulated, several times slower), or start "
+            "over with resume=False or another run_dir")
+
+
+def read_training_state(path: Path, config: TrainConfig, fast: FastPath) -> dict[str, Any]:
+    """``last.pt`` checked before use: it must be a training state of *this* run's settings and
+    numeric path."""
     state = read_checkpoint(path)
     missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
@@ -385,7 +409,11 @@ def read_training_state(path: Path, config: TrainConfig) -> dict[str, Any]:
             f"{path} is {what}, so the run cannot be resumed from it. Delete or move it and "
             "train with resume=False, or resume from the last.pt that fit() wrote."
         )
-    differ = settings_that_differ(state["config"], config.to_dict())
+    free = ("device", "amp", "channels_last") if "fast_path" in state else ("device",)
+    differ = settings_that_differ(state["config"], config.to_dict(), free)
+    path_change = numeric_path_change(state, fast)
+    if path_change:
+        raise CheckpointError(f"{path} cannot be resumed here: {path_change}.")
     if differ:
         raise CheckpointError(
             f"{path} was saved by a run with different settings ({'; '.join(differ)}). "
@@ -531,7 +559,7 @@ def fit(
 
     saved = None
     if resume and (run_dir / STATE_FILE).is_file():
-        saved = read_training_state(run_dir / STATE_FILE, config)
+        saved = read_training_state(run_dir / STATE_FILE, config, fast)
     normalization = normalization_stats(splits.train_images)
     teacher = (load_teacher(config.teacher, config.distill_temperature, device, normalization,
                             fast.channels_last) if config.teacher else None)
@@ -570,7 +598,7 @@ def fit(
             f"acc {100 * val_acc:.2f}%  lr {record['lr']:.2e}  {record['seconds']:.1f}s"
         )
         if run_dir is not None:
-            atomic_torch_save(state.to_dict(config, device), run_dir / STATE_FILE)
+            atomic_torch_save(state.to_dict(config, device, fast), run_dir / STATE_FILE)
         if on_epoch_end is not None:
             on_epoch_end(record)
 
