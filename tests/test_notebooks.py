@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import papermill
 import pytest
 
 from utils.data import MNISTSplits
@@ -105,6 +106,10 @@ def test_parameters_cell_holds_plain_values(path: Path) -> None:
         ast.literal_eval(node.value)  # raises on anything but a plain literal
         names.append(node.targets[0].id)
     assert "figures_dir" in names
+    # papermill reads the cell with its own parser: a line it cannot parse (an "=" in the
+    # comment can do that) is missing from `papermill --help-notebook`, and each `-p name ...`
+    # warns "Passed unknown parameter".
+    assert sorted(papermill.inspect_notebook(str(path))) == sorted(names)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
