@@ -189,13 +189,15 @@ def test_tables_only_rebuilds_both_tables_without_data(tmp_path: Path, monkeypat
 def test_train_one_via_notebook_keeps_the_executed_notebook(tmp_path: Path, splits) -> None:
     """The papermill-driven mode: notebook 03 trains, the executed copy and metrics are kept."""
     small = replace(splits, val_images=splits.val_images[:500], val_labels=splits.val_labels[:500])
-    config = TrainConfig(arch="micro2k", epochs=1, seed=3, device="cpu", train_subset=512)
+    config = TrainConfig(arch="micro2k", epochs=1, seed=3, device="cpu", train_subset=512,
+                         amp="off")
     metrics = sweep.train_one_via_notebook(sweep.RunSpec("micro2k", sweep.CONTROL, 3, config),
                                            tmp_path / "runs", small)
     path = sweep.run_folder(tmp_path / "runs", "micro2k", 3)
     executed = json.loads((path / sweep.EXECUTED_NOTEBOOK).read_text())
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "seed = 3" in "".join(injected[0]["source"])
+    assert 'amp = "off"' in "".join(injected[0]["source"])
     assert metrics["arch"] == "micro2k" and metrics["seed"] == 3 and metrics["epochs"] == 1
     assert json.loads((path / sweep.METRICS_FILE).read_text()) == metrics
     assert (path / MODEL_FILE).is_file() and not (path / STATE_FILE).exists()
@@ -316,6 +318,7 @@ def test_variants_run_in_their_own_folders_and_table(tmp_path: Path) -> None:
 def test_notebook_mode_refuses_settings_notebook_03_cannot_take() -> None:
     spec = sweep.plan_runs(["micro2k"], [0], "control", None, "cpu")[0]
     sweep.check_notebook_mode([spec])
+    sweep.check_notebook_mode([replace(spec, config=replace(spec.config, amp="off"))])
     odd = replace(spec, config=replace(spec.config, label_smoothing=0.0))
     with pytest.raises(ValueError, match="no parameter for \\['label_smoothing'\\]"):
         sweep.check_notebook_mode([odd])

@@ -200,7 +200,7 @@ EXECUTED_NOTEBOOK = "03_training.ipynb"
 
 
 NOTEBOOK_PARAMETERS = {"arch", "epochs", "batch_size", "lr", "seed", "device", "train_subset",
-                       "augment_strength"}  # the TrainConfig settings notebook 03 accepts
+                       "augment_strength", "amp"}  # the TrainConfig settings notebook 03 accepts
 
 
 def train_one_via_notebook(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
