@@ -103,6 +103,18 @@ def test_compare_model_pairs_seeds_and_writes_both_tables(tmp_path: Path, small)
     assert f"## {ARCH} (3 seeds: 0, 1, 2)" in report and "| test (10,000) |" in report
 
 
+def test_one_seed_shows_no_spread_and_no_t(tmp_path: Path, small) -> None:
+    """An interim table (one seed finished so far) must not print a spread of ± 0.00 or a t of
+    ±inf, which would read as certainty."""
+    fp32, bf16 = two_roots(tmp_path, small, seeds=(0,))
+    report = numeric_paths.markdown([numeric_paths.compare_model(ARCH, fp32, bf16, small)])
+    assert f"## {ARCH} (1 seed: 0)" in report
+    rows = [line for line in report.splitlines() if line.startswith("| validation")]
+    cells = rows[0].split(" | ")
+    assert "±" not in rows[0] and "inf" not in rows[0] and cells[5] == "—"
+    assert cells[-1].startswith("too few seeds to judge")
+
+
 def test_weights_that_disagree_with_their_metrics_are_refused(tmp_path: Path, small) -> None:
     fp32, bf16 = two_roots(tmp_path, small, seeds=(0,))
     folder = run_folder(bf16, ARCH, 1)

@@ -200,8 +200,14 @@ CSV_COLUMNS = ["arch", "seed", "split", "reference_acc", "candidate_acc", "diff"
 
 
 def mean_std(values: list[float], signed: bool = False) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):{'+' if signed else ''}.2f} ± {std:.2f}"
+    """``mean ± std``; one value has no spread to show."""
+    mean = f"{statistics.fmean(values):{'+' if signed else ''}.2f}"
+    return f"{mean} ± {statistics.stdev(values):.2f}" if len(values) > 1 else mean
+
+
+def t_cell(paired: PairedSplit) -> str:
+    """The paired t, or a dash for one seed (no spread over seeds to divide by)."""
+    return f"{paired.t_statistic:+.2f}" if len(paired.diffs) > 1 else "—"
 
 
 def verdict(paired: PairedSplit) -> str:
@@ -240,7 +246,8 @@ def markdown(comparisons: list[ModelComparison]) -> str:
              "on validation; the test rows re-score the same weights (nothing is chosen on them).",
              ""]
     for comp in comparisons:
-        lines += [f"## {comp.arch} ({len(comp.seeds)} seeds: {', '.join(map(str, comp.seeds))})",
+        seeds = f"{len(comp.seeds)} seed{'s' if len(comp.seeds) > 1 else ''}"
+        lines += [f"## {comp.arch} ({seeds}: {', '.join(map(str, comp.seeds))})",
                   "", f"- reference: {comp.reference_path}", f"- candidate: {comp.candidate_path}",
                   "", "| split | reference mean ± std | candidate mean ± std | Δ per seed | "
                   "Δ mean ± std | paired t | b / c per seed | McNemar p per seed | pooled p | "
@@ -251,7 +258,7 @@ def markdown(comparisons: list[ModelComparison]) -> str:
             lines.append(
                 f"| {name} | {mean_std(paired.reference)} | {mean_std(paired.candidate)} | "
                 f"{', '.join(f'{d:+.2f}' for d in diffs)} | {mean_std(diffs, signed=True)} | "
-                f"{paired.t_statistic:+.2f} | "
+                f"{t_cell(paired)} | "
                 f"{', '.join(f'{b} / {c}' for b, c in counts)} | "
                 f"{', '.join(f'{p:.2g}' for p in paired.p_values)} | {paired.pooled_p:.2g} | "
                 f"{verdict(paired)} |")
