@@ -129,7 +129,6 @@ TRIAL = "exercise_trial"  # cell metadata: which step of an exercise's trial a c
 EXPECTED_ERROR = "raises-exception"  # nbclient's tag: the cell may raise, execution goes on
 
 
-
 def with_exercise_trials(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The notebook with every code exercise tried twice, in one kernel: before each solution
     cell, the student copy's placeholder and a copy of the check (both must raise, so they are

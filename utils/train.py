@@ -376,16 +376,10 @@ def settings_that_differ(saved: dict[str, Any], now: dict[str, Any],
     ]
 
 
-def numeric_path_change(saved: dict[str, Any], fast: FastPath) -> str | None:
-    """Why resuming would switch the numeric path mid-run, or None. ``last.pt`` records the
-    path taken, so the switches may be spelled differently on resume ("auto" there, "on" here)
-    as long as they give the same path: a run that "auto" started in bf16 on a CPU with bf16
-    kernels continues on a CPU without them only if that path is forced."""
-    if "fast_path" not in saved:  # written before the path was recorded: switches must match
-        return None
+def numeric_path_change(saved: dict[str, Any], fast: FastPath) -> str:
+    """Why resuming ``saved`` with path ``fast`` would switch the numeric path mid-run, and the
+    switches that would continue it instead."""
     before = FastPath(**saved["fast_path"])
-    if before == fast:
-        return None
     config = saved["config"]
     switch = {True: "'on'", False: "'off'"}
     return (f"its first {saved['epoch']} epoch(s) ran with {before.describe()}, but "
@@ -409,11 +403,17 @@ def read_training_state(path: Path, config: TrainConfig, fast: FastPath) -> dict
             f"{path} is {what}, so the run cannot be resumed from it. Delete or move it and "
             "train with resume=False, or resume from the last.pt that fit() wrote."
         )
-    free = ("device", "amp", "channels_last") if "fast_path" in state else ("device",)
+    # last.pt records the path taken, so the switches may be spelled differently on resume
+    # ("auto" there, "on" here) as long as they give the same path: a run that "auto" started in
+    # bf16 on a CPU with bf16 kernels continues on one without them only if that path is forced.
+    # A last.pt written before the path was recorded has only its switches, which must match.
+    recorded = state.get("fast_path")
+    free = ("device",) if recorded is None else ("device", "amp", "channels_last")
     differ = settings_that_differ(state["config"], config.to_dict(), free)
-    path_change = numeric_path_change(state, fast)
-    if path_change:
-        raise CheckpointError(f"{path} cannot be resumed here: {path_change}.")
+    if recorded is not None and FastPath(**recorded) != fast:
+        raise CheckpointError(
+            f"{path} cannot be resumed here: {numeric_path_change(state, fast)}."
+        )
     if differ:
         raise CheckpointError(
             f"{path} was saved by a run with different settings ({'; '.join(differ)}). "
