@@ -1,5 +1,7 @@
 """The README's result sections must be exactly the tables the code wrote."""
 
+import json
+
 import pytest
 
 from utils.paths import REPO_ROOT, RESULTS_DIR
@@ -68,3 +70,22 @@ def test_an_empty_results_folder_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--readme", str(readme), "--results-dir", str(tmp_path)])
     assert "none of the report files" in capsys.readouterr().err
+
+
+def test_readme_quotes_the_bf16_cpu_benchmark_as_measured():
+    """The bf16-CPU figures are prose, not a copied section, so check them against the reports."""
+    folder = RESULTS_DIR / "bench_cpu_bf16"
+    engine = {row["batch_size"]: row for row in
+              json.loads((folder / "tables" / "bench_cpu.json").read_text())["engine"]}
+    expected = [f"{engine[128]['fp32_ips']:,.0f} images/s in fp32",
+                f"{engine[128]['bf16 channels_last_ips']:,.0f} with bf16",
+                f"{engine[128]['bf16 channels_last_ips'] / engine[128]['fp32_ips']:.2f}x fp32",
+                f"{engine[512]['bf16 channels_last_ips'] / engine[512]['fp32_ips']:.2f}x",
+                f"{engine[128]['batch_step_ips']:,.0f} images/s"]
+    for seed in (0, 2):
+        race = json.loads((folder / f"race_seed{seed}" / "bench_cpu.json").read_text())
+        expected += [f"{side['train_seconds_to_target']:.1f} s"
+                     for side in race["time_to_accuracy"][1:]]
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    missing = [figure for figure in expected if figure not in readme]
+    assert not missing, f"README's bf16 CPU figures differ from results/bench_cpu_bf16: {missing}"
