@@ -144,6 +144,17 @@ def test_a_gpu_run_without_a_recorded_path_is_not_assumed_float32() -> None:
         numeric_paths.training_precision({"device": "cuda (NVIDIA H200)"})
 
 
+def test_a_bf16_run_names_its_kernels_memory_format_and_torch() -> None:
+    fast = {"device": "cpu", "cpu": "Xeon",
+            "precision": {**BF16, "channels_last": True, "cpu_bf16_kernels": True}}
+    assert numeric_paths.hardware_of(fast, "2.11.0") == \
+        "cpu: Xeon, bf16 kernels, channels_last; torch 2.11.0"
+    assert numeric_paths.hardware_of({"device": "cpu", "precision": BF16}) == \
+        "cpu: CPU not recorded, no bf16 kernels"
+    assert numeric_paths.hardware_of({"device": "cpu", "cpu": "EPYC"}, "2.14.1") == \
+        "cpu: EPYC; torch 2.14.1"
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--models", "nosuch"], "Unknown model"),
     (["--candidate-root", "{tmp}/missing"], "is not a folder of sweep runs"),

@@ -70,15 +70,16 @@ def training_precision(metadata: dict[str, Any]) -> str:
                      "runs that record metadata['precision'].")
 
 
-def hardware_of(metadata: dict[str, Any]) -> str:
-    """``cpu: AMD EPYC, no bf16 kernels`` (an emulated bf16 run); the kernels are named for bf16
-    runs only, and older runs say what they did not record."""
+def hardware_of(metadata: dict[str, Any], torch_version: str | None = None) -> str:
+    """``cpu: AMD EPYC, no bf16 kernels; torch 2.14.1`` (an emulated bf16 run). Kernels and
+    memory format are named for bf16 runs only; older runs say what they did not record."""
     label = f"{metadata.get('device', '?')}: {metadata.get('cpu', 'CPU not recorded')}"
-    if training_precision(metadata) == "float32":
-        return label
-    native = metadata.get("precision", {}).get("cpu_bf16_kernels")
-    return label + {True: ", bf16 kernels", False: ", no bf16 kernels"}.get(
-        native, ", bf16 kernels not recorded")
+    if training_precision(metadata) != "float32":
+        precision = metadata.get("precision", {})
+        label += {True: ", bf16 kernels", False: ", no bf16 kernels"}.get(
+            precision.get("cpu_bf16_kernels"), ", bf16 kernels not recorded")
+        label += ", channels_last" if precision.get("channels_last") else ""
+    return label + (f"; torch {torch_version}" if torch_version else "")
 
 
 def correct_answers(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
@@ -103,7 +104,8 @@ def score_run(run_dir: Path, splits: MNISTSplits) -> ScoredRun:
         raise ValueError(f"{run_dir}: its weights make {int((~test).sum())} test errors but "
                          f"metrics.json recorded {recorded['test_errors']}: re-run the sweep for "
                          "this run (delete its metrics.json) so the two agree.")
-    return ScoredRun(meta["seed"], training_precision(meta), hardware_of(meta), val, test)
+    return ScoredRun(meta["seed"], training_precision(meta),
+                     hardware_of(meta, recorded.get("torch_version")), val, test)
 
 
 @dataclass(frozen=True)
