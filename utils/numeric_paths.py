@@ -53,7 +53,7 @@ class ScoredRun:
 
     seed: int
     precision: str  # "float32" or "bfloat16 autocast"
-    cpu: str  # where it trained, as its metadata records it
+    cpu: str  # where it trained (device, CPU, kernels, torch), as its run recorded it
     val_correct: torch.Tensor
     test_correct: torch.Tensor
 
