@@ -113,6 +113,9 @@ def hardware_info(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
+        # a 2-core laptop is measured on a bigger machine by pinning (taskset): say so
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
         "cpu_bf16": cpu_supports_bf16(),
         "torch_threads": torch.get_num_threads(),
         "torch": str(torch.__version__),
@@ -355,9 +358,16 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
+def cores_text(hw: dict[str, Any]) -> str:
+    """``16 cores``, or ``16 cores, this run pinned to 2`` (older reports lack the pinning)."""
+    usable = hw.get("cores_usable")
+    pinned = f", this run pinned to {usable}" if usable and usable < hw["cpu_cores"] else ""
+    return f"{hw['cpu_cores']} cores{pinned}"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     hw, settings = report["hardware"], report["settings"]
-    machine = hw.get("gpu") or f"{hw['cpu']} ({hw['cpu_cores']} cores)"
+    machine = hw.get("gpu") or f"{hw['cpu']} ({cores_text(hw)})"
     lines = [
         f"# Speed benchmark ({'QUICK smoke run, not a result' if report['quick'] else 'full run'})",
         "",

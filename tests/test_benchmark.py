@@ -225,3 +225,12 @@ def test_report_files(tmp_path: Path) -> None:
     text = md_path.read_text()
     assert "not reached in 1 epochs" in text and "| 2 |" in text
     assert json.loads(json_path.read_text())["time_to_accuracy_ratio"].startswith("n/a")
+
+
+def test_the_header_says_when_the_run_was_pinned_to_fewer_cores() -> None:
+    hw = {"cpu": "Xeon", "cpu_cores": 16}
+    assert bench_speed.cores_text({**hw, "cores_usable": 2}) == "16 cores, this run pinned to 2"
+    assert bench_speed.cores_text({**hw, "cores_usable": 16}) == "16 cores"
+    assert bench_speed.cores_text(hw) == "16 cores"  # a report written before it was recorded
+    here = bench_speed.hardware_info(torch.device("cpu"))
+    assert 1 <= here["cores_usable"] <= here["cpu_cores"]
