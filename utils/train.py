@@ -376,10 +376,9 @@ def settings_that_differ(saved: dict[str, Any], now: dict[str, Any],
     ]
 
 
-def numeric_path_change(saved: dict[str, Any], fast: FastPath) -> str:
-    """Why resuming ``saved`` with path ``fast`` would switch the numeric path mid-run, and the
-    switches that would continue it instead."""
-    before = FastPath(**saved["fast_path"])
+def numeric_path_change(saved: dict[str, Any], before: FastPath, fast: FastPath) -> str:
+    """Why resuming ``saved`` (which ran on path ``before``) with path ``fast`` would switch the
+    numeric path mid-run, and the switches that would continue it instead."""
     config = saved["config"]
     switch = {True: "'on'", False: "'off'"}
     return (f"its first {saved['epoch']} epoch(s) ran with {before.describe()}, but "
@@ -407,13 +406,13 @@ def read_training_state(path: Path, config: TrainConfig, fast: FastPath) -> dict
     # ("auto" there, "on" here) as long as they give the same path: a run that "auto" started in
     # bf16 on a CPU with bf16 kernels continues on one without them only if that path is forced.
     # A last.pt written before the path was recorded has only its switches, which must match.
-    recorded = state.get("fast_path")
+    recorded = FastPath(**state["fast_path"]) if "fast_path" in state else None
+    if recorded is not None and recorded != fast:
+        raise CheckpointError(
+            f"{path} cannot be resumed here: {numeric_path_change(state, recorded, fast)}."
+        )
     free = ("device",) if recorded is None else ("device", "amp", "channels_last")
     differ = settings_that_differ(state["config"], config.to_dict(), free)
-    if recorded is not None and FastPath(**recorded) != fast:
-        raise CheckpointError(
-            f"{path} cannot be resumed here: {numeric_path_change(state, fast)}."
-        )
     if differ:
         raise CheckpointError(
             f"{path} was saved by a run with different settings ({'; '.join(differ)}). "
