@@ -1,11 +1,25 @@
-"""The README's result sections must be exactly the tables the code wrote."""
+"""The generated sections of the README and docs/ must be exactly the tables the code wrote."""
 
 import json
 
 import pytest
 
 from utils.paths import REPO_ROOT, RESULTS_DIR
-from utils.report import marked_section, replace_marked_section, section_sources, update_readme
+from utils.report import (
+    SECTIONS,
+    demote_headings,
+    main,
+    marked_section,
+    replace_marked_section,
+    stale_sections,
+    update_document,
+)
+
+SPEED_DOC = REPO_ROOT / "docs" / "speed.md"
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
 
 
 def test_replace_then_read_back_round_trips():
@@ -20,28 +34,46 @@ def test_missing_markers_give_a_clear_error():
         marked_section("no markers here", "t")
 
 
-def test_update_readme_copies_result_files(tmp_path):
+def test_update_document_copies_result_files(tmp_path):
     (tmp_path / "sweep.md").write_text("| m | 99.6 |\n")
-    readme = tmp_path / "README.md"
-    readme.write_text("<!-- sweep-table:start -->\n<!-- sweep-table:end -->\n"
-                      "<!-- bench:start -->\nkeep\n<!-- bench:end -->\n")
-    update_readme(readme, tmp_path)
-    text = readme.read_text()
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- sweep-table:start -->\n<!-- sweep-table:end -->\n"
+                   "<!-- bench:start -->\nkeep\n<!-- bench:end -->\n")
+    update_document(doc, tmp_path, {"sweep-table": ["sweep.md"], "bench": ["bench_cpu.md"]})
+    text = doc.read_text()
     assert marked_section(text, "sweep-table") == "| m | 99.6 |"
     assert marked_section(text, "bench") == "keep"  # no bench file: section left alone
 
 
-def test_committed_readme_matches_committed_results():
-    readme = (REPO_ROOT / "README.md").read_text()
-    for name, content in section_sources(RESULTS_DIR).items():
-        assert marked_section(readme, name) == content, (
-            f"README section '{name}' is out of date: run `python -m utils.report`."
-        )
+def test_each_generated_section_has_its_place():
+    """The sweep table stays in the README; the measurement record lives in docs/."""
+    assert SECTIONS["README.md"] == {"sweep-table": ["sweep.md"]}
+    assert SECTIONS["docs/speed.md"]["bench"] == ["bench_cuda.md", "bench_cpu.md"]
+    for relative, sections in SECTIONS.items():
+        text = (REPO_ROOT / relative).read_text()
+        for name in sections:
+            marked_section(text, name)  # raises if the markers are missing
+
+
+def test_committed_documents_match_committed_results():
+    stale = stale_sections()
+    assert not stale, f"out of date: {stale}; run `python -m utils.report`."
+
+
+def test_a_changed_digit_in_a_document_is_caught(tmp_path):
+    """The check above can fail: one digit changed in a copied table is reported."""
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "sweep.md").write_text("| primary19k | 99.61 |\n")
+    (tmp_path / "README.md").write_text(
+        "<!-- sweep-table:start -->\n| primary19k | 99.61 |\n<!-- sweep-table:end -->\n")
+    documents = {"README.md": {"sweep-table": ["sweep.md"]}}
+    assert stale_sections(tmp_path, tmp_path / "results", documents) == []
+    (tmp_path / "README.md").write_text(
+        "<!-- sweep-table:start -->\n| primary19k | 99.62 |\n<!-- sweep-table:end -->\n")
+    assert stale_sections(tmp_path, tmp_path / "results", documents) == ["README.md: sweep-table"]
 
 
 def test_demote_headings_nests_a_report_under_a_section():
-    from utils.report import demote_headings
-
     assert demote_headings("# A\ntext #1\n## B", levels=2) == "### A\ntext #1\n#### B"
 
 
@@ -49,12 +81,10 @@ def test_demote_headings_nests_a_report_under_a_section():
     ("argv", "message"),
     [
         (["--results-dir", "no/such/folder"], "no such folder"),
-        (["--readme", "no/such/README.md"], "no such file"),
+        (["--repo-root", "no/such/repo"], "no such file"),
     ],
 )
 def test_bad_paths_fail_instead_of_claiming_an_update(argv, message, tmp_path, capsys):
-    from utils.report import main
-
     with pytest.raises(SystemExit) as exited:
         main([a if not a.startswith("no/") else str(tmp_path / a) for a in argv])
     assert exited.value.code == 2
@@ -63,17 +93,28 @@ def test_bad_paths_fail_instead_of_claiming_an_update(argv, message, tmp_path, c
 
 
 def test_an_empty_results_folder_is_refused(tmp_path, capsys):
-    from utils.report import main
-
-    readme = tmp_path / "README.md"
-    readme.write_text("<!-- bench:start -->\nkeep\n<!-- bench:end -->\n")
+    for relative, sections in SECTIONS.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("".join(f"<!-- {n}:start -->\nkeep\n<!-- {n}:end -->\n"
+                                                 for n in sections))
+    (tmp_path / "results").mkdir()
     with pytest.raises(SystemExit):
-        main(["--readme", str(readme), "--results-dir", str(tmp_path)])
+        main(["--repo-root", str(tmp_path), "--results-dir", str(tmp_path / "results")])
     assert "none of the report files" in capsys.readouterr().err
 
 
-def test_readme_quotes_the_bf16_cpu_benchmark_as_measured():
-    """The bf16-CPU figures are prose, not a copied section, so check them against the reports."""
+def test_main_updates_every_document(tmp_path, capsys):
+    for relative, sections in SECTIONS.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("".join(f"<!-- {n}:start -->\nold\n<!-- {n}:end -->\n"
+                                                 for n in sections))
+    main(["--repo-root", str(tmp_path), "--results-dir", str(RESULTS_DIR)])
+    assert stale_sections(tmp_path, RESULTS_DIR) == []
+    assert "Updated README.md, docs/speed.md" in capsys.readouterr().out
+
+
+def bf16_cpu_benchmark_figures() -> list[str]:
+    """The bf16-CPU figures as the prose writes them, from the JSON reports."""
     folder = RESULTS_DIR / "bench_cpu_bf16"
     engine = {row["batch_size"]: row for row in
               json.loads((folder / "tables" / "bench_cpu.json").read_text())["engine"]}
@@ -86,6 +127,18 @@ def test_readme_quotes_the_bf16_cpu_benchmark_as_measured():
         race = json.loads((folder / f"race_seed{seed}" / "bench_cpu.json").read_text())
         expected += [f"{side['train_seconds_to_target']:.1f} s"
                      for side in race["time_to_accuracy"][1:]]
-    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
-    missing = [figure for figure in expected if figure not in readme]
-    assert not missing, f"README's bf16 CPU figures differ from results/bench_cpu_bf16: {missing}"
+    return expected
+
+
+def test_speed_doc_quotes_the_bf16_cpu_benchmark_as_measured():
+    """The bf16-CPU figures are prose, not a copied section, so check them against the reports."""
+    doc = squash(SPEED_DOC.read_text())
+    missing = [figure for figure in bf16_cpu_benchmark_figures() if figure not in doc]
+    assert not missing, f"docs/speed.md's bf16 CPU figures differ from results/bench_cpu_bf16: {missing}"
+
+
+def test_readme_quotes_the_fast_path_ratio_as_measured():
+    """The README's one speed figure is the engine ratio at batch 128, as measured."""
+    ratio = bf16_cpu_benchmark_figures()[2]  # "2.47x fp32"
+    assert ratio in squash((REPO_ROOT / "README.md").read_text()), (
+        f"README should quote the measured fast-path ratio '{ratio}' (results/bench_cpu_bf16)")

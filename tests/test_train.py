@@ -379,7 +379,7 @@ def test_augmentation_preview_shows_originals_and_variants(small):
         plot_augmentation_preview(small.train_images[:5].float(), AugmentConfig())
 
 
-# ------------------------------------------------------------------ numeric paths (issue 15)
+# ------------------------------------------------------------------ numeric paths
 
 
 @pytest.mark.parametrize(("amp", "channels_last"),

@@ -1,8 +1,10 @@
-"""Keep the README's result sections identical to the tables the code produced.
+"""Keep the generated sections of the README and docs/ identical to the reports the code wrote.
 
-``python -m utils.report`` copies ``results/sweep.md`` and ``results/bench_cpu.md`` (or
-``bench_cuda.md``) between the ``<!-- name:start -->`` / ``<!-- name:end -->`` markers in
-``README.md``; ``tests/test_report.py`` fails when the README drifts from those files.
+``python -m utils.report`` copies each report in ``results/`` between the
+``<!-- name:start -->`` / ``<!-- name:end -->`` markers of the document ``SECTIONS`` assigns it
+to: the sweep table (``results/sweep.md``) into ``README.md``, the speed benchmarks
+(``results/bench_cuda.md``, ``results/bench_cpu.md``) into ``docs/speed.md``.
+``tests/test_report.py`` fails when a document drifts from those files.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from pathlib import Path
 from .io import atomic_write_text
 from .paths import REPO_ROOT, RESULTS_DIR
 
-README_SECTIONS = {"sweep-table": ["sweep.md"], "bench": ["bench_cuda.md", "bench_cpu.md"]}
+# document (relative to the repository root) -> section name -> report files in results/, in order
+SECTIONS: dict[str, dict[str, list[str]]] = {
+    "README.md": {"sweep-table": ["sweep.md"]},
+    "docs/speed.md": {"bench": ["bench_cuda.md", "bench_cpu.md"]},
+}
 
 
 def marked_section(text: str, name: str) -> str:
@@ -24,8 +30,8 @@ def marked_section(text: str, name: str) -> str:
     match = pattern.search(text)
     if match is None:
         raise ValueError(
-            f"README has no '<!-- {name}:start -->' ... '<!-- {name}:end -->' markers: add them "
-            "where the section should go."
+            f"the document has no '<!-- {name}:start -->' ... '<!-- {name}:end -->' markers: add "
+            "them where the section should go."
         )
     return match.group(1).strip()
 
@@ -38,10 +44,10 @@ def replace_marked_section(text: str, name: str, content: str) -> str:
     return f"{head}{start}{content.strip()}\n{end}{tail}"
 
 
-def section_sources(results_dir: Path) -> dict[str, str]:
+def section_sources(results_dir: Path, sections: dict[str, list[str]]) -> dict[str, str]:
     """Section name -> the content it should hold (sections whose files are absent are skipped)."""
     sources = {}
-    for name, candidates in README_SECTIONS.items():
+    for name, candidates in sections.items():
         parts = [(results_dir / c).read_text().strip() for c in candidates
                  if (results_dir / c).is_file()]
         if parts:
@@ -50,36 +56,56 @@ def section_sources(results_dir: Path) -> dict[str, str]:
 
 
 def demote_headings(markdown: str, levels: int) -> str:
-    """A report's ``# Title`` becomes ``### Title`` so it nests under a README section."""
+    """A report's ``# Title`` becomes ``### Title`` so it nests under a document's section."""
     return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + levels) + " ", markdown,
                   flags=re.M)
 
 
-def update_readme(readme: Path = REPO_ROOT / "README.md", results_dir: Path = RESULTS_DIR) -> None:
-    text = readme.read_text()
-    for name, content in section_sources(results_dir).items():
+def update_document(document: Path, results_dir: Path, sections: dict[str, list[str]]) -> None:
+    """Rewrite ``document``'s marked sections from the reports in ``results_dir``."""
+    text = document.read_text()
+    for name, content in section_sources(results_dir, sections).items():
         text = replace_marked_section(text, name, content)
-    atomic_write_text(text, readme)
+    atomic_write_text(text, document)
+
+
+def stale_sections(repo_root: Path = REPO_ROOT, results_dir: Path = RESULTS_DIR,
+                   documents: dict[str, dict[str, list[str]]] = SECTIONS) -> list[str]:
+    """``document: section`` for every marked section that differs from its report."""
+    stale = []
+    for relative, sections in documents.items():
+        text = (repo_root / relative).read_text()
+        for name, content in section_sources(results_dir, sections).items():
+            if marked_section(text, name) != content:
+                stale.append(f"{relative}: {name}")
+    return stale
+
+
+def report_files(documents: dict[str, dict[str, list[str]]] = SECTIONS) -> list[str]:
+    return sorted({f for sections in documents.values() for fs in sections.values() for f in fs})
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md",
-                        help="the file whose marked sections are replaced (default: README.md)")
+    parser.add_argument("--repo-root", type=Path, default=REPO_ROOT,
+                        help="the folder holding the documents: "
+                             f"{', '.join(SECTIONS)} (default: this repository)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
-                        help="where sweep.md and bench_*.md are read from (default: results/)")
+                        help="where the reports are read from (default: results/)")
     args = parser.parse_args(argv)
-    if not args.readme.is_file():
-        parser.error(f"--readme {args.readme}: no such file.")
+    missing = [d for d in SECTIONS if not (args.repo_root / d).is_file()]
+    if missing:
+        parser.error(f"--repo-root {args.repo_root}: no such file {', '.join(missing)}.")
     if not args.results_dir.is_dir():
         parser.error(f"--results-dir {args.results_dir}: no such folder (it should hold "
-                     f"{', '.join(sorted({f for fs in README_SECTIONS.values() for f in fs}))}).")
-    if not section_sources(args.results_dir):
+                     f"{', '.join(report_files())}).")
+    if not any(section_sources(args.results_dir, s) for s in SECTIONS.values()):
         parser.error(f"--results-dir {args.results_dir} holds none of the report files; "
                      "run `make sweep` / `make bench` first.")
-    update_readme(args.readme, args.results_dir)
-    print(f"Updated {args.readme.name} from {args.results_dir.name}/")
+    for relative, sections in SECTIONS.items():
+        update_document(args.repo_root / relative, args.results_dir, sections)
+    print(f"Updated {', '.join(SECTIONS)} from {args.results_dir.name}/")
 
 
 if __name__ == "__main__":
