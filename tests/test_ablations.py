@@ -102,16 +102,90 @@ def test_runs_finish_on_validation_only_and_tabulate(tmp_path: Path, splits) -> 
     assert again == json.loads((specs[0].path(runs_root) / "metrics.json").read_text())
 
 
-@pytest.mark.parametrize(("diffs", "pooled_p", "expected"), [
-    ([0.3, 0.25, 0.35], 0.001, True),  # one sign, t = 10.4 > 4.30, and the images agree
-    ([0.3, 0.25, 0.35], 0.2, False),  # seeds agree but the validation images cannot tell
-    ([0.3, -0.1, 0.2], 0.001, False),  # t = 0.9: within seed noise
-    ([0.3, 0.01, 0.6], 0.001, False),  # one sign but spread: t = 1.8 < 4.30
-    ([0.3, 0.3], 0.001, False),  # two seeds: no estimate of seed noise worth the name
+@pytest.mark.parametrize(("diffs", "expected"), [
+    ([0.3, 0.25, 0.35], True),  # one sign, t = 10.4 > 4.30
+    ([-0.16, -0.24, -0.16], True),  # aug2's seeds: t = -7.0
+    ([0.3, -0.1, 0.2], False),  # t = 0.9: within seed noise
+    ([0.3, 0.01, 0.6], False),  # one sign but spread: t = 1.8 < 4.30
+    ([-0.16, -0.40, -0.58], False),  # nobn-lr0.1: every seed lower, yet t = -3.1
+    ([0.3, 0.3], False),  # two seeds: no verdict
 ])
-def test_beyond_noise_needs_both_tests(diffs, pooled_p, expected) -> None:
-    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, diffs, [], 1.0, pooled_p)
-    assert comparison.beyond_noise is expected
+def test_beyond_noise_is_the_run_level_test_alone(diffs, expected) -> None:
+    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, diffs, [1e-9] * len(diffs), 1.0)
+    assert comparison.beyond_noise is expected  # per-seed McNemar p of 1e-9 changes nothing
+    if len(diffs) >= 3:
+        low, high = comparison.paired.ci95
+        assert (low > 0 or high < 0) is expected  # the same decision as the interval
+
+
+def test_the_control_has_no_comparison() -> None:
+    control = ablations.Comparison("control", [0, 1, 2], 99.5, 0.1, [0.0, 0.0, 0.0], [], 1.0)
+    assert control.paired is None and not control.beyond_noise
+
+
+def _rows(accs: dict[str, list[float]]) -> list[dict]:
+    return [{"variant": v, "seed": seed, "val_acc": a}
+            for v, values in accs.items() for seed, a in enumerate(values)]
+
+
+def test_seed_differences_and_verdicts_pair_by_seed() -> None:
+    rows = _rows({"control": [0.9950, 0.9960, 0.9955], "aug2": [0.9934, 0.9936, 0.9939],
+                  "ls0": [0.9962, 0.9956, 0.9949]})
+    diffs = ablations.seed_differences(rows)
+    assert diffs["aug2"] == pytest.approx({0: -0.16, 1: -0.24, 2: -0.16})
+    assert ablations.verdicts(rows) == {"aug2": True, "ls0": False}
+    # a variant missing a seed is paired on the seeds both ran; two seeds give no verdict
+    assert ablations.verdicts(rows[:-1])["ls0"] is False
+
+
+def test_read_table_round_trips_the_committed_csv() -> None:
+    rows = ablations.read_table(ablations.RESULTS_DIR / "ablations.csv")
+    assert {r["variant"] for r in rows} == set(ablations.ABLATIONS)
+    assert all(isinstance(r["seed"], int) and 0.9 < r["val_acc"] <= 1 for r in rows)
+
+
+def _fake_run(runs_root: Path, variant: str, seed: int, predictions: str, val_acc: float) -> Path:
+    folder = ablations.run_folder(runs_root, ablations.ARCH, seed, variant)
+    folder.mkdir(parents=True)
+    (folder / ablations.PREDICTIONS_FILE).write_text(predictions + "\n")
+    (folder / "metrics.json").write_text(json.dumps({"val_acc": val_acc}))
+    return folder
+
+
+def test_predictions_must_match_their_metrics(tmp_path: Path) -> None:
+    labels = torch.tensor([1, 2, 3, 4])
+    _fake_run(tmp_path, "ls0", 0, "1233", 0.75)
+    assert ablations.checked_predictions(tmp_path, "ls0", 0, labels).tolist() == [1, 2, 3, 3]
+    short = _fake_run(tmp_path, "ls0", 1, "123", 0.75)
+    with pytest.raises(ValueError, match=f"{short / 'val_predictions.txt'}.*3 predictions.*4"):
+        ablations.checked_predictions(tmp_path, "ls0", 1, labels)
+    stale = _fake_run(tmp_path, "ls0", 2, "1234", 0.75)
+    with pytest.raises(ValueError, match=f"{stale / 'val_predictions.txt'}.*100.00%.*75.00%"):
+        ablations.checked_predictions(tmp_path, "ls0", 2, labels)
+    garbled = _fake_run(tmp_path, "ls0", 3, "12x4", 0.75)
+    with pytest.raises(ValueError, match=f"{garbled / 'val_predictions.txt'}"):
+        ablations.checked_predictions(tmp_path, "ls0", 3, labels)
+
+
+def test_committed_predictions_agree_with_their_metrics(splits) -> None:
+    runs_root = ablations.RESULTS_DIR / "ablations"
+    for row in ablations.read_table(ablations.RESULTS_DIR / "ablations.csv"):
+        predictions = ablations.checked_predictions(runs_root, row["variant"], row["seed"],
+                                                    splits.val_labels)
+        assert len(predictions) == 5_000
+
+
+def test_markdown_states_the_run_level_rule_and_labels_mcnemar() -> None:
+    rows = [{**r, "changed": r["variant"], "device": "cpu"} for r in _rows(
+        {"control": [0.9950, 0.9960, 0.9955], "aug2": [0.9934, 0.9936, 0.9939]})]
+    comparisons = [ablations.Comparison("control", [0, 1, 2], 99.55, 0.05, [0.0] * 3, [], 30.0),
+                   ablations.Comparison("aug2", [0, 1, 2], 99.36, 0.02, [-0.16, -0.24, -0.16],
+                                        [0.1, 0.02, 0.13], 30.0)]
+    text = ablations.markdown_table(rows, comparisons)
+    assert "pooled" not in text.lower()
+    assert "McNemar p per seed (fixed networks)" in text
+    line = next(x for x in text.splitlines() if x.startswith("| aug2 |"))
+    assert "| -0.30 to -0.07 | -7.0 | 0.02 |" in line and "| yes | 0.1, 0.02, 0.13 |" in line
 
 
 def test_t_statistic_by_hand() -> None:

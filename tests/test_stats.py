@@ -132,3 +132,85 @@ def test_paired_t_statistic_and_critical_values_by_hand():
     assert t_critical_95(2) == 4.303 and t_critical_95(30) == t_critical_95(9)
     with pytest.raises(ValueError, match="at least 2 degrees of freedom"):
         t_critical_95(1)
+
+
+# ---------------------------------------------------------------- run-level comparison over seeds
+@pytest.mark.parametrize("df", range(2, 10))
+def test_t_quantile_matches_the_printed_table(df):
+    from utils.stats import T_CRITICAL_95, t_quantile, t_two_sided_p
+
+    assert t_quantile(0.975, df) == pytest.approx(T_CRITICAL_95[df], abs=1e-3)
+    assert t_two_sided_p(T_CRITICAL_95[df], df) == pytest.approx(0.05, abs=1e-4)
+
+
+def test_t_quantiles_and_p_values_by_hand():
+    from utils.stats import t_quantile, t_two_sided_p
+
+    assert t_quantile(0.8, 2) == pytest.approx(1.061, abs=1e-3)  # any t table, 80%, 2 df
+    assert t_quantile(0.975, 30) == pytest.approx(2.042, abs=1e-3)
+    assert t_quantile(0.975, 100_000) == pytest.approx(1.960, abs=1e-3)  # the normal limit
+    assert t_two_sided_p(0.0, 2) == pytest.approx(1.0)
+    assert t_two_sided_p(math.inf, 2) == 0.0
+    # 2 df has a closed form: P(|T| > t) = 1 - t / sqrt(2 + t^2)
+    for t in (0.5, 3.1, 7.0):
+        assert t_two_sided_p(t, 2) == pytest.approx(1 - t / math.sqrt(2 + t * t), abs=1e-6)
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        t_quantile(0.975, 0)
+
+
+def test_power_is_the_level_at_no_effect_and_grows_with_seeds():
+    from utils.stats import paired_power
+
+    assert paired_power(0.0, 3) == pytest.approx(0.05, abs=1e-4)
+    assert paired_power(1.0, 3) < paired_power(1.0, 8) < paired_power(1.0, 30)
+    # large n: the normal formula (1.96 + 0.84) / sqrt(n) SDs gives 80% power
+    assert paired_power((1.959964 + 0.841621) / math.sqrt(400), 400) == pytest.approx(0.8, abs=0.01)
+
+
+def test_minimum_detectable_effect_against_the_textbook_formula():
+    from utils.stats import minimum_detectable_effect, t_quantile
+
+    for n in (8, 30):  # the approximation (t_.975 + t_.8) sd / sqrt(n) is good from ~8 seeds
+        approx = (t_quantile(0.975, n - 1) + t_quantile(0.8, n - 1)) / math.sqrt(n)
+        assert minimum_detectable_effect(1.0, n) == pytest.approx(approx, rel=0.01)
+    # at 3 seeds it is optimistic: the exact MDE is larger
+    assert minimum_detectable_effect(1.0, 3) > 1.05 * (4.303 + 1.061) / math.sqrt(3)
+    assert minimum_detectable_effect(0.2, 3) == pytest.approx(0.2 * minimum_detectable_effect(1, 3))
+    assert minimum_detectable_effect(0.0, 3) == 0.0
+
+
+def test_seeds_needed_is_the_first_n_whose_mde_is_small_enough():
+    from utils.stats import minimum_detectable_effect, normal_seeds_needed, seeds_needed
+
+    n = seeds_needed(0.15, 0.2)
+    assert minimum_detectable_effect(0.15, n) <= 0.2 < minimum_detectable_effect(0.15, n - 1)
+    assert n >= math.ceil(normal_seeds_needed(0.15, 0.2))  # t corrects the normal formula upwards
+    assert normal_seeds_needed(0.1, 0.2) == pytest.approx(((1.959964 + 0.841621) / 2) ** 2)
+    assert seeds_needed(0.0, 0.2) == 3
+    with pytest.raises(ValueError, match="effect must be positive"):
+        seeds_needed(0.1, 0.0)
+
+
+def test_paired_seeds_by_hand():
+    from utils.stats import paired_seeds
+
+    paired = paired_seeds([0.1, 0.2, 0.3])  # mean 0.2, sd 0.1
+    assert paired.t == pytest.approx(2 * 3**0.5)
+    low, high = paired.ci95
+    assert (low, high) == pytest.approx((0.2 - 4.3027 * 0.1 / 3**0.5, 0.2 + 4.3027 * 0.1 / 3**0.5),
+                                        abs=1e-4)
+    assert not paired.beyond_noise and 0.05 < paired.p_value < 0.1
+    assert paired_seeds([-0.16, -0.24, -0.16]).beyond_noise
+    assert not paired_seeds([0.5, 0.6]).beyond_noise  # 2 seeds: no verdict
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        paired_seeds([0.1])
+
+
+def test_pooled_sd_weights_each_group_by_its_degrees_of_freedom():
+    from utils.stats import pooled_sd
+
+    # variances 0.01 (2 df) and 0.04 (1 df): (2 * 0.01 + 0.04) / 3 = 0.02
+    assert pooled_sd([[0.0, 0.1, 0.2], [1.0, 1.2828427]]) == pytest.approx(math.sqrt(0.02), rel=1e-4)
+    assert pooled_sd([[5.0, 5.0], [1.0, 1.0, 1.0]]) == 0.0  # each group's own mean is removed
+    with pytest.raises(ValueError, match="at least one group"):
+        pooled_sd([[1.0]])

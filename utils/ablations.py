@@ -11,7 +11,13 @@ keeps no weights (the histories and predictions are what notebook 05 reads)::
     python -m utils.ablations --tables-only            # rebuild the tables from the runs
 
 Outputs: ``results/ablations.csv`` (one row per run), ``results/ablations.md`` (per variant:
-mean ± std and the paired difference to the control, seed by seed), ``results/lr_range.csv``.
+mean ± std, and the run-level comparison with the control: the paired differences over seeds,
+their 95% interval, the paired t-test that decides "beyond noise", and the smallest difference
+the design could detect), ``results/lr_range.csv``.
+
+The unit of comparison between two recipes is the training run (the seed), not the image: the
+verdict comes from the seeds alone. McNemar's test appears per seed only, as a statement about
+two fixed networks on the same validation images.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from .evaluate import predict_logits
 from .io import atomic_write_json, atomic_write_text
 from .lr_range import lr_range_test, steepest_descent_lr
 from .paths import RESULTS_DIR, resolve_device
-from .stats import beyond_noise, mcnemar_exact, mcnemar_from_correct, paired_t_statistic
+from .stats import PairedSeeds, mcnemar_from_correct, paired_seeds, paired_t_statistic
 from .sweep import (
     METRICS_FILE,
     RunInProgress,
@@ -178,22 +184,78 @@ def collect(runs_root: Path) -> list[dict[str, Any]]:
 
 
 def read_predictions(runs_root: Path, variant: str, seed: int) -> torch.Tensor:
-    text = (run_folder(runs_root, ARCH, seed, variant) / PREDICTIONS_FILE).read_text()
-    return torch.tensor([int(c) for c in text.strip()])
+    """One run's validation predictions, as written by :func:`record_validation`."""
+    path = run_folder(runs_root, ARCH, seed, variant) / PREDICTIONS_FILE
+    text = path.read_text().strip()
+    if not text.isdigit():
+        raise ValueError(f"{path}: expected one digit per validation image and nothing else.")
+    return torch.tensor([int(c) for c in text])
+
+
+def checked_predictions(runs_root: Path, variant: str, seed: int,
+                        val_labels: torch.Tensor) -> torch.Tensor:
+    """:func:`read_predictions`, refused unless they are the predictions its ``metrics.json``
+    describes: one per validation image, and their accuracy equal to the recorded one (a stale
+    or truncated file would otherwise feed the per-seed tests silently)."""
+    folder = run_folder(runs_root, ARCH, seed, variant)
+    predictions = read_predictions(runs_root, variant, seed)
+    if len(predictions) != len(val_labels):
+        raise ValueError(f"{folder / PREDICTIONS_FILE}: {len(predictions):,} predictions, but the "
+                         f"validation split has {len(val_labels):,} images.")
+    recorded = json.loads((folder / METRICS_FILE).read_text())["val_acc"]
+    accuracy = int((predictions == val_labels).sum()) / len(val_labels)
+    if abs(accuracy - recorded) > 1e-6:  # float32 rounding of the recorded mean, not an image
+        raise ValueError(f"{folder / PREDICTIONS_FILE}: these predictions are {100 * accuracy:.2f}% "
+                         f"right but {folder / METRICS_FILE} records {100 * recorded:.2f}%: "
+                         "re-run this ablation (delete its metrics.json) so the two agree.")
+    return predictions
+
+
+def seed_differences(rows: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
+    """Per variant, variant − control validation accuracy (points) on each seed both ran:
+    the run-level sample every verdict is computed from."""
+    by_variant: dict[str, dict[int, float]] = {}
+    for row in rows:
+        by_variant.setdefault(row["variant"], {})[int(row["seed"])] = 100 * float(row["val_acc"])
+    control = by_variant.get(CONTROL, {})
+    return {variant: {seed: acc - control[seed] for seed, acc in sorted(runs.items())
+                      if seed in control}
+            for variant, runs in by_variant.items()}
+
+
+def read_table(path: Path) -> list[dict[str, Any]]:
+    """``ablations.csv`` back as rows with numbers where :func:`collect` has numbers."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["seed"], row["val_acc"] = int(row["seed"]), float(row["val_acc"])
+    return rows
+
+
+def verdicts(rows: list[dict[str, Any]]) -> dict[str, bool]:
+    """Per non-control variant: is it beyond noise by the run-level test (see
+    :attr:`utils.stats.PairedSeeds.beyond_noise`)? Fewer than 3 paired seeds: never."""
+    return {variant: len(diffs) >= 3 and paired_seeds(list(diffs.values())).beyond_noise
+            for variant, diffs in seed_differences(rows).items() if variant != CONTROL}
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """A variant against the control on the same seeds and validation images."""
+    """A variant against the control on the same seeds: the run-level comparison decides.
+
+    ``p_values`` are exact McNemar tests *per seed*: each compares two fixed trained networks
+    on the same 5,000 validation images, so it says whether those two networks differ, not
+    whether the recipes do (another seed gives other networks).
+    """
 
     variant: str
     seeds: list[int]
     val_mean: float
     val_std: float
     diffs: list[float]  # variant - control per paired seed, accuracy points
-    p_values: list[float]  # exact McNemar per seed, on the 5,000 validation images
+    p_values: list[float]  # exact McNemar per seed: two fixed networks, same validation images
     seconds_mean: float
-    pooled_p: float = 1.0  # exact McNemar on the discordant images of all seeds together
+    pooled_p: float | None = None  # not computed: images pooled over seeds are no recipe test
 
     @property
     def diff_mean(self) -> float:
@@ -208,9 +270,16 @@ class Comparison:
         return paired_t_statistic(self.diffs) if self.diffs else 0.0
 
     @property
+    def paired(self) -> PairedSeeds | None:
+        """The run-level comparison (None for the control or with fewer than 2 paired seeds)."""
+        if self.variant == CONTROL or len(self.diffs) < 2:
+            return None
+        return paired_seeds(self.diffs)
+
+    @property
     def beyond_noise(self) -> bool:
-        """See :func:`utils.stats.beyond_noise` (McNemar here on the validation images)."""
-        return beyond_noise(self.diffs, self.pooled_p)
+        """The paired t-test over seeds alone rejects "no change" at 5% (3 or more seeds)."""
+        return self.paired is not None and self.paired.beyond_noise
 
 
 def compare_to_control(rows: list[dict[str, Any]], runs_root: Path,
@@ -218,26 +287,21 @@ def compare_to_control(rows: list[dict[str, Any]], runs_root: Path,
     by_variant: dict[str, dict[int, dict[str, Any]]] = {}
     for row in rows:
         by_variant.setdefault(row["variant"], {})[row["seed"]] = row
-    control = by_variant.get(CONTROL, {})
+    differences = seed_differences(rows)
     comparisons = []
     for variant, runs in by_variant.items():
         accs = [100 * r["val_acc"] for r in runs.values()]
-        seeds = sorted(set(runs) & set(control))
-        diffs, p_values, pooled_b, pooled_c = [], [], 0, 0
-        for seed in seeds:
-            diffs.append(100 * (runs[seed]["val_acc"] - control[seed]["val_acc"]))
-            if variant != CONTROL:
-                right_v = read_predictions(runs_root, variant, seed) == val_labels
-                right_c = read_predictions(runs_root, CONTROL, seed) == val_labels
-                test = mcnemar_from_correct(right_c, right_v)  # b: only the control right
-                p_values.append(test.p_value)
-                pooled_b, pooled_c = pooled_b + test.b, pooled_c + test.c
+        p_values = []
+        if variant != CONTROL:
+            for seed in differences[variant]:
+                right_v = checked_predictions(runs_root, variant, seed, val_labels) == val_labels
+                right_c = checked_predictions(runs_root, CONTROL, seed, val_labels) == val_labels
+                p_values.append(mcnemar_from_correct(right_c, right_v).p_value)
         comparisons.append(Comparison(
             variant=variant, seeds=sorted(runs),
             val_mean=statistics.fmean(accs),
             val_std=statistics.stdev(accs) if len(accs) > 1 else 0.0,
-            diffs=diffs, p_values=p_values,
-            pooled_p=mcnemar_exact(pooled_b, pooled_c).p_value if p_values else 1.0,
+            diffs=list(differences[variant].values()), p_values=p_values,
             seconds_mean=statistics.fmean(r["train_seconds"] for r in runs.values()),
         ))
     return comparisons
@@ -250,28 +314,43 @@ def write_tables(rows: list[dict[str, Any]], comparisons: list[Comparison], out_
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(buffer.getvalue(), out_dir / "ablations.csv")
+    atomic_write_text(markdown_table(rows, comparisons), out_dir / "ablations.md")
+
+
+MD_INTRO = (
+    "Accuracy in %, final epoch. Δ = variant − control on the same seed, in points; the seed "
+    "(the training run) is the unit. 95% CI: mean Δ ± t(0.975, n − 1) · sd / √n over seeds. "
+    "'beyond noise': the paired t-test over seeds rejects 'no change' at 5% (two-sided), which "
+    "is the same as the interval excluding 0. MDE: the smallest true mean Δ this design (its "
+    "seeds, the measured sd of its paired differences) detects with 80% power at 5%, from the "
+    "noncentral t; a variant not beyond noise may still differ by less than its MDE. "
+    "McNemar p per seed: two *fixed* networks on the same 5,000 validation images, a statement "
+    "about those networks, not about the recipes; it plays no part in the verdict.")
+
+
+def markdown_table(rows: list[dict[str, Any]], comparisons: list[Comparison]) -> str:
     devices = sorted({r["device"] for r in rows})
     md = ["# Ablations of primary19k (validation split only)", "",
-          f"Runs: {len(rows)} on {', '.join(devices)}. Accuracy in %, final epoch. "
-          "Δ = variant − control on the same seed; p = exact McNemar per seed on the 5,000 "
-          "validation images. 'beyond noise': the paired t-test over seeds (p < 0.05, two-sided) "
-          "and the exact McNemar test on all seeds' discordant images (p < 0.05) both reject "
-          "'no change'.", "",
+          f"Runs: {len(rows)} on {', '.join(devices)}. {MD_INTRO}", "",
           "| variant | changed | seeds | val acc mean ± std | Δ vs control (mean ± std) | "
-          "paired t | McNemar p per seed | pooled McNemar p | beyond noise | train s / run |",
-          "|" + " --- |" * 10]
+          "95% CI of Δ | paired t | p (t-test) | MDE (80% power) | beyond noise | "
+          "McNemar p per seed (fixed networks) | train s / run |",
+          "|" + " --- |" * 12]
     changed = {r["variant"]: r["changed"] for r in rows}
     for comp in comparisons:
-        ps = ", ".join(f"{p:.2g}" for p in comp.p_values) if comp.variant != CONTROL else "—"
+        paired = comp.paired
+        cells = ["—"] * 6
+        if paired is not None:
+            low, high = paired.ci95
+            cells = [f"{low:+.2f} to {high:+.2f}", f"{paired.t:+.1f}", f"{paired.p_value:.2g}",
+                     f"{paired.mde80:.2f}", "yes" if paired.beyond_noise else "no",
+                     ", ".join(f"{p:.2g}" for p in comp.p_values)]
         md.append(
             f"| {comp.variant} | {changed[comp.variant]} | {len(comp.seeds)} | "
             f"{comp.val_mean:.2f} ± {comp.val_std:.2f} | "
-            f"{comp.diff_mean:+.2f} ± {comp.diff_std:.2f} | "
-            f"{comp.t_statistic:+.1f} | {ps} | "
-            f"{comp.pooled_p:.2g} | "
-            f"{'yes' if comp.variant != CONTROL and comp.beyond_noise else 'no'} | "
+            f"{comp.diff_mean:+.2f} ± {comp.diff_std:.2f} | {' | '.join(cells)} | "
             f"{comp.seconds_mean:.0f} |")
-    atomic_write_text("\n".join(md) + "\n", out_dir / "ablations.md")
+    return "\n".join(md) + "\n"
 
 
 def write_lr_range(config: TrainConfig, splits: MNISTSplits, out_dir: Path,

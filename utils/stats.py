@@ -6,6 +6,7 @@ notebooks can show the arithmetic and the tests can check it against hand-comput
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Sequence
@@ -259,10 +260,199 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.0
 
 
 def beyond_noise(differences: Sequence[float], pooled_p: float) -> bool:
-    """Larger than both kinds of noise: the paired t-test over seeds rejects "no change" at 5%
-    (seed-to-seed noise; needs >= 3 seeds), *and* the exact McNemar test on all seeds'
-    discordant images (``pooled_p``) does too (the finite evaluation set's noise)."""
+    """The older two-test rule, kept for :mod:`utils.numeric_paths` (fixed models on fixed
+    data): the paired t-test over seeds rejects "no change" at 5% *and* the exact McNemar test
+    on all seeds' discordant images (``pooled_p``) does too. Recipes are judged by
+    :func:`paired_seeds` alone: the pooled count repeats images and conditions on networks."""
     if len(differences) < 3:
         return False
     return (abs(paired_t_statistic(differences)) > t_critical_95(len(differences) - 1)
             and pooled_p < 0.05)
+
+
+# ---------------------------------------------------------------- run-level comparison over seeds
+# The unit of a recipe comparison is the training run: each seed gives one paired difference
+# (variant - control), and the seeds are the sample. Images are not: the same validation images
+# are scored by every run, and a test on them conditions on the particular trained networks.
+_Z_ALPHA, _Z_POWER = 1.959964, 0.841621  # standard normal 97.5% and 80% quantiles
+
+
+def _t_tail(c: float, df: int, shift: float = 0.0, steps: int = 400) -> float:
+    """P(T > c) for T = (Z + shift) / sqrt(V / df), Z ~ N(0, 1), V ~ chi-squared(df):
+    Student's t for ``shift = 0``, the noncentral t (the t statistic under a true effect)
+    otherwise. The normal tail is integrated over V = u**2 with Simpson's rule (the
+    substitution makes the integrand smooth for every df), so only ``math`` is needed."""
+    # u = sqrt(V) has density u^(df-1) e^(-u²/2) / (2^(df/2 - 1) Gamma(df/2)), peaked near
+    # sqrt(df - 1) with an SD below 1: integrate 12 units either side (the rest is < 1e-15)
+    peak = math.sqrt(max(df - 1, 0))
+    bottom, top = max(0.0, peak - 12), peak + 12
+    h = (top - bottom) / steps
+    log_norm = (df / 2 - 1) * math.log(2) + math.lgamma(df / 2)
+
+    def integrand(u: float) -> float:
+        if u == 0:
+            density = math.exp(-log_norm) if df == 1 else 0.0
+        else:
+            density = math.exp((df - 1) * math.log(u) - u * u / 2 - log_norm)
+        return density * 0.5 * math.erfc((c * u / math.sqrt(df) - shift) / math.sqrt(2))
+
+    total = integrand(bottom) + integrand(top)
+    total += sum((4 if k % 2 else 2) * integrand(bottom + k * h) for k in range(1, steps))
+    return min(1.0, max(0.0, total * h / 3))
+
+
+def _require_df(df: int) -> None:
+    if isinstance(df, bool) or not isinstance(df, int) or df < 1:
+        raise ValueError(f"degrees of freedom must be a positive integer, got {df!r}.")
+
+
+@functools.lru_cache(maxsize=256)
+def t_quantile(probability: float, df: int) -> float:
+    """The ``probability`` quantile of Student's t with ``df`` degrees of freedom (bisection
+    on :func:`_t_tail`); 0.975 gives the two-sided 5% bar, 0.8 the 80%-power term."""
+    _require_df(df)
+    if not 0.5 <= probability < 1:
+        raise ValueError(f"probability must be in [0.5, 1), got {probability!r}.")
+    low, high = 0.0, 1e3
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _t_tail(middle, df) > 1 - probability else (low, middle)
+    return (low + high) / 2
+
+
+def t_two_sided_p(t: float, df: int) -> float:
+    """Two-sided p-value of a t statistic: P(|T| >= |t|) under "no change"."""
+    _require_df(df)
+    if math.isinf(t):
+        return 0.0
+    return min(1.0, 2 * _t_tail(abs(t), df))
+
+
+def paired_power(effect_in_sd: float, n: int, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t-test over ``n`` seeds when the true mean difference is
+    ``effect_in_sd`` standard deviations of the paired differences (noncentral t, exact)."""
+    if n < 2:
+        raise ValueError(f"A paired t-test needs at least 2 seeds, got {n}.")
+    df, shift = n - 1, effect_in_sd * math.sqrt(n)
+    bar = t_quantile(1 - alpha / 2, df)
+    return _t_tail(bar, df, shift) + _t_tail(bar, df, -shift)
+
+
+def minimum_detectable_effect(sd_diff: float, n: int, power: float = 0.8,
+                              alpha: float = 0.05) -> float:
+    """The smallest true mean difference the paired t-test over ``n`` seeds detects with
+    probability ``power`` at two-sided level ``alpha``, given the SD of the paired differences.
+
+    The textbook approximation is MDE = (t_{1-alpha/2, n-1} + t_{power, n-1}) * sd_diff / sqrt(n)
+    (with normal quantiles: (1.96 + 0.84) * sd / sqrt(n)); here the power is computed exactly
+    from the noncentral t and the effect found by bisection, because at 3 seeds the
+    approximation is optimistic. It inherits the uncertainty of ``sd_diff``, which 3 seeds
+    measure poorly: read it as the design's resolution, not as a precise bound.
+    """
+    if sd_diff < 0 or not math.isfinite(sd_diff):
+        raise ValueError(f"sd_diff must be a finite non-negative number, got {sd_diff!r}.")
+    if not 0 < power < 1:
+        raise ValueError(f"power must be in (0, 1), got {power!r}.")
+    low, high = 0.0, 1.0
+    while paired_power(high, n, alpha) < power:
+        high *= 2
+    for _ in range(30):  # 1e-9 of the bracket: far below what sd_diff is known to
+        middle = (low + high) / 2
+        low, high = (middle, high) if paired_power(middle, n, alpha) < power else (low, middle)
+    return high * sd_diff
+
+
+def seeds_needed(sd_diff: float, effect: float, power: float = 0.8, alpha: float = 0.05,
+                 most: int = 1000) -> int:
+    """The fewest seeds (at least 3) whose paired t-test detects a true difference of
+    ``effect`` points with probability ``power``, for paired differences of SD ``sd_diff``.
+
+    Starts from the normal formula n = ((1.96 + 0.84) * sd_diff / effect)**2 and steps up
+    until the exact (noncentral t) power is reached.
+    """
+    if effect <= 0:
+        raise ValueError(f"effect must be positive, got {effect!r}.")
+    if sd_diff == 0:
+        return 3
+    n = max(3, math.ceil(normal_seeds_needed(sd_diff, effect, power, alpha)))
+    while minimum_detectable_effect(sd_diff, n, power, alpha) > effect:
+        n += 1
+        if n > most:
+            raise ValueError(f"More than {most} seeds needed for {effect} at sd {sd_diff}.")
+    return n
+
+
+def normal_seeds_needed(sd_diff: float, effect: float, power: float = 0.8,
+                        alpha: float = 0.05) -> float:
+    """The back-of-envelope n = ((z_{1-alpha/2} + z_power) * sd_diff / effect)**2, before
+    rounding up (the normal approximation; :func:`seeds_needed` corrects it for small n)."""
+    if (alpha, power) != (0.05, 0.8):
+        raise ValueError("The normal formula here is tabulated for alpha 0.05 and power 0.8 only.")
+    return ((_Z_ALPHA + _Z_POWER) * sd_diff / effect) ** 2
+
+
+@dataclass(frozen=True)
+class PairedSeeds:
+    """Variant minus control, one difference per seed (accuracy points): the run-level test.
+
+    The seeds are the sample, so the interval and the test speak about the *recipe* (what a
+    new seed would give on average), not about the particular networks that were trained.
+    """
+
+    differences: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.differences) < 2:
+            raise ValueError(f"A paired comparison needs at least 2 seeds, "
+                             f"got {len(self.differences)}.")
+
+    @property
+    def n(self) -> int:
+        return len(self.differences)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.differences)
+
+    @property
+    def sd(self) -> float:
+        return statistics.stdev(self.differences)
+
+    @property
+    def t(self) -> float:
+        return paired_t_statistic(self.differences)
+
+    @property
+    def p_value(self) -> float:
+        return t_two_sided_p(self.t, self.n - 1)
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        """mean ± t_{0.975, n-1} * sd / sqrt(n): where the recipe's true mean difference lies."""
+        half = t_quantile(0.975, self.n - 1) * self.sd / math.sqrt(self.n)
+        return self.mean - half, self.mean + half
+
+    @property
+    def mde80(self) -> float:
+        """:func:`minimum_detectable_effect` at 80% power for this design's n and measured sd."""
+        return minimum_detectable_effect(self.sd, self.n)
+
+    @property
+    def beyond_noise(self) -> bool:
+        """The paired t-test over seeds rejects "no change" at 5% (two-sided), with 3 or more
+        seeds; equivalently, the 95% interval excludes zero."""
+        return self.n >= 3 and self.p_value < 0.05
+
+
+def paired_seeds(differences: Sequence[float]) -> PairedSeeds:
+    return PairedSeeds(tuple(float(d) for d in differences))
+
+
+def pooled_sd(groups: Sequence[Sequence[float]]) -> float:
+    """SD pooled over groups, each around its own mean (variances weighted by n - 1): the
+    seed-to-seed spread of paired differences when every variant shifts the mean differently."""
+    usable = [g for g in groups if len(g) > 1]
+    df = sum(len(g) - 1 for g in usable)
+    if df == 0:
+        raise ValueError("A pooled SD needs at least one group of 2 or more values.")
+    return math.sqrt(sum((len(g) - 1) * statistics.variance(g) for g in usable) / df)
