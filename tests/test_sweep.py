@@ -102,10 +102,11 @@ def test_train_one_skips_finished_run(tmp_path: Path, splits, monkeypatch) -> No
     def must_not_train(*args, **kwargs):
         raise AssertionError("fit was called for a finished run")
 
+    _write_metrics(tmp_path / "runs", arch="micro2k", seed=3)
     monkeypatch.setattr(sweep, "fit", must_not_train)
-    spec = sweep.RunSpec("beta", sweep.CONTROL, 3, TrainConfig(arch="micro2k", seed=3))
+    spec = sweep.RunSpec("micro2k", sweep.CONTROL, 3, TrainConfig(arch="micro2k", seed=3))
     metrics = sweep.train_one(spec, tmp_path / "runs", splits, progress=False)
-    assert metrics["test_acc"] == 0.9935 and metrics["seed"] == 3
+    assert metrics["test_acc"] == 0.986 and metrics["seed"] == 3
 
 
 class _Interrupt(Exception):

@@ -8,9 +8,11 @@ same augmented batch, so the student sees the teacher's opinion of exactly what 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +38,23 @@ def teacher_files(paths: Sequence[str]) -> list[Path]:
             )
         files.append(path)
     return files
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes: identifies a checkpoint whatever its name says."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def teacher_records(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """Each teacher as given and the sha256 of the checkpoint it points to now: a run records
+    these, so a checkpoint replaced under the same path (another model in place of
+    ``primary19k/seed1``) is told apart from the one the run learnt from."""
+    return [{"path": given, "sha256": file_sha256(path)}
+            for given, path in zip(paths, teacher_files(paths), strict=True)]
 
 
 @dataclass

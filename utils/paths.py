@@ -70,3 +70,45 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"Unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'.")
     return resolved
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written (a file where a folder is needed, a folder where
+    a file is needed, no write permission): found before any work starts, not after it."""
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself, or its nearest ancestor that exists (what a ``mkdir -p`` would meet)."""
+    path = Path(path).absolute()
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, what: str) -> Path:
+    """``path`` if a command can create it (or write into it); else an error naming ``what``
+    (the option, e.g. ``--figures-dir``) and the obstacle. Creates nothing."""
+    path = Path(path)
+    existing = nearest_existing(path)
+    if not existing.is_dir():
+        where = "is" if existing == path.absolute() else f"cannot be created: {existing} is"
+        raise OutputPathError(f"{what} {path} {where} a file, not a folder: pass a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{what} {path}: {existing} is not writable by this user: pass a "
+                              "folder you can write to.")
+    return path
+
+
+def check_output_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` if a command can (over)write it as a file; else an error naming ``what``."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{what} {path} is a folder, not a file: name a file in it.")
+    check_output_dir(path.parent, f"the folder of {what}")
+    return path
+
+
+def is_within(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it (after resolving links and ``..``)."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import os
 import statistics
 import time
@@ -33,15 +32,41 @@ from .data import MNISTSplits, load_mnist_splits
 from .evaluate import predict_logits
 from .io import atomic_write_json, atomic_write_text
 from .models import available_models
-from .paths import REPO_ROOT, RESULTS_DIR, resolve_device
+from .paths import (
+    FIGURES_DIR,
+    REPO_ROOT,
+    RESULTS_DIR,
+    check_output_dir,
+    check_output_file,
+    resolve_device,
+)
+from .run_store import (
+    KEEP_APART,
+    METRICS_FILE,
+    RECORD_FILE,
+    RunsScan,
+    SettingsMismatch,
+    check_one_recipe,
+    checkpoint_header,
+    expected_settings,
+    read_metrics,
+    record_of_checkpoint,
+    require_finished,
+    require_runs_root,
+    run_settings,
+    scan_runs,
+    settings_differences,
+)
 from .stats import accuracy_with_ci
 from .train import MODEL_FILE, STATE_FILE, TrainConfig, fit
 
 # Epoch budgets from the accuracy targets (issue: primary <= 20, compact <= 15).
 DEFAULT_EPOCHS = {"primary19k": 15, "compact8k": 15, "original19k": 20, "tiny4k": 15,
                   "micro2k": 15}
-METRICS_FILE = "metrics.json"
 CONTROL = "control"
+# What a sweep's metrics.json holds (evaluate_test_once); a file without one of them is refused.
+SWEEP_METRICS_KEYS = ("arch", "seed", "epochs", "num_parameters", "val_acc", "test_acc",
+                      "train_seconds", "device")
 # A variant changes a few TrainConfig settings of the shipped recipe; its runs live in
 # ``<runs_root>/<arch>-<variant>/seed<k>/`` and are tabulated apart from the control runs.
 # Notebook 07's teacher: an ensemble of three shipped primary19k seeds (trained on the training
@@ -162,25 +187,69 @@ def run_lock(runs_root: Path, name: str) -> Iterator[None]:
 
 
 def _finished_metrics(path: Path) -> dict[str, Any] | None:
+    """The checked ``metrics.json`` of a finished run, or ``None`` if it has not finished."""
     metrics_file = path / METRICS_FILE
-    return json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+    return read_metrics(metrics_file) if metrics_file.is_file() else None
+
+
+def check_reusable(spec: RunSpec, path: Path, metrics: dict[str, Any]) -> None:
+    """A finished run stands for ``spec`` only if what made it matches what is asked; else it
+    is refused (neither reused nor trained over), naming the settings that differ."""
+    finished, asked = run_settings(path, metrics), expected_settings(spec.config)
+    differ = settings_differences(finished, asked, ("finished", "asked"))
+    if differ:
+        flags = " ".join(flags_for(finished, asked)) or "--variant, or the recipe's settings"
+        raise SettingsMismatch(
+            f"{path} is a finished run of other settings than asked ({'; '.join(differ)}). "
+            f"It is neither reused nor trained over: {KEEP_APART} ({flags}). Nothing was "
+            "trained.")
+
+
+def flags_for(finished: dict[str, Any], asked: dict[str, Any]) -> list[str]:
+    """The sweep options that ask for a finished run's epochs and numeric path."""
+    flags = []
+    if "epochs" in finished and finished["epochs"] != asked.get("epochs"):
+        flags.append(f"--epochs {finished['epochs']}")
+    if any(key in finished and finished[key] != asked.get(key)
+           for key in ("forward pass", "memory format")):
+        flags.append("--amp off" if finished.get("forward pass") == "float32" else "--amp on")
+    return flags
+
+
+def finished_run(spec: RunSpec, path: Path) -> dict[str, Any] | None:
+    """The metrics of the finished run at ``path`` if it may stand for ``spec``; ``None`` if
+    the run has not finished."""
+    done = _finished_metrics(path)
+    if done is not None:
+        check_reusable(spec, path, done)
+    return done
+
+
+def write_record(path: Path) -> None:
+    """``run.json``: what made the run (config, data split, numeric path, torch, teachers),
+    copied from its ``model.pt`` before ``finish`` may delete the weights (ablations do)."""
+    if (path / MODEL_FILE).is_file():
+        atomic_write_json(record_of_checkpoint(checkpoint_header(path / MODEL_FILE)),
+                          path / RECORD_FILE)
 
 
 def complete_run(spec: RunSpec, runs_root: Path, train: Callable[[Path], None],
                  finish: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """The life of one run, whoever trains it: skip if finished, else claim it, check again
-    (another sweep may have finished it while we waited), train, ``finish`` (write
+    """The life of one run, whoever trains it: reuse it if finished with the same settings
+    (refuse it if finished with others), else claim it, check again (another sweep may have
+    finished it while we waited), train, record what made it (``run.json``), ``finish`` (write
     ``metrics.json``: the sweep evaluates the test set once, ablations only validation), and
     drop the optimiser state."""
     path = spec.path(runs_root)
-    done = _finished_metrics(path)
+    done = finished_run(spec, path)
     if done is not None:
         return done
     with run_lock(runs_root, f"{run_name(spec.arch, spec.variant)}-seed{spec.seed}"):
-        done = _finished_metrics(path)
+        done = finished_run(spec, path)
         if done is not None:
             return done
         train(path)
+        write_record(path)
         metrics = finish(path)
         (path / STATE_FILE).unlink(missing_ok=True)  # optimiser state is not needed once done
     return metrics
@@ -254,15 +323,27 @@ def devices_of(runs: list[dict[str, Any]]) -> str:
     return ", ".join(f"{device} x{n}" for device, n in counts.items())
 
 
-def aggregate(runs_root: Path, variant: str = CONTROL) -> list[dict[str, Any]]:
-    """One row per architecture of ``variant``: mean/std/min/max of test accuracy over seeds."""
+def scan_sweep(runs_root: Path) -> RunsScan:
+    """The finished runs under ``runs_root``, each ``metrics.json`` checked."""
+    return scan_runs(runs_root, SWEEP_METRICS_KEYS)
+
+
+def aggregate(runs_root: Path, variant: str = CONTROL,
+              scan: RunsScan | None = None) -> list[dict[str, Any]]:
+    """One row per architecture of ``variant``: mean/std/min/max of test accuracy over seeds.
+
+    Only ``seed<N>`` folders count, and a row never mixes settings: runs of one architecture
+    made differently (another epoch count, numeric path, teacher...) are refused, named."""
+    scan = scan_sweep(runs_root) if scan is None else scan
     rows = []
-    by_arch: dict[str, list[dict[str, Any]]] = {}
-    for metrics_path in sorted(runs_root.glob(f"*/seed*/{METRICS_FILE}")):
-        metrics = json.loads(metrics_path.read_text())
-        if metrics.get("variant", CONTROL) == variant:
-            by_arch.setdefault(metrics["arch"], []).append(metrics)
-    for arch, runs in by_arch.items():
+    by_arch: dict[str, list[Any]] = {}
+    for run in scan.finished:
+        if run.metrics.get("variant", CONTROL) == variant:
+            by_arch.setdefault(run.metrics["arch"], []).append(run)
+    for arch, finished in by_arch.items():
+        check_one_recipe(finished, [run_settings(run.folder, run.metrics) for run in finished],
+                         f"the {run_name(arch, variant)} row")
+        runs = [run.metrics for run in finished]
         accs = [100 * r["test_acc"] for r in runs]
         rows.append({
             "arch": run_name(arch, variant),
@@ -319,6 +400,16 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def tables_dir(runs_root: Path, out: Path | None = None) -> Path:
+    """Where a sweep's tables go: ``--out`` if given, else beside the runs they summarise: the
+    parent of a root named ``runs`` (``results/runs`` -> ``results/``, ``results/bf16/runs`` ->
+    ``results/bf16/``), else the root itself, so a root such as ``results/my_runs`` never
+    writes over the course's ``results/sweep.*``."""
+    if out is not None:
+        return out
+    return runs_root.parent if runs_root.name == "runs" else runs_root
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -337,7 +428,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="bfloat16 autocast of the forward pass (TrainConfig.amp); 'off' "
                              "keeps a GPU run in float32 like the CPU runs")
     parser.add_argument("--runs-root", type=Path, default=RESULTS_DIR / "runs",
-                        help="one folder per run below it; tables are written to its parent")
+                        help="one folder per run below it; runs of other settings need their "
+                             "own root. Tables go beside it: to its parent when it is named "
+                             "'runs', else into it")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for sweep.* and sweep_variants.* (default: beside the runs, "
+                             "see --runs-root)")
     parser.add_argument("--mnist-root", default=None,
                         help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
     parser.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
@@ -356,18 +452,55 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                args.amp)
         if args.via_notebook:
             check_notebook_mode(args.specs)
-    except ValueError as exc:
+        check_outputs(args.runs_root, tables_dir(args.runs_root, args.out),
+                      frontier_dir(args.runs_root, args.figures_dir))
+        if args.tables_only:
+            require_runs_root(args.runs_root)
+            args.scan = scan_sweep(args.runs_root)
+            require_finished(args.scan)
+            check_tables(args.scan)
+        else:
+            for spec in args.specs:  # a finished run of other settings is refused before work
+                finished_run(spec, spec.path(args.runs_root))
+    except ValueError as exc:  # RunFolderError, SettingsMismatch and OutputPathError too
         parser.error(str(exc))
     return args
 
 
-def write_all_tables(runs_root: Path) -> None:
+def check_outputs(runs_root: Path, tables: Path, figures: Path | None) -> None:
+    """Every folder the sweep will write to, checked before MNIST loads or anything trains."""
+    check_output_dir(runs_root, "--runs-root")
+    for name in ("sweep.csv", "sweep.md", "sweep_variants.csv", "sweep_variants.md"):
+        check_output_file(tables / name, "--out")
+    if figures is not None:
+        check_output_dir(figures, "--figures-dir")
+
+
+def check_tables(scan: RunsScan) -> None:
+    """Aggregate every variant once (refusing mixed settings) without writing anything."""
+    for variant in VARIANTS:
+        aggregate(scan.root, variant, scan)
+
+
+def not_counted_note(scan: RunsScan) -> str | None:
+    """The entries under a runs root that look like runs but are not counted, and why
+    (unfinished runs of a sweep in progress are expected and left out of the note)."""
+    odd = [entry for entry in scan.not_counted if not entry.endswith(f"(no {METRICS_FILE})")]
+    return ("[sweep] not counted: " + "; ".join(odd)) if odd else None
+
+
+def write_all_tables(runs_root: Path, out: Path | None = None) -> None:
     """``sweep.*`` (the shipped recipe per model) and ``sweep_variants.*`` (every other variant)
-    beside ``runs_root``, from whatever runs have finished."""
-    write_tables(aggregate(runs_root), runs_root.parent)
-    rows = [row for v in VARIANTS if v != CONTROL for row in aggregate(runs_root, v)]
+    beside ``runs_root`` (or in ``out``), from whatever runs have finished."""
+    scan = scan_sweep(runs_root)
+    note = not_counted_note(scan)
+    if note:
+        print(note, flush=True)
+    folder = tables_dir(runs_root, out)
+    write_tables(aggregate(runs_root, CONTROL, scan), folder)
+    rows = [row for v in VARIANTS if v != CONTROL for row in aggregate(runs_root, v, scan)]
     if rows:
-        write_tables(rows, runs_root.parent, "sweep_variants")
+        write_tables(rows, folder, "sweep_variants")
 
 
 def draws_frontier(runs_root: Path, figures_dir: Path | None) -> bool:
@@ -375,6 +508,13 @@ def draws_frontier(runs_root: Path, figures_dir: Path | None) -> bool:
     ``--figures-dir`` says: a sweep kept apart (another ``--runs-root``, e.g. the bf16
     comparison's) must not overwrite the committed ``figures/07_frontier.png``."""
     return figures_dir is not None or runs_root.resolve() == (RESULTS_DIR / "runs").resolve()
+
+
+def frontier_dir(runs_root: Path, figures_dir: Path | None) -> Path | None:
+    """The folder the frontier figure goes to, or ``None`` when none is drawn."""
+    if not draws_frontier(runs_root, figures_dir):
+        return None
+    return FIGURES_DIR if figures_dir is None else figures_dir
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -393,13 +533,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[sweep] {run_name(spec.arch, spec.variant)} seed {spec.seed}: test "
               f"{100 * metrics['test_acc']:.2f}% (val {100 * metrics['val_acc']:.2f}%) in "
               f"{time.perf_counter() - started:.0f}s", flush=True)
-        write_all_tables(args.runs_root)
+        write_all_tables(args.runs_root, args.out)
     if args.tables_only:
-        write_all_tables(args.runs_root)
-    if aggregate(args.runs_root) and draws_frontier(args.runs_root, args.figures_dir):
+        write_all_tables(args.runs_root, args.out)
+    figures = frontier_dir(args.runs_root, args.figures_dir)
+    if figures is not None and aggregate(args.runs_root):
         from .frontier import write_frontier  # matplotlib only once there is something to plot
 
-        figure = write_frontier(args.runs_root.parent / "sweep.csv", args.figures_dir)
+        figure = write_frontier(tables_dir(args.runs_root, args.out) / "sweep.csv", figures)
         print(f"[sweep] frontier figure: {figure}")
 
 

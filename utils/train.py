@@ -28,7 +28,7 @@ from .checkpoints import (
     save_model_checkpoint,
 )
 from .data import MNISTSplits, normalization_stats
-from .distill import Teacher, distillation_loss, load_teacher, teacher_files
+from .distill import Teacher, distillation_loss, load_teacher, teacher_files, teacher_records
 from .evaluate import loss_and_accuracy
 from .io import atomic_torch_save, atomic_write_json
 from .models import MODEL_REGISTRY, available_models, build_model, count_parameters
@@ -465,7 +465,9 @@ def training_step(
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=fast.bf16_autocast):
         logits = model(x)
         soft_targets = teacher.soft_targets(x) if teacher is not None else None
-    loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+    # bf16 logits are scored in float32; float32 (or float64, the pinned history) as they are
+    logits_for_loss = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    loss = F.cross_entropy(logits_for_loss, y, label_smoothing=config.label_smoothing)
     if soft_targets is not None:
         loss = ((1 - config.distill_weight) * loss + config.distill_weight
                 * distillation_loss(logits, soft_targets, config.distill_temperature))
@@ -560,6 +562,7 @@ def fit(
     if resume and (run_dir / STATE_FILE).is_file():
         saved = read_training_state(run_dir / STATE_FILE, config, fast)
     normalization = normalization_stats(splits.train_images)
+    teachers = teacher_records(config.teacher)  # hashed as loaded, not as found at the end
     teacher = (load_teacher(config.teacher, config.distill_temperature, device, normalization,
                             fast.channels_last) if config.teacher else None)
     state = start_state(config, device, fast)
@@ -603,7 +606,8 @@ def fit(
 
     final_model = state.final_model(config.arch, device).eval()
     if run_dir is not None:
-        save_run(run_dir, final_model, config, state.history, normalization, splits, fast)
+        save_run(run_dir, final_model, config, state.history, normalization, splits, fast,
+                 teachers)
     return FitResult(final_model, state.history, config, run_dir, normalization)
 
 
@@ -650,6 +654,7 @@ def save_run(
     normalization: tuple[float, float],
     splits: MNISTSplits,
     fast: FastPath,
+    teachers: list[dict[str, Any]] | None = None,
 ) -> None:
     last = history[-1] if history else {}
     train_size = len(splits.train_labels)
@@ -670,6 +675,8 @@ def save_run(
         "precision": {"forward": "bfloat16 autocast" if fast.bf16_autocast else "float32",
                       "channels_last": fast.channels_last,
                       "cpu_bf16_kernels": cpu_supports_bf16()},
+        # the checkpoints the student learnt from, by content: a path can be given a new file
+        "teachers": teacher_records(config.teacher) if teachers is None else teachers,
     }
     save_model_checkpoint(run_dir / MODEL_FILE, model, config.arch, metadata)
     atomic_write_json(history, run_dir / HISTORY_FILE)
