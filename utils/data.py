@@ -254,8 +254,11 @@ def class_counts(labels: torch.Tensor) -> list[int]:
 
 
 def to_unit_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 ``[N, 28, 28]`` (0-255) -> float ``[N, 1, 28, 28]`` (0-1): what the warp works on."""
-    return images.unsqueeze(1).float().div_(255.0)
+    """uint8 ``[N, 28, 28]`` (0-255) -> float ``[N, 1, 28, 28]`` (0-1): what the warp works on.
+
+    The float type is torch's default (float32), so that a float64 default runs the whole
+    engine in float64: the kernel-independent path of the pinned history."""
+    return images.unsqueeze(1).to(torch.get_default_dtype()).div_(255.0)
 
 
 def normalize(images_uint8_or_float: torch.Tensor, mean: float, std: float) -> torch.Tensor:
