@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .paths import RESULTS_DIR
+from .paths import FIGURES_DIR, RESULTS_DIR, OutputPathError, check_output_dir
+from .run_store import RunFolderError, scan_runs
 
 FIGURE_NAME = "07_frontier"
 DEFAULT_CSV = RESULTS_DIR / "sweep.csv"
@@ -117,6 +118,11 @@ def read_sweep_csv(path: str | Path = DEFAULT_CSV) -> list[dict[str, Any]]:
                     f"{path}, line {line_no}: non-numeric value ({exc}). Re-run "
                     "`python -m utils.sweep` to rewrite the table."
                 ) from exc
+            not_finite = [c for c, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+            if not_finite:
+                raise SweepTableError(
+                    f"{path}, line {line_no}: {', '.join(not_finite)} is not a finite number. "
+                    "Re-run `python -m utils.sweep --tables-only` to rewrite the table.")
             rows.append(row)
     if not rows:
         raise SweepTableError(
@@ -161,6 +167,10 @@ def best_by_budget(rows: Sequence[dict[str, Any]],
     if lacking:
         raise ValueError(f"Rows {lacking} have no val_mean: the choice is made on validation, "
                          "so every candidate needs its validation accuracy.")
+    not_a_number = [r.get("arch") for r in rows if not math.isfinite(r["val_mean"])]
+    if not_a_number:  # NaN compares False both ways, so min() would keep whichever came first
+        raise ValueError(f"Rows {not_a_number} have a val_mean that is not a finite number: "
+                         "rewrite the table with `python -m utils.sweep --tables-only`.")
     chosen = []
     for budget in budgets:
         candidates = [r for r in rows if r["params"] < budget]
@@ -219,13 +229,10 @@ def targets_table(control_rows: Sequence[dict[str, Any]],
 def run_metrics(name: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> dict[int, dict[str, Any]]:
     """Every finished seed of run ``name`` (e.g. ``"sep4k-kd"``): seed -> its metrics.json."""
     folder = Path(runs_root) / name
-    found = {}
-    for path in sorted(folder.glob("seed*/metrics.json")):
-        metrics = json.loads(path.read_text())
-        found[int(metrics["seed"])] = metrics
+    found = {run.seed: run.metrics for run in scan_runs(Path(runs_root), ("seed",)).of(name)}
     if not found:
         raise FileNotFoundError(f"No finished run of {name!r} under {folder} (no "
-                                "seed*/metrics.json). Check the name against results/runs/.")
+                                "seed<N>/metrics.json). Check the name against results/runs/.")
     return found
 
 
@@ -249,7 +256,10 @@ def per_seed_differences(a: str, b: str, runs_root: str | Path = DEFAULT_RUNS_RO
 def write_frontier(csv_path: str | Path = DEFAULT_CSV,
                    figures_dir: str | Path | None = None,
                    variants_csv: str | Path | None = None) -> Path:
-    """Read the tables, draw the frontier, save it as ``07_frontier.png``; return its path."""
+    """Read the tables, draw the frontier, save it as ``07_frontier.png``; return its path.
+    The figure goes to ``figures_dir``; by default to the course's ``figures/`` when drawn from
+    the course's table, else beside the table it was drawn from."""
+    figures_dir = check_output_dir(figure_folder(csv_path, figures_dir), "--figures-dir")
     rows = frontier_rows(csv_path, variants_csv)
     from .plots import plt, save_figure  # matplotlib picks a headless backend without a display
     from .plots.results import plot_frontier
@@ -261,6 +271,16 @@ def write_frontier(csv_path: str | Path = DEFAULT_CSV,
         plt.close(fig)
 
 
+def figure_folder(csv_path: str | Path, figures_dir: str | Path | None) -> Path:
+    """``figures_dir`` if given; else ``figures/`` for the course's table, and the folder of
+    any other table, so a figure of other runs never replaces the course's."""
+    if figures_dir is not None:
+        return Path(figures_dir)
+    if Path(csv_path).resolve() == DEFAULT_CSV.resolve():
+        return FIGURES_DIR
+    return Path(csv_path).parent
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -269,11 +289,12 @@ def main(argv: list[str] | None = None) -> Path:
                         help=f"the variants table (default: {VARIANTS_CSV_NAME} beside --csv, "
                              "if there is one)")
     parser.add_argument("--figures-dir", type=Path, default=None,
-                        help="where to save 07_frontier.png (default: the repo's figures/)")
+                        help="where to save 07_frontier.png (default: the repo's figures/ for "
+                             "the course's table, else the folder of --csv)")
     args = parser.parse_args(argv)
     try:
         path = write_frontier(args.csv, args.figures_dir, args.variants_csv)
-    except (FileNotFoundError, SweepTableError) as exc:
+    except (FileNotFoundError, SweepTableError, RunFolderError, OutputPathError) as exc:
         parser.exit(2, f"error: {exc}\n")
     print(f"Saved {path}")
     return path

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,17 @@ from .data import MNISTSplits, load_mnist_splits
 from .evaluate import predict_logits
 from .io import atomic_write_text
 from .models import available_models
-from .paths import RESULTS_DIR
+from .paths import RESULTS_DIR, check_output_file
+from .run_store import (
+    RunFolderError,
+    SettingsMismatch,
+    read_metrics,
+    require_finished,
+    require_runs_root,
+    run_settings,
+    scan_runs,
+    settings_differences,
+)
 from .stats import (
     McNemarResult,
     beyond_noise,
@@ -41,10 +50,11 @@ from .stats import (
     mcnemar_from_correct,
     paired_t_statistic,
 )
-from .sweep import METRICS_FILE, run_folder
+from .sweep import METRICS_FILE, run_folder, tables_dir
 from .train import MODEL_FILE
 
 MODELS = ["primary19k", "compact8k"]  # the two the issue names
+RUN_METRICS_KEYS = ("arch", "seed", "test_errors")  # what a comparison reads of metrics.json
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,7 @@ def score_run(run_dir: Path, splits: MNISTSplits) -> ScoredRun:
     metrics_path = run_dir / METRICS_FILE
     if not metrics_path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a finished sweep run (no {METRICS_FILE}).")
-    recorded = json.loads(metrics_path.read_text())
+    recorded = read_metrics(metrics_path, RUN_METRICS_KEYS)
     model, info = load_model_checkpoint(run_dir / MODEL_FILE)
     meta = info["metadata"]
     norm = meta["normalization"]
@@ -102,8 +112,9 @@ def score_run(run_dir: Path, splits: MNISTSplits) -> ScoredRun:
     test = correct_answers(model, splits.test_images, splits.test_labels, norm)
     if int((~test).sum()) != recorded["test_errors"]:
         raise ValueError(f"{run_dir}: its weights make {int((~test).sum())} test errors but "
-                         f"metrics.json recorded {recorded['test_errors']}: re-run the sweep for "
-                         "this run (delete its metrics.json) so the two agree.")
+                         f"metrics.json recorded {recorded['test_errors']}: its model.pt is not "
+                         "the one that was evaluated. Restore that model.pt (e.g. from git), or "
+                         "move the seed folder away and train it again with utils.sweep.")
     return ScoredRun(meta["seed"], training_precision(meta),
                      hardware_of(meta, recorded.get("torch_version")), val, test)
 
@@ -172,17 +183,26 @@ def describe(runs: list[ScoredRun]) -> str:
     return "; ".join(labels)
 
 
-def compare_model(arch: str, reference_root: Path, candidate_root: Path,
-                  splits: MNISTSplits) -> ModelComparison:
-    """Pair every seed finished under both roots; a clear error when there is none."""
+def paired_seeds(arch: str, reference_root: Path, candidate_root: Path) -> list[int]:
+    """The seeds of ``arch`` finished under both roots (``seed<N>`` folders only), each pair
+    checked to differ in its numeric path alone: all from files, before any data loads."""
     def finished(root: Path) -> set[int]:
-        return {int(p.parent.name.removeprefix("seed"))
-                for p in (root / arch).glob(f"seed*/{METRICS_FILE}")}
+        return {run.seed for run in scan_runs(root, RUN_METRICS_KEYS).of(arch)}
 
     seeds = sorted(finished(reference_root) & finished(candidate_root))
     if not seeds:
         raise ValueError(f"No seed of {arch} has finished under both {reference_root} and "
                          f"{candidate_root}: train the candidate with utils.sweep --runs-root.")
+    for seed in seeds:
+        require_same_recipe(run_folder(reference_root, arch, seed),
+                            run_folder(candidate_root, arch, seed))
+    return seeds
+
+
+def compare_model(arch: str, reference_root: Path, candidate_root: Path,
+                  splits: MNISTSplits) -> ModelComparison:
+    """Pair every seed finished under both roots; a clear error when there is none."""
+    seeds = paired_seeds(arch, reference_root, candidate_root)
     reference = [score_run(run_folder(reference_root, arch, s), splits) for s in seeds]
     candidate = [score_run(run_folder(candidate_root, arch, s), splits) for s in seeds]
     if {r.precision for r in reference} == {c.precision for c in candidate}:
@@ -194,6 +214,23 @@ def compare_model(arch: str, reference_root: Path, candidate_root: Path,
         val=pair_split([r.val_correct for r in reference], [c.val_correct for c in candidate]),
         test=pair_split([r.test_correct for r in reference], [c.test_correct for c in candidate]),
     )
+
+
+# What a comparison of numeric paths lets differ between the two runs of a pair.
+COMPARED = ("forward pass", "memory format")
+
+
+def require_same_recipe(reference: Path, candidate: Path) -> None:
+    """A pair may differ in its numeric path and nothing else (epochs, data split, teachers,
+    any other setting): else the difference would not be the numeric path's."""
+    differ = settings_differences(run_settings(reference), run_settings(candidate),
+                                  ("reference", "candidate"), ignore=COMPARED)
+    if differ:
+        raise SettingsMismatch(
+            f"{reference} and {candidate} differ in more than the numeric path "
+            f"({'; '.join(differ)}): their difference would not be the numeric path's. "
+            "Train the candidate with the reference's settings (utils.sweep --amp on "
+            "--runs-root <its own root>) and compare again.")
 
 
 # ---------------------------------------------------------------- tables
@@ -287,16 +324,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--candidate-root", type=Path, default=RESULTS_DIR / "bf16" / "runs",
                         help="the fast-path runs; the tables go to its parent "
                              "(default: results/bf16/runs)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for comparison.md and .csv (default: beside the candidate "
+                             "runs, as utils.sweep puts its tables)")
     parser.add_argument("--mnist-root", default=None,
                         help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
     args = parser.parse_args(argv)
     unknown = [m for m in args.models if m not in available_models()]
     if unknown:
         parser.error(f"Unknown model(s) {unknown}: choose from {', '.join(available_models())}.")
-    for root in (args.reference_root, args.candidate_root):
+    for option, root in (("--reference-root", args.reference_root),
+                         ("--candidate-root", args.candidate_root)):
         if not root.is_dir():
             parser.error(f"{root} is not a folder of sweep runs: train them with utils.sweep "
                          "--runs-root first.")
+        try:
+            require_runs_root(root, option)
+            require_finished(scan_runs(root, RUN_METRICS_KEYS), option)
+        except RunFolderError as exc:
+            parser.error(str(exc))
+    args.out = tables_dir(args.candidate_root, args.out)
+    try:
+        for name in ("comparison.csv", "comparison.md"):
+            check_output_file(args.out / name, "--out")
+        for arch in args.models:
+            paired_seeds(arch, args.reference_root, args.candidate_root)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -305,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     splits = load_mnist_splits(args.mnist_root)
     comparisons = [compare_model(arch, args.reference_root, args.candidate_root, splits)
                    for arch in args.models]
-    for path in write_tables(comparisons, args.candidate_root.parent):
+    for path in write_tables(comparisons, args.out):
         print(f"[numeric_paths] wrote {path}")
     print(markdown(comparisons))
 

@@ -203,22 +203,37 @@ def record_of_checkpoint(info: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def split_sizes(data_split: dict[str, Any]) -> dict[str, Any]:
+    """The sizes of a recorded data split. Early runs wrote the validation split as words
+    (``"5,000 stratified from the 60k training images (split seed 0)"``): its size is read from
+    them; the wording itself changed between versions and is not compared."""
+    sizes = {k: data_split.get(k) for k in ("train", "train_used", "val")}
+    if isinstance(sizes["val"], str):
+        count = re.match(r"[\d,]+", sizes["val"])
+        sizes["val"] = int(count.group(0).replace(",", "")) if count else sizes["val"]
+    return sizes
+
+
 def settings_of_record(record: dict[str, Any]) -> dict[str, Any]:
     """The settings two runs must share to be seeds of one recipe, flat and comparable: the
     config (less ``NOT_COMPARED``), the numeric path, the data split and, where recorded, the
     teachers' checkpoint hashes."""
     from .train import TrainConfig  # torch is needed only once settings are compared
 
-    config = TrainConfig.from_dict(record["config"]).to_dict()
-    settings: dict[str, Any] = {k: v for k, v in config.items() if k not in NOT_COMPARED}
-    settings["teacher"] = list(config["teacher"])
+    settings: dict[str, Any] = {}
+    if isinstance(record.get("config"), dict):
+        config = TrainConfig.from_dict(record["config"]).to_dict()
+        settings = {k: v for k, v in config.items() if k not in NOT_COMPARED}
+        settings["teacher"] = list(config["teacher"])
+    elif record.get("arch"):
+        settings["arch"] = record["arch"]
     numeric = record.get("numeric_path") or {}
     if "forward" in numeric:
         settings["forward pass"] = numeric["forward"]
     if "channels_last" in numeric:
         settings["memory format"] = "channels_last" if numeric["channels_last"] else "NCHW"
-    if record.get("data_split"):
-        settings["data split"] = record["data_split"]
+    if isinstance(record.get("data_split"), dict):
+        settings["data split"] = split_sizes(record["data_split"])
     teachers = record.get("teachers")
     if teachers:
         settings["teacher sha256"] = [t.get("sha256") for t in teachers]

@@ -43,12 +43,20 @@ class SolutionMarkerError(ValueError):
     """A cell's solution markers are unbalanced or nested; the message names the cell."""
 
 
+# A line meant as a marker but not spelled exactly (case, spaces, hashes): its solution would
+# be kept whole in the student copy, so it is refused instead of ignored.
+NEAR_MARKER = re.compile(r"#+\s*(BEGIN|END)\s*SOLUTION\b", re.IGNORECASE)
+
+
 def solution_regions(lines: Sequence[str], where: str = "cell") -> list[tuple[int, int]]:
     """``(begin, end)`` line indices of each marker pair (markers included), in order."""
     regions: list[tuple[int, int]] = []
     begin: int | None = None
     for index, line in enumerate(lines):
         marker = line.strip()
+        if marker not in (BEGIN, END) and NEAR_MARKER.fullmatch(marker):
+            raise SolutionMarkerError(f"{where}: line {index + 1} reads {marker!r}; a solution "
+                                      f"marker must be exactly {BEGIN!r} or {END!r}.")
         if marker == BEGIN:
             if begin is not None:
                 raise SolutionMarkerError(f"{where}: line {index + 1} opens a solution inside "
@@ -124,7 +132,12 @@ def student_notebook(nb: nbformat.NotebookNode, name: str = "notebook") -> nbfor
     for index, cell in enumerate(student.cells):
         where = f"{name}, cell {index} (id {cell.get('id', '?')})"
         if cell.cell_type in ("code", "markdown"):
-            cell.source, _ = clear_solutions(cell.source, cell.cell_type, where)
+            cell.source, cleared = clear_solutions(cell.source, cell.cell_type, where)
+            if not cleared and SOLUTION_TAG in cell.get("metadata", {}).get("tags", []):
+                raise SolutionMarkerError(
+                    f"{where} is tagged {SOLUTION_TAG!r} but has no {BEGIN!r} ... {END!r} "
+                    "lines, so its student copy would keep the whole solution. Mark the "
+                    "solution, or remove the tag.")
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
@@ -133,16 +146,41 @@ def student_notebook(nb: nbformat.NotebookNode, name: str = "notebook") -> nbfor
     return student
 
 
+def check_out_dir(out_dir: Path, notebooks_dir: Path, notebooks: Sequence[Path]) -> None:
+    """The student copies must never land on the instructor notebooks: ``out_dir`` may not be
+    the notebooks folder or lie inside it, and no copy may resolve to a source notebook (a
+    link). Also a folder that can be written, checked before any notebook is read."""
+    from .paths import check_output_dir, is_within
+
+    if is_within(out_dir, notebooks_dir):
+        raise ValueError(f"--out {out_dir} is the notebooks folder {notebooks_dir} or inside it: "
+                         "the student copies would replace or sit among the instructor "
+                         "notebooks. Pick a folder outside it (default: student/).")
+    sources = {path.resolve() for path in notebooks}
+    clashes = [str(out_dir / p.name) for p in notebooks if (out_dir / p.name).resolve() in sources]
+    if clashes:
+        raise ValueError(f"--out {out_dir}: {', '.join(clashes)} would overwrite an instructor "
+                         "notebook. Pick another folder.")
+    check_output_dir(out_dir, "--out")
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """A notebook, or an error naming the file (not JSON, not a notebook)."""
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as exc:  # nbformat raises several kinds (JSON, validation, reader)
+        raise ValueError(f"Cannot read notebook {path}: {exc}. Restore it (e.g. from git).") from None
+
+
 def write_student_copies(notebooks: Sequence[Path], out_dir: Path) -> list[Path]:
-    """Write the student copy of each notebook into ``out_dir`` (same file names)."""
+    """Write the student copy of each notebook into ``out_dir`` (same file names). Every copy
+    is made first, so a bad notebook stops the command before any file is written."""
+    copies = [(out_dir / path.name, student_notebook(read_notebook(path), path.name))
+              for path in notebooks]
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        target = out_dir / path.name
-        nbformat.write(student_notebook(nb, path.name), target)
-        written.append(target)
-    return written
+    for target, student in copies:
+        nbformat.write(student, target)
+    return [target for target, _ in copies]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -156,8 +194,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     notebooks = sorted(args.notebooks.glob("0*.ipynb"))
     if not notebooks:
-        raise SystemExit(f"No notebooks 0*.ipynb under {args.notebooks}.")
-    for path in write_student_copies(notebooks, args.out):
+        parser.error(f"No notebooks 0*.ipynb under {args.notebooks}.")
+    try:
+        check_out_dir(args.out, args.notebooks, notebooks)
+        written = write_student_copies(notebooks, args.out)
+    except ValueError as exc:  # SolutionMarkerError and OutputPathError too
+        parser.error(str(exc))
+    for path in written:
         print(f"wrote {path}")
 
 
