@@ -310,14 +310,86 @@ def test_05_speedup_and_peak_lr_read_the_rows():
         check_peak_lr_choice(0.3, rows, peak)
 
 
-def test_05_pooled_mcnemar_checker():
-    from utils.exercises import check_pooled_mcnemar
+def test_05_seed_mcnemar_checker_rejects_the_pooled_count(tmp_path):
+    import json
+
+    import torch
+
+    from utils import ablations
+    from utils.exercises import check_seed_mcnemar
     from utils.stats import mcnemar_exact
 
-    expected = mcnemar_exact(3, 12).p_value
-    check_pooled_mcnemar(expected, expected)
+    labels = torch.zeros(40, dtype=torch.long)
+    # seed 0: control right on 0-29, ls0 on 0-19 and 30-33 (b = 10, c = 4); seed 1: b = 6, c = 0
+    answers = {("control", 0): range(30), ("ls0", 0): [*range(20), *range(30, 34)],
+               ("control", 1): range(30), ("ls0", 1): range(24)}
+    for (variant, seed), right in answers.items():
+        folder = ablations.run_folder(tmp_path, ablations.ARCH, seed, variant)
+        folder.mkdir(parents=True)
+        text = "".join("0" if i in right else "1" for i in range(40))
+        (folder / ablations.PREDICTIONS_FILE).write_text(text + "\n")
+        (folder / "metrics.json").write_text(json.dumps({"val_acc": len(right) / 40}))
+    args = (tmp_path, "ls0", 0, [0, 1], labels)
+    check_seed_mcnemar(mcnemar_exact(10, 4).p_value, *args)
+    with pytest.raises(AnswerError, match="pools the discordant images of all seeds"):
+        check_seed_mcnemar(mcnemar_exact(16, 4).p_value, *args)
     with pytest.raises(AnswerError, match="too large"):
-        check_pooled_mcnemar(0.5, expected)
+        check_seed_mcnemar(0.9, *args)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_seed_mcnemar(None, *args)
+
+
+SCHEDULE_DIFFS = [[-0.30, -0.64, -0.20], [-0.28, -0.46, -0.20], [-0.16, -0.36, -0.12]]
+SCHEDULE_ACCS = [[99.22, 98.98, 99.36], [99.24, 99.16, 99.36], [99.36, 99.26, 99.44]]
+
+
+def _pooled_n(sd: float, z: float = 1.959964 + 0.841621, effect: float = 0.1) -> float:
+    return (z * sd / effect) ** 2
+
+
+def test_05_seeds_needed_accepts_the_formula_and_names_each_slip(capsys):
+    import math
+
+    from utils.exercises import check_seeds_needed
+    from utils.stats import pooled_sd
+
+    sd = pooled_sd(SCHEDULE_DIFFS)
+    right = math.ceil(_pooled_n(sd))  # for a 0.1-point effect, where every slip differs
+    check_seeds_needed(right, SCHEDULE_DIFFS, 0.1, SCHEDULE_ACCS)
+    assert "correct" in capsys.readouterr().out
+    slips = {
+        math.ceil(_pooled_n(pooled_sd(SCHEDULE_ACCS))): "SD of the accuracies",
+        math.ceil(_pooled_n(sd) ** 0.5): "without the square",
+        math.ceil(_pooled_n(sd, z=1.959964)): "power term",
+        math.floor(_pooled_n(sd)): "rounded down",
+    }
+    assert right not in slips and len(slips) == 4  # the fixture tells every slip apart
+    for answer, phrase in slips.items():
+        with pytest.raises(AnswerError, match=phrase) as caught:
+            check_seeds_needed(answer, SCHEDULE_DIFFS, 0.1, SCHEDULE_ACCS)
+        assert str(right) not in str(caught.value)  # never the answer
+    with pytest.raises(AnswerError, match="too many") as caught:
+        check_seeds_needed(right + 40, SCHEDULE_DIFFS, 0.1, SCHEDULE_ACCS)
+    assert str(right) not in str(caught.value).replace(str(right + 40), "")
+    with pytest.raises(AnswerError, match="whole number of seeds"):
+        check_seeds_needed(_pooled_n(sd), SCHEDULE_DIFFS, 0.1, SCHEDULE_ACCS)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check_seeds_needed(..., SCHEDULE_DIFFS, 0.1, SCHEDULE_ACCS)
+
+
+def test_05_seeds_needed_names_both_slips_when_they_give_the_same_count():
+    import math
+
+    from utils.exercises import check_seeds_needed
+    from utils.stats import pooled_sd
+
+    sd = pooled_sd(SCHEDULE_DIFFS)  # at 0.2 points no square and no power term both give 3
+    assert math.ceil(_pooled_n(sd, effect=0.2) ** 0.5) == math.ceil(
+        _pooled_n(sd, z=1.959964, effect=0.2)) == 3
+    with pytest.raises(AnswerError, match="without the square.*or it leaves out the power"):
+        check_seeds_needed(3, SCHEDULE_DIFFS, 0.2, SCHEDULE_ACCS)
+
+
 # ---- notebook 07: how small can it go
 def _runs(tmp_path, accuracies):
     import json

@@ -211,6 +211,15 @@ def checked_predictions(runs_root: Path, variant: str, seed: int,
     return predictions
 
 
+def discordant_images(runs_root: Path, variant: str, seed: int,
+                      val_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the validation images only the control gets right and only ``variant`` gets
+    right, for one seed: what a McNemar test of those two fixed networks counts."""
+    right_c = checked_predictions(runs_root, CONTROL, seed, val_labels) == val_labels
+    right_v = checked_predictions(runs_root, variant, seed, val_labels) == val_labels
+    return torch.nonzero(right_c & ~right_v)[:, 0], torch.nonzero(~right_c & right_v)[:, 0]
+
+
 def seed_differences(rows: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
     """Per variant, variant − control validation accuracy (points) on each seed both ran:
     the run-level sample every verdict is computed from."""

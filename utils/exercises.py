@@ -457,10 +457,67 @@ def check_speedup(given: Any, rows: Sequence[Mapping[str, Any]], slow: str, fast
                  f"the speed-up of {fast} over {slow}", rel_tol=0.02)
 
 
-def check_pooled_mcnemar(given: Any, expected_p: float) -> None:
-    """05.3: the exact McNemar p-value on the discordant images of all seeds together."""
-    check_number(given, expected_p, "Exercise 05.3", "the pooled McNemar p-value",
+def check_seed_mcnemar(given: Any, runs_root: Any, variant: str, seed: int, seeds: Sequence[int],
+                       val_labels: Any) -> None:
+    """05.3: the exact McNemar p-value of two fixed networks (the control and ``variant`` of
+    one ``seed``) on the same validation images. Pooling the discordant images of all
+    ``seeds`` is the common slip: it counts images several times and tests no recipe."""
+    from .ablations import discordant_images
+    from .stats import mcnemar_exact
+
+    require_answer(given, "Exercise 05.3")
+    counts = {s: [len(i) for i in discordant_images(runs_root, variant, s, val_labels)]
+              for s in seeds}
+    expected = mcnemar_exact(*counts[seed]).p_value
+    pooled = mcnemar_exact(*[sum(c[k] for c in counts.values()) for k in (0, 1)]).p_value
+    if isinstance(given, int | float) and not isinstance(given, bool) and not math.isclose(
+            expected, pooled, rel_tol=1e-6) and math.isclose(float(given), pooled, rel_tol=1e-6):
+        raise AnswerError("Exercise 05.3: that p-value pools the discordant images of all "
+                          "seeds; count them for the one seed asked: two fixed networks.")
+    check_number(given, expected, "Exercise 05.3", f"the McNemar p-value of seed {seed}",
                  rel_tol=1e-6, abs_tol=1e-12)
+
+
+def seeds_formula(sd: float, effect: float, square: bool = True, power_term: bool = True) -> float:
+    """((1.96 + 0.84) * sd / effect)**2 and the two usual slips (no square, no power term)."""
+    z = 1.959964 + (0.841621 if power_term else 0.0)
+    ratio = z * sd / effect
+    return ratio * ratio if square else ratio
+
+
+def check_seeds_needed(given: Any, diff_groups: Sequence[Sequence[float]], effect: float,
+                       accuracy_groups: Sequence[Sequence[float]],
+                       exercise: str = "Exercise 05.7") -> None:
+    """05.7: seeds needed to detect a true mean difference of ``effect`` points with 80% power
+    at 5% (normal formula, rounded up), from the SD of paired differences pooled over
+    ``diff_groups``. Names the usual slip (the SD of accuracies, no square, no power term, not
+    rounded up) without printing the expected count."""
+    from .stats import pooled_sd
+
+    require_answer(given, exercise)
+    if isinstance(given, bool) or not isinstance(given, int):
+        raise AnswerError(f"{exercise}: give a whole number of seeds (an int, rounded up: "
+                          f"a run is all or nothing), got {given!r}.")
+    sd = pooled_sd(diff_groups)
+    exact = seeds_formula(sd, effect)
+    if given == math.ceil(exact):
+        passed(exercise)
+        return
+    slips = [
+        (math.ceil(seeds_formula(pooled_sd(accuracy_groups), effect)),
+         "uses the seed-to-seed SD of the accuracies; the paired test works on the "
+         "differences (variant − control on the same seed), whose SD is what matters"),
+        (math.ceil(seeds_formula(sd, effect, square=False)),
+         "looks like (z-sum · sd / effect) without the square: n grows with its square"),
+        (math.ceil(seeds_formula(sd, effect, power_term=False)),
+         "leaves out the power term (0.84 for 80%): that n detects the effect only about "
+         "half of the time"),
+        (math.floor(exact), "is rounded down: round up, or the design falls short of 80%"),
+    ]
+    matching = [why for value, why in slips if value == given]
+    if matching:
+        raise AnswerError(f"{exercise}: {given} {'; or it '.join(matching)}.")
+    raise AnswerError(f"{exercise}: {given} seeds is too {'many' if given > exact else 'few'}.")
 
 
 def check_peak_lr_choice(given: Any, rows: Sequence[Mapping[str, Any]],
