@@ -62,7 +62,12 @@ from utils.augment import AugmentConfig, training_batch  # noqa: E402
 from utils.data import MNISTSplits, load_mnist_splits, normalization_stats  # noqa: E402
 from utils.io import atomic_write_json, atomic_write_text  # noqa: E402
 from utils.models import build_model, count_parameters  # noqa: E402
-from utils.paths import RESULTS_DIR, resolve_device  # noqa: E402
+from utils.paths import (  # noqa: E402
+    RESULTS_DIR,
+    check_output_dir,
+    check_output_file,
+    resolve_device,
+)
 from utils.train import (  # noqa: E402
     FastPath,
     TrainConfig,
@@ -529,9 +534,21 @@ def run_benchmark(settings: BenchSettings, device: torch.device, mnist_root: str
     return report
 
 
+def report_paths(out_dir: Path, device: torch.device, quick: bool) -> tuple[Path, Path]:
+    """``bench_<device>[_quick].md`` and ``.json`` in ``out_dir``."""
+    stem = f"bench_{device.type}{'_quick' if quick else ''}"
+    return out_dir / f"{stem}.md", out_dir / f"{stem}.json"
+
+
+def check_report_paths(out_dir: Path, device: torch.device, quick: bool) -> None:
+    """Both report files must be writable: found before the benchmark runs, not after."""
+    check_output_dir(out_dir, "--out-dir")
+    for path in report_paths(out_dir, device, quick):
+        check_output_file(path, "--out-dir")
+
+
 def write_report(report: dict[str, Any], out_dir: Path, device: torch.device) -> tuple[Path, Path]:
-    stem = f"bench_{device.type}{'_quick' if report['quick'] else ''}"
-    md_path, json_path = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
+    md_path, json_path = report_paths(out_dir, device, report["quick"])
     atomic_write_text(render_markdown(report), md_path)
     atomic_write_json(report, json_path)
     return md_path, json_path
@@ -609,13 +626,17 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     settings = settings_from_args(args)
+    try:  # the device and where the report goes are checked before anything is measured
+        device = resolve_device(args.device)
+        check_report_paths(args.out_dir, device, args.quick)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     # Subnormal floats make x86 CPUs many times slower; late in the original recipe (Adam) they
     # appear and its epochs slowed from 19 s to 90 s in one run here. Flushing them to zero, on
     # both sides alike, keeps the race about the pipelines and recipes, not about a CPU quirk.
     flushed = torch.set_flush_denormal(not args.keep_denormals)
-    device = resolve_device(args.device)
     started = time.perf_counter()
     report = run_benchmark(settings, device, args.mnist_root,
                            throughput=not args.skip_throughput,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -258,11 +259,18 @@ def test_a_finished_model_is_not_resumed_as_a_training_state(small, tmp_path):
         run(quick_config(), small, run_dir=run_dir, resume=True)
 
 
+def dead_pid() -> int:
+    """The process id of a process that has exited (the writer of a leftover temp file)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
 def test_resume_removes_temp_files_left_by_a_killed_save(small, tmp_path):
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         run(quick_config(), small, run_dir=run_dir, on_epoch_end=interrupt_after(1))
-    stale = run_dir / f".{STATE_FILE}.abc123.tmp"
+    stale = run_dir / f".{STATE_FILE}.{dead_pid()}.abc123.tmp"
     stale.write_bytes(b"")  # what a kill -9 during torch.save leaves behind
     run(quick_config(), small, run_dir=run_dir, resume=True)
     assert not stale.exists()

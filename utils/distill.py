@@ -36,8 +36,30 @@ def teacher_files(paths: Sequence[str]) -> list[Path]:
                 f"Teacher {given!r} has no {MODEL_FILE} (looked for {path}): give a finished "
                 "run folder, e.g. results/runs/primary19k/seed0, or its model.pt."
             )
+        check_teacher_matches_its_run(given, path)
         files.append(path)
     return files
+
+
+def check_teacher_matches_its_run(given: str, path: Path) -> None:
+    """A teacher in a finished run folder must be the model that run evaluated: its checkpoint's
+    architecture and seed must be the ones the folder's ``metrics.json`` records (another model
+    copied over ``primary19k/seed1/model.pt`` would otherwise teach under that name)."""
+    from .checkpoints import read_checkpoint
+    from .run_store import METRICS_FILE, read_metrics
+
+    metrics_path = path.parent / METRICS_FILE
+    if not metrics_path.is_file():
+        return
+    metrics = read_metrics(metrics_path)
+    header = read_checkpoint(path)
+    seed = (header.get("metadata") or {}).get("seed") if isinstance(header, dict) else None
+    found = (header.get("arch") if isinstance(header, dict) else None, seed)
+    if found != (metrics["arch"], metrics["seed"]):
+        raise ValueError(
+            f"Teacher {given!r}: {path} holds {found[0]} seed {found[1]}, but the run's "
+            f"{METRICS_FILE} records {metrics['arch']} seed {metrics['seed']}: the checkpoint "
+            "was replaced. Restore it (e.g. from git) or give the teacher's own run folder.")
 
 
 def file_sha256(path: Path) -> str:

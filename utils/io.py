@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,13 +43,24 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+UNNAMED_STALE_SECONDS = 3600  # no write takes an hour: an older temp file without a pid is left
+
+
 def stale_temp_files(path: Path) -> list[Path]:
     """Temp files of ``path`` left by writers that have died. A live writer's file, ours or
-    another's, and a name without a process id are never counted as stale."""
+    another's, is never stale; a name without a process id (an earlier version's) is stale
+    only once it is an hour old."""
     stale = []
     for temp in temp_files_of(path):
         pid = writer_pid(temp, path)
-        if pid is not None and pid != os.getpid() and not process_alive(pid):
+        if pid is None:
+            try:
+                old = time.time() - temp.stat().st_mtime > UNNAMED_STALE_SECONDS
+            except FileNotFoundError:  # its writer renamed it meanwhile
+                continue
+            if old:
+                stale.append(temp)
+        elif pid != os.getpid() and not process_alive(pid):
             stale.append(temp)
     return stale
 

@@ -13,6 +13,9 @@ RESULTS_DIR = REPO_ROOT / "results"
 SHIPPED_SEED = 0  # the shipped model of each architecture is seed 0 of its sweep
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
 MNIST_ROOT_ENV = "MNIST_ROOT"
+# Where notebooks save figures when no figures_dir is given: `make test` points it at a temporary
+# folder, so that re-executing the committed notebooks leaves the tracked figures/ untouched.
+FIGURES_DIR_ENV = "FIGURES_DIR"
 
 
 def shipped_run_dir(arch: str) -> Path:
@@ -35,6 +38,12 @@ def resolve_repo_path(path: str | os.PathLike, missing_base: Path = REPO_ROOT) -
         if (base / candidate).exists():
             return (base / candidate).resolve()
     return (missing_base / candidate).resolve()
+
+
+def resolve_figures_dir(figures_dir: str | os.PathLike | None = None) -> Path:
+    """Pick the figures folder: explicit argument > ``$FIGURES_DIR`` > ``<repo>/figures``."""
+    chosen = figures_dir if figures_dir is not None else os.environ.get(FIGURES_DIR_ENV) or None
+    return FIGURES_DIR if chosen is None else Path(chosen).expanduser()
 
 
 def resolve_mnist_root(root: str | os.PathLike | None = None) -> Path:
@@ -67,6 +76,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             f"device={device!r} was requested but no CUDA GPU is available here: "
             "use device='auto' or device='cpu'."
         )
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but this machine has no Apple GPU "
+                         "(MPS): use device='auto' or device='cpu'.")
     if resolved.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"Unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'.")
     return resolved

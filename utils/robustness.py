@@ -29,7 +29,7 @@ from .checkpoints import EvaluationModel, load_evaluation_model
 from .data import load_mnist_splits, to_unit_float
 from .evaluate import predict_logits
 from .io import atomic_write_text
-from .paths import RESULTS_DIR, resolve_repo_path
+from .paths import RESULTS_DIR, check_output_file, resolve_repo_path
 
 TRANSFORMS = ("rotation", "shift", "scale", "noise", "thickness")
 UNITS = {"rotation": "degrees", "shift": "pixels", "scale": "factor",
@@ -59,6 +59,12 @@ MODEL_SOURCES: dict[str, tuple[str, str | None]] = {
 }
 CSV_PATH = RESULTS_DIR / "robustness.csv"
 COLUMNS = ["model", "transform", "level", "correct", "total", "accuracy"]
+NUMERIC_COLUMNS = ["level", "correct", "total", "accuracy"]
+TEST_IMAGES = 10_000  # MNIST's test split: what a run without --limit evaluates
+
+
+class ResultsFileError(ValueError):
+    """A robustness CSV that cannot be read or merged (columns, NaN, mixed image counts)."""
 
 
 # --------------------------------------------------------------------------- transforms
@@ -242,11 +248,56 @@ def available_models(names: Sequence[str]) -> tuple[list[str], list[str]]:
     return present, [n for n in names if n not in present]
 
 
+def read_results(path: str | os.PathLike) -> pd.DataFrame:
+    """A robustness CSV, checked: exactly ``COLUMNS``, numbers everywhere they belong (no
+    NaN), one image count for every row. A bad file is named with what is wrong."""
+    path = Path(path)
+    fix = "Restore it (e.g. from git), or write to another --csv."
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ResultsFileError(f"{path} is not a readable CSV ({exc}). {fix}") from None
+    if list(frame.columns) != COLUMNS:
+        raise ResultsFileError(f"{path} has the columns {list(frame.columns)}, not {COLUMNS}: it "
+                               f"is not a utils.robustness table. {fix}")
+    numbers = frame[NUMERIC_COLUMNS].apply(pd.to_numeric, errors="coerce")
+    blank = frame[["model", "transform"]].isna().any(axis=1)
+    bad = frame.index[numbers.isna().any(axis=1) | blank].tolist()
+    if bad:
+        lines = ", ".join(str(i + 2) for i in bad[:5])  # +2: the header, then 1-based lines
+        raise ResultsFileError(f"{path}, line(s) {lines}: a missing or non-numeric value (NaN). "
+                               f"{fix}")
+    totals = sorted(set(numbers["total"].astype(int)))
+    if len(totals) > 1:
+        raise ResultsFileError(f"{path} mixes rows of {totals} images: one table holds one image "
+                               f"count. {fix}")
+    return frame.assign(**{c: numbers[c] for c in NUMERIC_COLUMNS})
+
+
+def image_count(frame: pd.DataFrame) -> int | None:
+    """The number of test images every row was measured on (``None`` for no rows)."""
+    totals = set(frame["total"].astype(int))
+    return totals.pop() if len(totals) == 1 else None
+
+
+def require_same_count(path: Path, old: pd.DataFrame, images: int) -> None:
+    """Rows measured on ``images`` images may not join a table of another count (a ``--limit``
+    check beside the full test set, under a title that says 10,000)."""
+    count = image_count(old)
+    if count is not None and count != images:
+        raise ResultsFileError(
+            f"{path} holds rows measured on {count:,} test images; these are on {images:,}. "
+            "Write them to another --csv (e.g. --csv /tmp/robustness_check.csv), or measure "
+            f"on {count:,} images.")
+
+
 def merge_results(new: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
-    """Rows of ``new`` replace the rows of the same models in the CSV at ``path`` (if any)."""
+    """Rows of ``new`` replace the rows of the same models in the CSV at ``path`` (if any);
+    the file is checked first, and rows of another image count are refused."""
     path = Path(path)
     if path.is_file():
-        old = pd.read_csv(path)
+        old = read_results(path)
+        require_same_count(path, old, image_count(new))
         new = pd.concat([old[~old["model"].isin(set(new["model"]))], new], ignore_index=True)
     return new[COLUMNS].reset_index(drop=True)
 
@@ -255,8 +306,9 @@ def markdown_report(frame: pd.DataFrame) -> str:
     """The plain accuracy and the breaking points, as a small markdown table."""
     plain = frame[(frame["transform"] == "rotation") & (frame["level"] == 0)]
     table = breaking_table(frame)
+    images = image_count(frame)
     lines = [
-        "# Robustness of the finished models (test split, 10,000 images)",
+        f"# Robustness of the finished models (test split, {images or 0:,} images)",
         "",
         "Made by `python -m utils.robustness`; full curves in `results/robustness.csv`.",
         "Where each model first falls below 99% / 95% accuracy (nearest level to the identity;",
@@ -316,7 +368,16 @@ def parse_arguments(argv: Sequence[str] | None = None) -> Arguments:
         parser.error(f"--limit must be a positive number of images, got {args.limit}")
     if not args.csv.endswith(".csv"):
         parser.error(f"--csv must name a .csv file, got {args.csv!r}")
-    return Arguments(list(dict.fromkeys(args.models)), Path(args.csv), args.limit)
+    csv_path = Path(args.csv)
+    try:
+        check_output_file(csv_path, "--csv")
+        check_output_file(csv_path.with_suffix(".md"), "--csv's .md table")
+        if csv_path.is_file():  # rows of another image count are refused now, not after the work
+            images = min(args.limit, TEST_IMAGES) if args.limit else TEST_IMAGES
+            require_same_count(csv_path, read_results(csv_path), images)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return Arguments(list(dict.fromkeys(args.models)), csv_path, args.limit)
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:

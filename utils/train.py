@@ -43,6 +43,7 @@ PLATEAU_FACTOR, PLATEAU_PATIENCE, PLATEAU_THRESHOLD = 0.5, 3, 1e-4
 STATE_FILE = "last.pt"
 MODEL_FILE = "model.pt"
 HISTORY_FILE = "history.json"
+MAX_SEED = 2**64 - 1  # torch.manual_seed and Generator.manual_seed overflow above it
 
 
 @dataclass
@@ -131,7 +132,11 @@ class TrainConfig:
             )
         teacher_files(self.teacher)  # raises, naming a teacher that has no model.pt
         self.augment.scaled(self.augment_strength)  # raises on a negative strength
-        resolve_device(self.device)  # raises on cuda without a GPU
+        if (isinstance(self.seed, bool) or not isinstance(self.seed, int)
+                or not 0 <= self.seed <= MAX_SEED):
+            raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED} (torch's random "
+                             f"generators take no larger one), got {self.seed!r}.")
+        resolve_device(self.device)  # raises on cuda or mps without that hardware
         if self.train_subset is not None:
             if not isinstance(self.train_subset, int) or self.train_subset <= 0:
                 raise ValueError(
@@ -376,13 +381,14 @@ def settings_that_differ(saved: dict[str, Any], now: dict[str, Any],
     ]
 
 
-def numeric_path_change(saved: dict[str, Any], before: FastPath, fast: FastPath) -> str:
-    """Why resuming ``saved`` (which ran on path ``before``) with path ``fast`` would switch the
-    numeric path mid-run, and the switches that would continue it instead."""
-    config = saved["config"]
+def numeric_path_change(saved: dict[str, Any], before: FastPath, fast: FastPath,
+                        config: TrainConfig) -> str:
+    """Why resuming ``saved`` (which ran on path ``before``) with ``config``, whose switches give
+    path ``fast`` here, would switch the numeric path mid-run, and the switches that would
+    continue it instead. The switches quoted are the ones asked for now, not the saved ones."""
     switch = {True: "'on'", False: "'off'"}
-    return (f"its first {saved['epoch']} epoch(s) ran with {before.describe()}, but "
-            f"amp={config['amp']!r}, channels_last={config['channels_last']!r} give "
+    return (f"its first {saved['epoch']} epoch(s) ran with {before.describe()}, but the "
+            f"amp={config.amp!r}, channels_last={config.channels_last!r} asked for now give "
             f"{fast.describe()} here. One run keeps one numeric path: resume with "
             f"amp={switch[before.bf16_autocast]}, channels_last={switch[before.channels_last]} "
             "(bf16 on a CPU without bf16 kernels is emulated, several times slower), or start "
@@ -409,7 +415,7 @@ def read_training_state(path: Path, config: TrainConfig, fast: FastPath) -> dict
     recorded = FastPath(**state["fast_path"]) if "fast_path" in state else None
     if recorded is not None and recorded != fast:
         raise CheckpointError(
-            f"{path} cannot be resumed here: {numeric_path_change(state, recorded, fast)}."
+            f"{path} cannot be resumed here: {numeric_path_change(state, recorded, fast, config)}."
         )
     free = ("device",) if recorded is None else ("device", "amp", "channels_last")
     differ = settings_that_differ(state["config"], config.to_dict(), free)
@@ -629,13 +635,22 @@ def load_history(path: str | Path) -> list[dict[str, float]]:
         raise FileNotFoundError(
             f"No training history at {path}: train with fit(..., run_dir=...) first."
         )
-    history = json.loads(path.read_text())
+    try:
+        history = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}): the write "
+                         "was interrupted or the file was edited. Restore it or retrain.") from None
     if not isinstance(history, list) or not history:
         raise ValueError(f"{path} should hold a non-empty list of per-epoch records.")
     for i, record in enumerate(history):
         missing = [k for k in HISTORY_KEYS if not isinstance(record, dict) or k not in record]
         if missing:
             raise ValueError(f"{path}: epoch record {i} lacks {missing}.")
+        bad = [k for k in HISTORY_KEYS if isinstance(record[k], bool)
+               or not isinstance(record[k], int | float) or not math.isfinite(record[k])]
+        if bad:
+            raise ValueError(f"{path}: epoch record {i} has {', '.join(bad)} that is not a finite "
+                             "number (a diverged or damaged run): its curves cannot be drawn.")
     return history
 
 
