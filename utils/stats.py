@@ -82,8 +82,10 @@ class McNemarResult:
 
 
 def mcnemar_exact(b: int, c: int) -> McNemarResult:
-    """Two-sided exact McNemar test: under "no difference" each of the ``b + c`` discordant
-    examples is a fair coin flip, so ``min(b, c)`` is Binomial(b + c, 1/2).
+    """Two-sided exact McNemar test of two *fixed* models: under "no difference" each of the
+    ``b + c`` discordant examples is a fair coin flip, so given ``b + c``, ``b`` is
+    Binomial(b + c, 1/2). Its sample is the examples, not training runs: it cannot compare
+    recipes or architectures (use :class:`PairedSeeds` over seeds for that).
 
     p = min(1, 2 * P(X <= min(b, c))), summed in exact integers (binomial coefficients over
     ``2**n``) and rounded to a float once, so it stays right for any count (no overflow, no underflow
