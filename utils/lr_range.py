@@ -1,8 +1,8 @@
 """The learning-rate range test (Smith 2017, "Cyclical Learning Rates for Training Neural
 Networks", section 3.3): train briefly while the learning rate grows exponentially and watch
-the loss. It falls fastest a little below the rate at which training turns unstable; the peak of
-a OneCycle schedule is picked from that region, and the sensitivity sweep then checks the pick on
-validation.
+the loss. Two rates mark the curve: where the smoothed loss falls fastest and, often more than a
+decade higher, where it is lowest, just before training turns unstable. The peak of a OneCycle
+schedule is picked between them, and the sensitivity sweep then checks the pick on validation.
 """
 
 from __future__ import annotations
