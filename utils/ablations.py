@@ -55,6 +55,7 @@ from .train import MODEL_FILE, TrainConfig, fit
 ARCH = "primary19k"
 CONTROL = "control"
 PREDICTIONS_FILE = "val_predictions.txt"  # one digit per validation image, in split order
+RESTORE = "Restore the run's files (e.g. from git) or move its seed folder away and re-run it."
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,8 @@ def read_predictions(runs_root: Path, variant: str, seed: int) -> torch.Tensor:
     path = run_folder(runs_root, ARCH, seed, variant) / PREDICTIONS_FILE
     text = path.read_text().strip()
     if not text.isdigit():
-        raise ValueError(f"{path}: expected one digit per validation image and nothing else.")
+        raise ValueError(f"{path}: expected one digit per validation image and nothing else. "
+                         f"{RESTORE}")
     return torch.tensor([int(c) for c in text])
 
 
@@ -201,13 +203,13 @@ def checked_predictions(runs_root: Path, variant: str, seed: int,
     predictions = read_predictions(runs_root, variant, seed)
     if len(predictions) != len(val_labels):
         raise ValueError(f"{folder / PREDICTIONS_FILE}: {len(predictions):,} predictions, but the "
-                         f"validation split has {len(val_labels):,} images.")
+                         f"validation split has {len(val_labels):,} images. {RESTORE}")
     recorded = json.loads((folder / METRICS_FILE).read_text())["val_acc"]
     accuracy = int((predictions == val_labels).sum()) / len(val_labels)
     if abs(accuracy - recorded) > 1e-6:  # float32 rounding of the recorded mean, not an image
         raise ValueError(f"{folder / PREDICTIONS_FILE}: these predictions are {100 * accuracy:.2f}% "
-                         f"right but {folder / METRICS_FILE} records {100 * recorded:.2f}%: "
-                         "re-run this ablation (delete its metrics.json) so the two agree.")
+                         f"right but {folder / METRICS_FILE} records {100 * recorded:.2f}%. "
+                         f"{RESTORE}")
     return predictions
 
 
