@@ -128,3 +128,38 @@ def test_plateau_schedule_needs_the_validation_history() -> None:
         learning_rate_at(cfg, 0, 10)
     with pytest.raises(ValueError, match="decided during training"):
         lr_schedule(cfg, 10)
+
+
+def test_a_distilled_run_records_its_teachers_and_resumes_only_with_them(small, teacher_dir,
+                                                                         tmp_path) -> None:
+    """A teacher retrained under the same path between two halves of one run would give it two
+    teachers; the run records each teacher's sha256 and a resume checks them."""
+    import shutil
+
+    from utils.checkpoints import CheckpointError
+    from utils.distill import file_sha256
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(teacher_dir, teacher)
+    cfg = config(teacher=(str(teacher),), distill_weight=0.5)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(record):
+        if record["epoch"] == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run(cfg, small, run_dir=tmp_path / "b", on_epoch_end=stop_after_first)
+    sha = file_sha256(teacher / "model.pt")
+    assert torch.load(tmp_path / "b" / STATE_FILE, weights_only=True)["teachers"] == [
+        {"path": str(teacher), "sha256": sha}]
+    run(config(arch="tiny4k", epochs=1, seed=9), small, run_dir=teacher)  # retrained in place
+    with pytest.raises(CheckpointError, match="learnt from teacher checkpoints with sha256"):
+        run(cfg, small, run_dir=tmp_path / "b", resume=True)
+    finished = run(cfg, small, run_dir=tmp_path / "c")
+    saved = torch.load(tmp_path / "c" / "model.pt", weights_only=True)
+    assert saved["metadata"]["teachers"] == [
+        {"path": str(teacher), "sha256": file_sha256(teacher / "model.pt")}]
+    assert finished.history

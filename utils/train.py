@@ -320,11 +320,13 @@ class TrainingState:
     def epochs_done(self) -> int:
         return len(self.history)
 
-    def to_dict(self, config: TrainConfig, device: torch.device, fast: FastPath) -> dict[str, Any]:
+    def to_dict(self, config: TrainConfig, device: torch.device, fast: FastPath,
+                teachers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return {
             "epoch": self.epochs_done,
             "config": config.to_dict(),
             "fast_path": asdict(fast),
+            "teachers": teachers or [],
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "ema": self.ema.state if self.ema is not None else None,
@@ -395,9 +397,10 @@ def numeric_path_change(saved: dict[str, Any], before: FastPath, fast: FastPath,
             "over with resume=False or another run_dir")
 
 
-def read_training_state(path: Path, config: TrainConfig, fast: FastPath) -> dict[str, Any]:
-    """``last.pt`` checked before use: it must be a training state of *this* run's settings and
-    numeric path."""
+def read_training_state(path: Path, config: TrainConfig, fast: FastPath,
+                        teachers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``last.pt`` checked before use: it must be a training state of *this* run's settings,
+    numeric path and (for distillation) teachers' checkpoints."""
     state = read_checkpoint(path)
     missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
@@ -417,6 +420,13 @@ def read_training_state(path: Path, config: TrainConfig, fast: FastPath) -> dict
         raise CheckpointError(
             f"{path} cannot be resumed here: {numeric_path_change(state, recorded, fast, config)}."
         )
+    hashes = [[t.get("sha256") for t in found or []] for found in (state.get("teachers"), teachers)]
+    if "teachers" in state and teachers is not None and hashes[0] != hashes[1]:
+        raise CheckpointError(
+            f"{path} cannot be resumed: its first {state['epoch']} epoch(s) learnt from teacher "
+            f"checkpoints with sha256 {hashes[0]}, the teachers given now are {hashes[1]}. One "
+            "run keeps its teachers: restore them, or start over with resume=False or another "
+            "run_dir.")
     free = ("device",) if recorded is None else ("device", "amp", "channels_last")
     differ = settings_that_differ(state["config"], config.to_dict(), free)
     if differ:
@@ -564,11 +574,11 @@ def fit(
         raise ValueError("resume=True needs run_dir=... (where last.pt was saved).")
     say = log or (lambda _message: None)
 
+    teachers = teacher_records(config.teacher)  # hashed as loaded, not as found at the end
     saved = None
     if resume and (run_dir / STATE_FILE).is_file():
-        saved = read_training_state(run_dir / STATE_FILE, config, fast)
+        saved = read_training_state(run_dir / STATE_FILE, config, fast, teachers)
     normalization = normalization_stats(splits.train_images)
-    teachers = teacher_records(config.teacher)  # hashed as loaded, not as found at the end
     teacher = (load_teacher(config.teacher, config.distill_temperature, device, normalization,
                             fast.channels_last) if config.teacher else None)
     state = start_state(config, device, fast)
@@ -606,7 +616,7 @@ def fit(
             f"acc {100 * val_acc:.2f}%  lr {record['lr']:.2e}  {record['seconds']:.1f}s"
         )
         if run_dir is not None:
-            atomic_torch_save(state.to_dict(config, device, fast), run_dir / STATE_FILE)
+            atomic_torch_save(state.to_dict(config, device, fast, teachers), run_dir / STATE_FILE)
         if on_epoch_end is not None:
             on_epoch_end(record)
 
