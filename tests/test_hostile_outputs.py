@@ -83,6 +83,15 @@ def test_student_out_that_is_a_file_is_refused_before_any_notebook_is_read(tmp_p
     assert "is a file, not a folder" in err
 
 
+def test_an_unreadable_notebook_is_named_and_nothing_is_written(tmp_path, capsys) -> None:
+    notebook(tmp_path / "src" / "01_a.ipynb", SOLVED, ["solution"])
+    (tmp_path / "src" / "02_b.ipynb").write_text('{"cells": [')
+    err = run_student(["--notebooks", str(tmp_path / "src"), "--out", str(tmp_path / "out")],
+                      capsys)
+    assert f"Cannot read notebook {tmp_path / 'src' / '02_b.ipynb'}" in err
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------- robustness tables
 def rows(model: str, total: int = 10_000) -> pd.DataFrame:
     return pd.DataFrame([{"model": model, "transform": t, "level": level, "correct": total,

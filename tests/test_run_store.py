@@ -113,6 +113,14 @@ def test_only_seed_n_folders_are_seeds_and_the_rest_is_named(tmp_path: Path) -> 
     assert ".locks" not in named and "sweep.csv" not in named
 
 
+def test_a_scan_of_named_runs_reads_no_other_run(tmp_path: Path) -> None:
+    finished_run(tmp_path, 0)
+    (finished_run(tmp_path, 0, name="other") / METRICS_FILE).write_text("{")
+    assert [run.name for run in scan_runs(tmp_path, names=[ARCH]).finished] == [ARCH]
+    with pytest.raises(RunFolderError, match="other"):
+        scan_runs(tmp_path)
+
+
 def test_seed_of_reads_only_exact_seed_folders() -> None:
     assert run_store.seed_of("seed0") == 0 and run_store.seed_of("seed12") == 12
     for name in ("seed0_backup", "seed", "seed-1", "seed01", "Seed1", "seed1.bak"):

@@ -229,7 +229,7 @@ def targets_table(control_rows: Sequence[dict[str, Any]],
 def run_metrics(name: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> dict[int, dict[str, Any]]:
     """Every finished seed of run ``name`` (e.g. ``"sep4k-kd"``): seed -> its metrics.json."""
     folder = Path(runs_root) / name
-    found = {run.seed: run.metrics for run in scan_runs(Path(runs_root), ("seed",)).of(name)}
+    found = {run.seed: run.metrics for run in scan_runs(Path(runs_root), ("seed",), [name]).finished}
     if not found:
         raise FileNotFoundError(f"No finished run of {name!r} under {folder} (no "
                                 "seed<N>/metrics.json). Check the name against results/runs/.")

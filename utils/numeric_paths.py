@@ -187,7 +187,7 @@ def paired_seeds(arch: str, reference_root: Path, candidate_root: Path) -> list[
     """The seeds of ``arch`` finished under both roots (``seed<N>`` folders only), each pair
     checked to differ in its numeric path alone: all from files, before any data loads."""
     def finished(root: Path) -> set[int]:
-        return {run.seed for run in scan_runs(root, RUN_METRICS_KEYS).of(arch)}
+        return {run.seed for run in scan_runs(root, RUN_METRICS_KEYS, [arch]).finished}
 
     seeds = sorted(finished(reference_root) & finished(candidate_root))
     if not seeds:

@@ -141,15 +141,19 @@ def require_runs_root(root: Path, option: str = "--runs-root") -> None:
         raise RunFolderError(f"{option} {root} is a file, not a folder of runs.")
 
 
-def scan_runs(root: Path, required: Sequence[str] = METRICS_KEYS) -> RunsScan:
-    """Every ``<name>/seed<N>/metrics.json`` under ``root``, checked. Hidden entries (``.locks``)
-    and files beside the run folders (tables) are skipped; any other folder entry that is not a
-    finished ``seed<N>`` run is listed in ``not_counted`` with the reason."""
+def scan_runs(root: Path, required: Sequence[str] = METRICS_KEYS,
+              names: Sequence[str] | None = None) -> RunsScan:
+    """Every ``<name>/seed<N>/metrics.json`` under ``root`` (only the run ``names`` if given),
+    checked. Hidden entries (``.locks``) and files beside the run folders (tables) are skipped;
+    any other folder entry that is not a finished ``seed<N>`` run is listed in ``not_counted``
+    with the reason."""
     scan = RunsScan(root)
     if not root.is_dir():
         return scan
     for run_dir in sorted(root.iterdir()):
         if run_dir.name.startswith(".") or not run_dir.is_dir():
+            continue
+        if names is not None and run_dir.name not in names:
             continue
         for entry in sorted(run_dir.iterdir()):
             seed = seed_of(entry.name)
