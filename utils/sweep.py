@@ -1,7 +1,11 @@
 """Train every (model, variant, seed) run, evaluate each on the test set once, and aggregate.
 
-Finished runs (those with ``metrics.json``) are skipped, and an interrupted run resumes
-from its ``last.pt``, so an interrupted sweep picks up where it stopped. Each run is claimed
+A finished run (one with ``metrics.json``) is reused only if what made it (``run.json``: config,
+data split, numeric path, teachers' checkpoints) matches what is asked; a finished run of other
+settings is refused before anything loads, naming the differences (keep such runs apart with
+another ``--runs-root``). An interrupted run resumes from its ``last.pt``, so an interrupted sweep
+picks up where it stopped. Only ``seed<N>`` folders count as seeds, a table row never mixes
+settings, and the tables go beside the runs they summarise (or to ``--out``). Each run is claimed
 with an OS file lock while it trains (released by the kernel if its holder dies), so several
 sweeps started side by side (e.g. one per GPU or CPU core) share the work instead of training
 the same run twice. Every argument is checked before MNIST is loaded or anything trains::
