@@ -7,7 +7,10 @@
 #                   output (03's epochs as they finish); rewrites the tracked figures/ in place
 #                   (git diff figures/ shows what changed); 03 retrains the primary model
 #   make notebooks  re-execute the committed notebooks in place with default parameters
-#   make test       ruff, then pytest (unit + papermill smoke) and nbval on notebooks/
+#   make test       ruff, then pytest (unit + papermill smoke) and nbval on notebooks/; figures
+#                   the notebooks save go to a temporary folder, so the working tree stays as it was
+#   make test-kernels  the kernel-dependent tests again, under scalar/SSE4.1 CPU kernels, on a copy
+#                   of the working tree with nothing beside it (what .ci/run adds to make test)
 #   make test-lab   end-to-end browser test: notebooks 01, 03, 04 run in a real JupyterLab driven
 #                   by headless Chromium (installs Debian's chromium with apt-get when missing)
 #   make sweep      multi-seed training sweep (SWEEP_ARGS="--models primary19k --seeds 0 1")
@@ -42,7 +45,7 @@ override MNIST_ROOT := $(abspath $(MNIST_ROOT))
 export MNIST_ROOT
 endif
 
-.PHONY: venv run notebooks test test-lab lint sweep bench student clean
+.PHONY: venv run notebooks test test-kernels test-lab lint sweep bench student clean
 
 venv: $(STAMP)
 
@@ -79,7 +82,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: lint
-	$(VENV)/bin/pytest tests notebooks $(NBVAL_FLAGS) -n $(TEST_WORKERS) --dist loadscope
+	@figures=$$(mktemp -d); trap 'rm -rf "$$figures"' EXIT; set -x; \
+	FIGURES_DIR=$$figures $(VENV)/bin/pytest tests notebooks $(NBVAL_FLAGS) -n $(TEST_WORKERS) --dist loadscope
+
+test-kernels: $(STAMP)
+	TEST_WORKERS=$(TEST_WORKERS) bash tests/other_kernels.sh
 
 # The browser test drives Debian's chromium (Playwright's own browser download is not used).
 $(CHROMIUM):

@@ -8,15 +8,16 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..io import atomic_write
-from ..paths import FIGURES_DIR
+from ..paths import resolve_figures_dir
 
 
 def save_figure(fig: Figure, name: str, figures_dir: str | Path | None = None) -> Path:
-    """Save ``fig`` as ``<figures_dir>/<name>.png`` (default: the repo's ``figures/``).
+    """Save ``fig`` as ``<figures_dir>/<name>.png`` (default: ``$FIGURES_DIR``, else the repo's
+    ``figures/``).
 
     PNG metadata is stripped of the library version so re-running gives identical files.
     """
-    folder = Path(figures_dir) if figures_dir is not None else FIGURES_DIR
+    folder = resolve_figures_dir(figures_dir)
     return atomic_write(
         folder / f"{name}.png",
         lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight",
