@@ -151,6 +151,24 @@ def test_bench_out_dir_that_is_a_file_is_refused_before_measuring(tmp_path, monk
         bench_speed.main(["--quick", "--device", "cpu", "--out-dir", str(tmp_path / "a_file")])
 
 
+# ---------------------------------------------------------------- output paths in general
+def test_output_paths_name_what_is_in_the_way(tmp_path, monkeypatch) -> None:
+    from utils.paths import OutputPathError, check_output_dir, check_output_file
+
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "a_folder").mkdir()
+    with pytest.raises(OutputPathError, match="--x .*a_file is a file, not a folder"):
+        check_output_dir(tmp_path / "a_file", "--x")
+    with pytest.raises(OutputPathError, match="cannot be created: .*a_file is a file"):
+        check_output_dir(tmp_path / "a_file" / "deeper", "--x")
+    with pytest.raises(OutputPathError, match="a_folder is a folder, not a file"):
+        check_output_file(tmp_path / "a_folder", "--x")
+    monkeypatch.setattr(os, "access", lambda *a, **k: False)  # as a user without write access
+    with pytest.raises(OutputPathError, match="is not writable by this user"):
+        check_output_dir(tmp_path / "new", "--x")
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
 # ---------------------------------------------------------------- atomic writes
 def test_a_live_writers_temp_file_is_never_deleted(tmp_path: Path) -> None:
     target = tmp_path / "metrics.json"
