@@ -1,5 +1,5 @@
-"""Prose and numbers stay together: wherever notebooks 05 and 07 or README.md state an ablation's
-verdict, it must be the verdict that ``results/ablations.csv`` gives today, so a rerun that
+"""Prose and numbers stay together: wherever notebooks 05 and 07, README.md or docs/results.md
+state an ablation's verdict, it must be the verdict that ``results/ablations.csv`` gives today, so a rerun that
 changes a verdict fails here until the prose changes with it.
 
 The convention is small and explicit. A *claim* is one markdown sentence that names ablation
@@ -25,7 +25,8 @@ from utils import ablations
 from utils.paths import REPO_ROOT
 
 SOURCES = [REPO_ROOT / "notebooks" / "05_ablations.ipynb",
-           REPO_ROOT / "notebooks" / "07_how_small.ipynb", REPO_ROOT / "README.md"]
+           REPO_ROOT / "notebooks" / "07_how_small.ipynb", REPO_ROOT / "README.md",
+           REPO_ROOT / "docs" / "results.md"]
 NEGATIVE = ("not beyond noise", "no detectable change")
 POSITIVE = ("beyond noise", "matters")
 UNSUPPORTED = ("does not matter", "doesn't matter", "makes no difference", "no effect")
