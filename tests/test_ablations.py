@@ -13,6 +13,7 @@ import torch
 import utils.ablations as ablations
 from utils.lr_range import lr_range_test, steepest_descent_lr
 from utils.models import build_model, count_parameters
+from utils.run_store import RunFolderError, SettingsMismatch
 from utils.train import MODEL_FILE, STATE_FILE, TrainConfig
 
 
@@ -207,3 +208,57 @@ def test_lr_range_test_rises_geometrically_and_stops_on_divergence(splits) -> No
     assert 1e-3 <= steepest_descent_lr(points) <= lrs[-1]
     with pytest.raises(ValueError, match="start_lr < end_lr"):
         lr_range_test(config, small, start_lr=1.0, end_lr=0.1)
+
+
+# ---------------------------------------------------------------- hostile run folders
+def _finished(runs_root: Path, variant: str, seed: int, folder: str | None = None,
+              **changes) -> Path:
+    """A finished ablation run as record_validation leaves it (metrics only, no weights)."""
+    path = ablations.run_folder(runs_root, ablations.ARCH, seed, variant)
+    path = path.parent / folder if folder else path
+    path.mkdir(parents=True)
+    metrics = {"variant": variant, "changed": ablations.ABLATIONS[variant].changed,
+               "group": ablations.ABLATIONS[variant].group, "arch": ablations.ARCH,
+               "seed": seed, "epochs": 15, "batch_size": 128, "params": 19546,
+               "val_acc": 0.995, "val_loss": 0.02, "train_seconds": 30.0, "device": "cpu",
+               "precision": "float32", "torch_version": "2", **changes}
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    return path
+
+
+def test_a_seed_backup_folder_is_named_and_not_counted(tmp_path: Path, capsys) -> None:
+    _finished(tmp_path, "control", 0)
+    backup = _finished(tmp_path, "control", 0, folder="seed0_backup")
+    stray = tmp_path / "primary19k-typo" / "seed0"
+    stray.mkdir(parents=True)
+    rows = ablations.collect(tmp_path)
+    assert [(r["variant"], r["seed"]) for r in rows] == [("control", 0)]
+    out = capsys.readouterr().out
+    assert f"{backup}: not a seed<N> folder" in out and "primary19k-typo" in out
+
+
+def test_a_row_never_mixes_settings(tmp_path: Path) -> None:
+    """A 5-epoch seed left in the control's folder used to be averaged into its row."""
+    _finished(tmp_path, "control", 0)
+    odd = _finished(tmp_path, "control", 1, epochs=5)
+    with pytest.raises(SettingsMismatch, match=f"{odd}.*epochs.*the control row"):
+        ablations.collect(tmp_path)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{", "is not valid JSON"),
+    ('{"variant": "control", "arch": "primary19k", "seed": 0, "val_acc": 0.9}', "lacks"),
+])
+def test_a_bad_metrics_file_is_named(tmp_path: Path, content: str, message: str) -> None:
+    path = _finished(tmp_path, "control", 0) / "metrics.json"
+    path.write_text(content)
+    with pytest.raises(RunFolderError, match=f"{path}.*{message}"):
+        ablations.collect(tmp_path)
+
+
+def test_a_run_copied_into_another_variants_folder_is_refused(tmp_path: Path) -> None:
+    copied = _finished(tmp_path, "ls0", 0)
+    (copied / "metrics.json").write_text(json.dumps(
+        {**json.loads((copied / "metrics.json").read_text()), "variant": "aug2"}))
+    with pytest.raises(RunFolderError, match="records variant 'aug2' but lies in"):
+        ablations.collect(tmp_path)

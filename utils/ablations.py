@@ -40,6 +40,13 @@ from .evaluate import predict_logits
 from .io import atomic_write_json, atomic_write_text
 from .lr_range import lr_range_test, steepest_descent_lr
 from .paths import RESULTS_DIR, resolve_device
+from .run_store import (
+    RunFolderError,
+    RunsScan,
+    check_one_recipe,
+    run_settings,
+    scan_runs,
+)
 from .stats import PairedSeeds, mcnemar_from_correct, paired_seeds, paired_t_statistic
 from .sweep import (
     METRICS_FILE,
@@ -49,6 +56,7 @@ from .sweep import (
     non_negative_int,
     require_distinct_seeds,
     run_folder,
+    run_name,
 )
 from .train import MODEL_FILE, TrainConfig, fit
 
@@ -174,13 +182,50 @@ def run_ablation(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
 # ---------------------------------------------------------------- tables
 CSV_COLUMNS = ["variant", "changed", "group", "seed", "epochs", "batch_size", "params", "val_acc",
                "val_loss", "train_seconds", "device", "precision"]
+METRICS_KEYS = ("arch", *CSV_COLUMNS)  # what record_validation writes and the tables read
+RUN_NAMES = {run_name(ARCH, variant): variant for variant in ABLATIONS}
 
 
-def collect(runs_root: Path) -> list[dict[str, Any]]:
-    """Every finished ablation run under ``runs_root``, in ABLATIONS order, then by seed."""
-    rows = [json.loads(p.read_text()) for p in runs_root.glob(f"*/seed*/{METRICS_FILE}")]
+def scan_ablations(runs_root: Path) -> RunsScan:
+    """The finished ablation runs under ``runs_root`` (only ``seed<N>`` folders of the variants
+    in ABLATIONS), each ``metrics.json`` checked; other entries are listed as not counted."""
+    scan = scan_runs(runs_root, METRICS_KEYS, names=list(RUN_NAMES))
+    if runs_root.is_dir():
+        scan.not_counted.extend(f"{entry}: not a run of any variant in utils.ablations.ABLATIONS"
+                                for entry in sorted(runs_root.iterdir())
+                                if entry.is_dir() and not entry.name.startswith(".")
+                                and entry.name not in RUN_NAMES)
+    for run in scan.finished:
+        if run.metrics["variant"] != RUN_NAMES[run.name]:
+            raise RunFolderError(
+                f"{run.folder / METRICS_FILE} records variant {run.metrics['variant']!r} but lies "
+                f"in {run.name}/: it was copied or renamed. Move it back to "
+                f"{run_name(ARCH, run.metrics['variant'])}/ or away from {runs_root}.")
+    return scan
+
+
+def not_counted_note(scan: RunsScan) -> str | None:
+    """The entries that look like runs but are not counted, and why (unfinished runs of an
+    ablation in progress are expected and left out)."""
+    odd = [entry for entry in scan.not_counted if not entry.endswith(f"(no {METRICS_FILE})")]
+    return ("[ablations] not counted: " + "; ".join(odd)) if odd else None
+
+
+def collect(runs_root: Path, scan: RunsScan | None = None) -> list[dict[str, Any]]:
+    """Every finished ablation run under ``runs_root``, in ABLATIONS order, then by seed.
+
+    Only ``seed<N>`` folders count (any other entry is named, not counted), and a variant's
+    seeds must share their settings: a row never averages runs made differently."""
+    scan = scan_ablations(runs_root) if scan is None else scan
+    note = not_counted_note(scan)
+    if note:
+        print(note, flush=True)
+    for name, variant in RUN_NAMES.items():
+        runs = scan.of(name)
+        check_one_recipe(runs, [run_settings(run.folder, run.metrics) for run in runs],
+                         f"the {variant} row")
     order = {name: i for i, name in enumerate(ABLATIONS)}
-    rows = [r for r in rows if r["variant"] in order]
+    rows = [run.metrics for run in scan.finished]
     return sorted(rows, key=lambda r: (order[r["variant"]], r["seed"]))
 
 
