@@ -6,6 +6,7 @@ import csv
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -211,16 +212,21 @@ def test_lr_range_test_rises_geometrically_and_stops_on_divergence(splits) -> No
 
 
 # ---------------------------------------------------------------- hostile run folders
+VAL_LABELS = torch.tensor([1, 2, 3, 4])
+
+
 def _finished(runs_root: Path, variant: str, seed: int, folder: str | None = None,
               **changes) -> Path:
-    """A finished ablation run as record_validation leaves it (metrics only, no weights)."""
+    """A finished ablation run as record_validation leaves it (metrics and predictions, no
+    weights); its predictions are all right on ``VAL_LABELS``."""
     path = ablations.run_folder(runs_root, ablations.ARCH, seed, variant)
     path = path.parent / folder if folder else path
     path.mkdir(parents=True)
+    (path / ablations.PREDICTIONS_FILE).write_text("1234\n")
     metrics = {"variant": variant, "changed": ablations.ABLATIONS[variant].changed,
                "group": ablations.ABLATIONS[variant].group, "arch": ablations.ARCH,
                "seed": seed, "epochs": 15, "batch_size": 128, "params": 19546,
-               "val_acc": 0.995, "val_loss": 0.02, "train_seconds": 30.0, "device": "cpu",
+               "val_acc": 1.0, "val_loss": 0.02, "train_seconds": 30.0, "device": "cpu",
                "precision": "float32", "torch_version": "2", **changes}
     (path / "metrics.json").write_text(json.dumps(metrics))
     return path
@@ -262,3 +268,81 @@ def test_a_run_copied_into_another_variants_folder_is_refused(tmp_path: Path) ->
         {**json.loads((copied / "metrics.json").read_text()), "variant": "aug2"}))
     with pytest.raises(RunFolderError, match="records variant 'aug2' but lies in"):
         ablations.collect(tmp_path)
+
+
+@pytest.fixture
+def fake_data(monkeypatch):
+    """MNIST as the tables need it (validation labels only); ``calls`` counts the loads."""
+    calls: list[int] = []
+
+    def load(*args, **kwargs):
+        calls.append(1)
+        return SimpleNamespace(val_labels=VAL_LABELS)
+
+    monkeypatch.setattr(ablations, "load_mnist_splits", load)
+    return calls
+
+
+def refused(argv: list[str], capsys) -> str:
+    """Run the CLI, which must exit with status 2; its error text."""
+    with pytest.raises(SystemExit) as exited:
+        ablations.main(argv)
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_a_finished_run_of_other_settings_is_refused_before_mnist(tmp_path: Path, fake_data,
+                                                                  capsys) -> None:
+    """It used to surface as a traceback mid-loop, after the runs before it had trained."""
+    odd = _finished(tmp_path / "ablations", "ls0", 0, epochs=5)
+    err = refused(["--variants", "control", "ls0", "--seeds", "0", "--device", "cpu", "--amp",
+                   "off", "--runs-root", str(tmp_path / "ablations")], capsys)
+    assert f"{odd} is a finished ls0 run" in err and "epochs: finished 5, asked 15" in err
+    assert not fake_data and not (tmp_path / "ablations.csv").exists()
+
+
+@pytest.mark.parametrize("root", ["rnus", "empty"])
+def test_a_missing_or_empty_runs_root_is_an_error(tmp_path: Path, fake_data, capsys,
+                                                  root: str) -> None:
+    (tmp_path / "empty" / "primary19k" / "seed0_backup").mkdir(parents=True)
+    err = refused(["--tables-only", "--runs-root", str(tmp_path / root)], capsys)
+    assert ("does not exist" if root == "rnus" else "holds no finished run") in err
+    assert not fake_data and not list(tmp_path.rglob("ablations.*"))
+
+
+def test_another_runs_root_never_writes_over_the_course_tables(tmp_path: Path,
+                                                               fake_data) -> None:
+    results = tmp_path / "results"
+    for variant in ("control", "ls0"):
+        _finished(results / "my_ablations", variant, 0)
+    (results / "ablations.md").write_text("the course's table\n")
+    ablations.main(["--tables-only", "--runs-root", str(results / "my_ablations")])
+    assert (results / "ablations.md").read_text() == "the course's table\n"
+    assert "| ls0 | no label smoothing | 1 |" in (results / "my_ablations" / "ablations.md"
+                                                 ).read_text()
+    ablations.main(["--tables-only", "--runs-root", str(results / "my_ablations"), "--out",
+                    str(tmp_path / "tables")])
+    assert (tmp_path / "tables" / "ablations.csv").read_text().count("\n") == 3
+
+
+def test_the_course_root_keeps_its_tables_beside_it() -> None:
+    assert ablations.tables_dir(ablations.RESULTS_DIR / "ablations") == ablations.RESULTS_DIR
+    assert ablations.tables_dir(Path("runs/ablations"), Path("out")) == Path("out")
+
+
+def test_an_output_that_is_a_file_is_refused_before_work(tmp_path: Path, fake_data,
+                                                         capsys) -> None:
+    _finished(tmp_path / "ablations", "control", 0)
+    (tmp_path / "a_file").write_text("")
+    err = refused(["--tables-only", "--runs-root", str(tmp_path / "ablations"), "--out",
+                   str(tmp_path / "a_file")], capsys)
+    assert f"{tmp_path / 'a_file'}" in err and "is a file, not a folder" in err
+    assert not fake_data
+
+
+def test_the_committed_tables_regenerate_byte_identically(tmp_path: Path, splits,
+                                                          monkeypatch) -> None:
+    monkeypatch.setattr(ablations, "load_mnist_splits", lambda *a, **k: splits)
+    ablations.main(["--tables-only", "--out", str(tmp_path)])
+    for name in ("ablations.md", "ablations.csv"):
+        assert (tmp_path / name).read_bytes() == (ablations.RESULTS_DIR / name).read_bytes()

@@ -13,7 +13,10 @@ keeps no weights (the histories and predictions are what notebook 05 reads)::
 Outputs: ``results/ablations.csv`` (one row per run), ``results/ablations.md`` (per variant:
 mean ± std, and the run-level comparison with the control: the paired differences over seeds,
 their 95% interval, the paired t-test that decides "beyond noise", and the smallest difference
-the design could detect), ``results/lr_range.csv``.
+the design could detect), ``results/lr_range.csv``. They go beside the runs: to the parent of a
+runs root named ``ablations`` (the course's ``results/ablations``), else into the root itself,
+or to ``--out``. Only ``seed<N>`` folders count, a row never mixes settings, and a finished run
+of other settings than asked is refused before MNIST loads, naming the differences.
 
 The unit of comparison between two recipes is the training run (the seed), not the image: the
 verdict comes from the seeds alone. McNemar's test appears per seed only, as a statement about
@@ -39,13 +42,20 @@ from .data import MNISTSplits, load_mnist_splits
 from .evaluate import predict_logits
 from .io import atomic_write_json, atomic_write_text
 from .lr_range import lr_range_test, steepest_descent_lr
-from .paths import RESULTS_DIR, resolve_device
+from .paths import RESULTS_DIR, check_output_dir, check_output_file, resolve_device
 from .run_store import (
+    KEEP_APART,
     RunFolderError,
     RunsScan,
+    SettingsMismatch,
     check_one_recipe,
+    expected_settings,
+    read_metrics,
+    require_finished,
+    require_runs_root,
     run_settings,
     scan_runs,
+    settings_differences,
 )
 from .stats import PairedSeeds, mcnemar_from_correct, paired_seeds, paired_t_statistic
 from .sweep import (
@@ -169,6 +179,23 @@ def record_validation(path: Path, spec: RunSpec, splits: MNISTSplits) -> dict[st
     atomic_write_json(metrics, path / METRICS_FILE)
     (path / MODEL_FILE).unlink()
     return metrics
+
+
+def check_finished(spec: RunSpec, runs_root: Path) -> None:
+    """Refuse a finished run made otherwise than ``spec`` asks, naming the differences: checked
+    for every requested run before MNIST loads, not mid-loop after other runs have trained."""
+    path = spec.path(runs_root)
+    if not (path / METRICS_FILE).is_file():
+        return
+    finished = run_settings(path, read_metrics(path / METRICS_FILE, METRICS_KEYS))
+    differ = settings_differences(finished, expected_settings(spec.config), ("finished", "asked"))
+    if differ:
+        amp = ("" if "forward pass" not in finished else
+               f" (--amp {'off' if finished['forward pass'] == 'float32' else 'on'})")
+        raise SettingsMismatch(
+            f"{path} is a finished {spec.variant} run of other settings than asked "
+            f"({'; '.join(differ)}). It is neither reused nor trained over: {KEEP_APART}{amp}. "
+            "Nothing was trained.")
 
 
 def run_ablation(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
@@ -435,7 +462,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--amp", default="auto", choices=["auto", "on", "off"],
                         help="bfloat16 autocast of the forward pass (TrainConfig.amp)")
     parser.add_argument("--runs-root", type=Path, default=RESULTS_DIR / "ablations",
-                        help="one folder per variant and seed; tables go to its parent")
+                        help="one folder per variant and seed. Tables go beside it: to its "
+                             "parent when it is named 'ablations', else into it")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for ablations.csv/.md and lr_range.csv (default: beside "
+                             "the runs, see --runs-root)")
     parser.add_argument("--mnist-root", default=None,
                         help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
     parser.add_argument("--skip-lr-range", action="store_true",
@@ -446,15 +477,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     try:
         args.specs = plan_ablations(args.variants, args.seeds, args.device, args.amp)
-    except ValueError as exc:
+        args.out = tables_dir(args.runs_root, args.out)
+        check_outputs(args.runs_root, args.out)
+        if args.tables_only:
+            require_runs_root(args.runs_root)
+            scan = scan_ablations(args.runs_root)
+            require_finished(scan)
+            args.rows = collect(args.runs_root, scan)
+        else:
+            for spec in args.specs:
+                check_finished(spec, args.runs_root)
+    except ValueError as exc:  # RunFolderError, SettingsMismatch and OutputPathError too
         parser.error(str(exc))
     return args
+
+
+def tables_dir(runs_root: Path, out: Path | None = None) -> Path:
+    """``--out`` if given, else beside the runs: the parent of a root named ``ablations``
+    (``results/ablations`` -> ``results/``), else the root itself, so that another root (say
+    ``results/my_ablations``) never writes over the course's ``results/ablations.*``."""
+    if out is not None:
+        return out
+    return runs_root.parent if runs_root.name == "ablations" else runs_root
+
+
+def check_outputs(runs_root: Path, out: Path) -> None:
+    """Every place the command writes to, checked before MNIST loads or anything trains."""
+    check_output_dir(runs_root, "--runs-root")
+    for name in ("ablations.csv", "ablations.md", "lr_range.csv"):
+        check_output_file(out / name, "--out")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     splits = load_mnist_splits(args.mnist_root)
-    out_dir = args.runs_root.parent
+    out_dir = args.out
     if not args.tables_only:
         if not args.skip_lr_range and not (out_dir / "lr_range.csv").is_file():
             write_lr_range(TrainConfig(arch=ARCH, device=args.device, amp=args.amp),
@@ -469,10 +526,12 @@ def main(argv: list[str] | None = None) -> None:
             print(f"[ablations] {spec.variant} seed {spec.seed}: val "
                   f"{100 * metrics['val_acc']:.2f}% in {time.perf_counter() - started:.0f}s",
                   flush=True)
-    rows = collect(args.runs_root)
-    if rows:
-        write_tables(rows, compare_to_control(rows, args.runs_root, splits.val_labels), out_dir)
-        print(f"[ablations] {len(rows)} runs -> {out_dir / 'ablations.csv'}, ablations.md")
+    rows = args.rows if args.tables_only else collect(args.runs_root)
+    if not rows:
+        print(f"[ablations] no finished run under {args.runs_root} yet: no tables written.")
+        return
+    write_tables(rows, compare_to_control(rows, args.runs_root, splits.val_labels), out_dir)
+    print(f"[ablations] {len(rows)} runs -> {out_dir / 'ablations.csv'}, ablations.md")
 
 
 if __name__ == "__main__":
