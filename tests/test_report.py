@@ -7,11 +7,13 @@ import pytest
 from utils.paths import REPO_ROOT, RESULTS_DIR
 from utils.report import (
     SECTIONS,
+    EmptyReportError,
     demote_headings,
     main,
     marked_section,
     replace_marked_section,
     stale_sections,
+    table_row_counts,
     update_document,
 )
 
@@ -101,6 +103,47 @@ def test_an_empty_results_folder_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--repo-root", str(tmp_path), "--results-dir", str(tmp_path / "results")])
     assert "none of the report files" in capsys.readouterr().err
+
+
+def _documents(repo_root, content="old"):
+    """Every document with its marked sections holding ``content``."""
+    for relative, sections in SECTIONS.items():
+        (repo_root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (repo_root / relative).write_text("".join(
+            f"<!-- {n}:start -->\n{content}\n<!-- {n}:end -->\n" for n in sections))
+
+
+HEADER = "| model | params |\n| --- | --- |\n"
+
+
+def test_table_row_counts_counts_rows_below_each_header():
+    assert table_row_counts(HEADER) == [0]
+    assert table_row_counts(f"# t\n{HEADER}| a | 1 |\n\ntext\n{HEADER}| b | 2 |\n| c | 3 |") == [1, 2]
+    assert table_row_counts("prose only, | a pipe |") == []
+
+
+@pytest.mark.parametrize(("files", "named", "command"), [
+    ({"sweep.md": HEADER}, "sweep.md", "python -m utils.sweep --tables-only"),
+    ({"sweep.md": HEADER + "| m | 1 |\n", "bench_cpu.md": f"# Bench\n{HEADER}| m | 1 |\n\n{HEADER}"},
+     "bench_cpu.md", "python -m benchmarks.bench_speed --device cpu"),
+    ({"sweep.md": "\n"}, "sweep.md", "python -m utils.sweep --tables-only"),
+])
+def test_a_header_only_report_is_never_copied(tmp_path, capsys, files, named, command):
+    """A sweep that found no run wrote a header-only sweep.md; copying it emptied the README."""
+    _documents(tmp_path, "| m | 99.61 |")
+    (tmp_path / "results").mkdir()
+    for name, text in files.items():
+        (tmp_path / "results" / name).write_text(text)
+    with pytest.raises(SystemExit) as exited:
+        main(["--repo-root", str(tmp_path), "--results-dir", str(tmp_path / "results")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "results" / named) in err and f"`{command}`" in err
+    for relative in SECTIONS:  # nothing was written, not even the documents before it
+        assert "| m | 99.61 |" in (tmp_path / relative).read_text()
+    with pytest.raises(EmptyReportError, match=named):
+        update_document(tmp_path / "README.md", tmp_path / "results",
+                        {"sweep-table": ["sweep.md"], "bench": ["bench_cpu.md"]})
 
 
 def test_main_updates_every_document(tmp_path, capsys):

@@ -4,13 +4,16 @@
 ``<!-- name:start -->`` / ``<!-- name:end -->`` markers of the document ``SECTIONS`` assigns it
 to: the sweep table (``results/sweep.md``) into ``README.md``, the speed benchmarks
 (``results/bench_cuda.md``, ``results/bench_cpu.md``) into ``docs/speed.md``.
-``tests/test_report.py`` fails when a document drifts from those files.
+``tests/test_report.py`` fails when a document drifts from those files. A report whose table
+has only a header (a sweep or benchmark that found nothing) is refused, naming the file and the
+command that regenerates it, so an empty table never replaces a document's numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+from itertools import takewhile
 from pathlib import Path
 
 from .io import atomic_write_text
@@ -21,6 +24,37 @@ SECTIONS: dict[str, dict[str, list[str]]] = {
     "README.md": {"sweep-table": ["sweep.md"]},
     "docs/speed.md": {"bench": ["bench_cuda.md", "bench_cpu.md"]},
 }
+# report file -> the command that writes it (named when the report cannot be copied)
+REGENERATE: dict[str, str] = {
+    "sweep.md": "python -m utils.sweep --tables-only",
+    "bench_cuda.md": "python -m benchmarks.bench_speed --device cuda",
+    "bench_cpu.md": "python -m benchmarks.bench_speed --device cpu",
+}
+TABLE_SEPARATOR = re.compile(r"\|(\s*:?-+:?\s*\|)+")
+
+
+class EmptyReportError(ValueError):
+    """A report holds no table, or a table with only its header: nothing to copy."""
+
+
+def table_row_counts(markdown: str) -> list[int]:
+    """The number of rows below each markdown table's header (one count per table)."""
+    lines = [line.strip() for line in markdown.splitlines()]
+    return [len(list(takewhile(lambda line: line.startswith("|"), lines[i + 1:])))
+            for i, line in enumerate(lines)
+            if i > 0 and lines[i - 1].startswith("|") and TABLE_SEPARATOR.fullmatch(line)]
+
+
+def require_rows(path: Path) -> None:
+    """Refuse a report with no table or a header-only table, naming it and its command."""
+    text = path.read_text()
+    has_table = any(line.lstrip().startswith("|") for line in text.splitlines())
+    if has_table and all(table_row_counts(text)):
+        return
+    what = "a table with only a header (no rows)" if has_table else "no table"
+    command = REGENERATE.get(path.name, "the command that wrote it")
+    raise EmptyReportError(f"{path} holds {what}: copying it would replace the document's "
+                           f"numbers with nothing. Regenerate it with `{command}` first.")
 
 
 def marked_section(text: str, name: str) -> str:
@@ -48,8 +82,10 @@ def section_sources(results_dir: Path, sections: dict[str, list[str]]) -> dict[s
     """Section name -> the content it should hold (sections whose files are absent are skipped)."""
     sources = {}
     for name, candidates in sections.items():
-        parts = [(results_dir / c).read_text().strip() for c in candidates
-                 if (results_dir / c).is_file()]
+        present = [results_dir / c for c in candidates if (results_dir / c).is_file()]
+        for path in present:
+            require_rows(path)
+        parts = [path.read_text().strip() for path in present]
         if parts:
             sources[name] = demote_headings("\n\n".join(parts), levels=2)
     return sources
@@ -100,7 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.results_dir.is_dir():
         parser.error(f"--results-dir {args.results_dir}: no such folder (it should hold "
                      f"{', '.join(report_files())}).")
-    if not any(section_sources(args.results_dir, s) for s in SECTIONS.values()):
+    try:  # every report is checked before any document is written
+        sources = [section_sources(args.results_dir, s) for s in SECTIONS.values()]
+    except EmptyReportError as exc:
+        parser.error(str(exc))
+    if not any(sources):
         parser.error(f"--results-dir {args.results_dir} holds none of the report files; "
                      "run `make sweep` / `make bench` first.")
     for relative, sections in SECTIONS.items():
