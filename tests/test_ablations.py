@@ -297,8 +297,17 @@ def test_a_finished_run_of_other_settings_is_refused_before_mnist(tmp_path: Path
     odd = _finished(tmp_path / "ablations", "ls0", 0, epochs=5)
     err = refused(["--variants", "control", "ls0", "--seeds", "0", "--device", "cpu", "--amp",
                    "off", "--runs-root", str(tmp_path / "ablations")], capsys)
-    assert f"{odd} is a finished ls0 run" in err and "epochs: finished 5, asked 15" in err
+    assert f"{odd} is a finished run of other settings" in err and "epochs: finished 5, asked 15" in err
     assert not fake_data and not (tmp_path / "ablations.csv").exists()
+
+
+def test_a_run_of_another_numeric_path_is_refused_with_the_flag_that_asks_for_it(
+        tmp_path: Path, fake_data, capsys) -> None:
+    _finished(tmp_path / "ablations", "control", 0, precision="bfloat16 autocast")
+    err = refused(["--variants", "control", "--seeds", "0", "--device", "cpu", "--amp", "off",
+                   "--runs-root", str(tmp_path / "ablations")], capsys)
+    assert "forward pass: finished 'bfloat16 autocast', asked 'float32'" in err
+    assert "(--amp on)" in err and not fake_data
 
 
 @pytest.mark.parametrize("root", ["rnus", "empty"])

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -37,27 +36,26 @@ from typing import Any
 
 import torch
 
-from .checkpoints import load_model_checkpoint
+from .checkpoints import load_evaluation_model
 from .data import MNISTSplits, load_mnist_splits
 from .evaluate import predict_logits
 from .io import atomic_write_json, atomic_write_text
 from .lr_range import lr_range_test, steepest_descent_lr
 from .paths import RESULTS_DIR, check_output_dir, check_output_file, resolve_device
 from .run_store import (
-    KEEP_APART,
     RunFolderError,
     RunsScan,
-    SettingsMismatch,
     check_one_recipe,
     expected_settings,
+    odd_entries,
     read_metrics,
+    refuse_other_settings,
     require_finished,
     require_runs_root,
     run_settings,
     scan_runs,
-    settings_differences,
 )
-from .stats import PairedSeeds, mcnemar_from_correct, paired_seeds, paired_t_statistic
+from .stats import PairedSeeds, mcnemar_exact, paired_seeds, paired_t_statistic
 from .sweep import (
     METRICS_FILE,
     RunInProgress,
@@ -151,13 +149,10 @@ def plan_ablations(names: list[str], seeds: list[int], device: str,
 
 def record_validation(path: Path, spec: RunSpec, splits: MNISTSplits) -> dict[str, Any]:
     """Finish an ablation run: validation predictions and metrics, no test set, no weights."""
-    model, info = load_model_checkpoint(path / MODEL_FILE)
-    meta = info["metadata"]
-    norm = meta["normalization"]
-    device = resolve_device(spec.config.device)
-    logits = predict_logits(model.to(device), splits.val_images.to(device), norm["mean"],
-                            norm["std"]).cpu()
-    predictions = logits.argmax(1)
+    loaded = load_evaluation_model(path / MODEL_FILE)
+    info, meta = loaded.info, loaded.info["metadata"]
+    model = loaded.model.to(resolve_device(spec.config.device))
+    predictions = predict_logits(model, splits.val_images, loaded.mean, loaded.std).argmax(1)
     atomic_write_text("".join(str(int(d)) for d in predictions.tolist()) + "\n",
                       path / PREDICTIONS_FILE)
     metrics = {
@@ -188,14 +183,11 @@ def check_finished(spec: RunSpec, runs_root: Path) -> None:
     if not (path / METRICS_FILE).is_file():
         return
     finished = run_settings(path, read_metrics(path / METRICS_FILE, METRICS_KEYS))
-    differ = settings_differences(finished, expected_settings(spec.config), ("finished", "asked"))
-    if differ:
-        amp = ("" if "forward pass" not in finished else
-               f" (--amp {'off' if finished['forward pass'] == 'float32' else 'on'})")
-        raise SettingsMismatch(
-            f"{path} is a finished {spec.variant} run of other settings than asked "
-            f"({'; '.join(differ)}). It is neither reused nor trained over: {KEEP_APART}{amp}. "
-            "Nothing was trained.")
+    asked = expected_settings(spec.config)
+    how = "another of --variants"
+    if finished.get("forward pass", asked["forward pass"]) != asked["forward pass"]:
+        how = f"--amp {'off' if finished['forward pass'] == 'float32' else 'on'}"
+    refuse_other_settings(path, finished, asked, how)
 
 
 def run_ablation(spec: RunSpec, runs_root: Path, splits: MNISTSplits,
@@ -231,22 +223,14 @@ def scan_ablations(runs_root: Path) -> RunsScan:
     return scan
 
 
-def not_counted_note(scan: RunsScan) -> str | None:
-    """The entries that look like runs but are not counted, and why (unfinished runs of an
-    ablation in progress are expected and left out)."""
-    odd = [entry for entry in scan.not_counted if not entry.endswith(f"(no {METRICS_FILE})")]
-    return ("[ablations] not counted: " + "; ".join(odd)) if odd else None
-
-
 def collect(runs_root: Path, scan: RunsScan | None = None) -> list[dict[str, Any]]:
     """Every finished ablation run under ``runs_root``, in ABLATIONS order, then by seed.
 
     Only ``seed<N>`` folders count (any other entry is named, not counted), and a variant's
     seeds must share their settings: a row never averages runs made differently."""
     scan = scan_ablations(runs_root) if scan is None else scan
-    note = not_counted_note(scan)
-    if note:
-        print(note, flush=True)
+    if odd_entries(scan):
+        print("[ablations] not counted: " + "; ".join(odd_entries(scan)), flush=True)
     for name, variant in RUN_NAMES.items():
         runs = scan.of(name)
         check_one_recipe(runs, [run_settings(run.folder, run.metrics) for run in runs],
@@ -276,7 +260,7 @@ def checked_predictions(runs_root: Path, variant: str, seed: int,
     if len(predictions) != len(val_labels):
         raise ValueError(f"{folder / PREDICTIONS_FILE}: {len(predictions):,} predictions, but the "
                          f"validation split has {len(val_labels):,} images. {RESTORE}")
-    recorded = json.loads((folder / METRICS_FILE).read_text())["val_acc"]
+    recorded = read_metrics(folder / METRICS_FILE, required=("val_acc",))["val_acc"]
     accuracy = int((predictions == val_labels).sum()) / len(val_labels)
     if abs(accuracy - recorded) > 1e-6:  # float32 rounding of the recorded mean, not an image
         raise ValueError(f"{folder / PREDICTIONS_FILE}: these predictions are {100 * accuracy:.2f}% "
@@ -292,6 +276,14 @@ def discordant_images(runs_root: Path, variant: str, seed: int,
     right_c = checked_predictions(runs_root, CONTROL, seed, val_labels) == val_labels
     right_v = checked_predictions(runs_root, variant, seed, val_labels) == val_labels
     return torch.nonzero(right_c & ~right_v)[:, 0], torch.nonzero(~right_c & right_v)[:, 0]
+
+
+def mcnemar_per_seed(runs_root: Path, variant: str, seeds: list[int],
+                     val_labels: torch.Tensor) -> list[float]:
+    """Exact McNemar p of the control and ``variant`` on each seed: each compares two fixed
+    networks on the same validation images, from the images :func:`discordant_images` finds."""
+    return [mcnemar_exact(*map(len, discordant_images(runs_root, variant, seed, val_labels))
+                          ).p_value for seed in seeds]
 
 
 def seed_differences(rows: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
@@ -374,12 +366,8 @@ def compare_to_control(rows: list[dict[str, Any]], runs_root: Path,
     comparisons = []
     for variant, runs in by_variant.items():
         accs = [100 * r["val_acc"] for r in runs.values()]
-        p_values = []
-        if variant != CONTROL:
-            for seed in differences[variant]:
-                right_v = checked_predictions(runs_root, variant, seed, val_labels) == val_labels
-                right_c = checked_predictions(runs_root, CONTROL, seed, val_labels) == val_labels
-                p_values.append(mcnemar_from_correct(right_c, right_v).p_value)
+        p_values = ([] if variant == CONTROL else
+                    mcnemar_per_seed(runs_root, variant, list(differences[variant]), val_labels))
         comparisons.append(Comparison(
             variant=variant, seeds=sorted(runs),
             val_mean=statistics.fmean(accs),

@@ -172,6 +172,12 @@ def scan_runs(root: Path, required: Sequence[str] = METRICS_KEYS,
     return scan
 
 
+def odd_entries(scan: RunsScan) -> list[str]:
+    """The entries that look like runs but are not counted, with the reason; unfinished runs
+    (a sweep in progress) are expected and left out."""
+    return [entry for entry in scan.not_counted if not entry.endswith(f"(no {METRICS_FILE})")]
+
+
 def require_finished(scan: RunsScan, option: str = "--runs-root") -> None:
     """A root with no finished run is an error (it would write tables with headers only)."""
     if not scan.finished:
@@ -304,6 +310,19 @@ def settings_differences(first: dict[str, Any], second: dict[str, Any],
     return [f"{key}: {labels[0]} {first[key]!r}, {labels[1]} {second[key]!r}"
             for key in sorted(set(first) & set(second))
             if key not in ignore and first[key] != second[key]]
+
+
+def refuse_other_settings(path: Path, finished: dict[str, Any], asked: dict[str, Any],
+                          how: str) -> None:
+    """A finished run stands for what is asked only if what made it matches; else it is
+    refused (neither reused nor trained over), naming the differences and ``how`` to ask for
+    the finished run's settings (the command's own options)."""
+    differ = settings_differences(finished, asked, ("finished", "asked"))
+    if differ:
+        raise SettingsMismatch(
+            f"{path} is a finished run of other settings than asked ({'; '.join(differ)}). "
+            f"It is neither reused nor trained over: {KEEP_APART} ({how}). Nothing was "
+            "trained.")
 
 
 def check_one_recipe(runs: Sequence[FinishedRun], settings: Sequence[dict[str, Any]],
