@@ -246,6 +246,39 @@ def sep1k() -> nn.Module:
     return separable_net((4, 6), 8, "separable, 8 wide (<1k)")
 
 
+# --- Baselines without convolutions (notebook 02b): the frontier's lower anchors ----------------
+BASELINE_MODELS = ("logreg8k", "mlp19k")
+
+
+class FlatNet(nn.Module):
+    """Flatten the 28x28 image and apply ``layers``: no weight sharing, no notion of
+    neighbouring pixels, so every position has to be learnt separately."""
+
+    def __init__(self, layers: list[nn.Module], description: str):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.layers = nn.Sequential(*layers)
+        self.description = description
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.flatten(x))
+
+
+@register("logreg8k")
+def logreg8k() -> nn.Module:
+    """Baseline: multinomial logistic regression, one linear layer from the 784 pixels to
+    the 10 logits, 7,850 params (< 8k, compact8k's budget)."""
+    return FlatNet([nn.Linear(28 * 28, 10)], "logistic regression (7,850)")
+
+
+@register("mlp19k")
+def mlp19k() -> nn.Module:
+    """Baseline: a one-hidden-layer MLP (784 -> 24 ReLU -> 10), 19,090 params (< 20k,
+    primary19k's budget): what the budget buys without convolutions."""
+    return FlatNet([nn.Linear(28 * 28, 24), nn.ReLU(inplace=True), nn.Linear(24, 10)],
+                   "MLP, one hidden layer of 24 (19,090)")
+
+
 # Facts about the original mnist_994 (github.com/pradeep6kumar/mnist_994; its README and training
 # log are in ../shared/reference/original_mnist_994 beside the checkout). One place for them all.
 ORIGINAL_PARAMS = 19_898

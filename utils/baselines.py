@@ -1,0 +1,83 @@
+"""The two baselines without convolutions, trained by the course's engine and sweep.
+
+Logistic regression (``logreg8k``) and a one-hidden-layer MLP (``mlp19k``) go through the very
+recipe of the CNNs (``utils.sweep``: same optimiser, schedule, augmentation, epochs, one test
+evaluation at the end of each run), so that notebook 02b can put them on the accuracy/parameter
+frontier beside the CNNs' rows of ``results/sweep.csv`` as a fair comparison. Their runs are
+kept apart from the course's, under ``results/baselines/runs/``, and their table is
+``results/baselines/sweep.csv``. The augmentation of that recipe was tuned for CNNs, so each
+baseline is also trained without it (the sweep's ``noaug`` variant, rows in
+``sweep_variants.csv``); validation, not test, says which of the two serves it better::
+
+    OMP_NUM_THREADS=1 python -m utils.baselines            # seeds 0 1 2, about 5 CPU-minutes
+    python -m utils.baselines --tables-only                # rebuild the tables from the runs
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .frontier import read_sweep_csv, split_run_name
+from .models import BASELINE_MODELS
+from .paths import RESULTS_DIR
+from .sweep import CONTROL, non_negative_int
+from .sweep import main as sweep_main
+
+BASELINES_DIR = RESULTS_DIR / "baselines"
+BASELINE_RUNS = BASELINES_DIR / "runs"
+BASELINE_CSV = BASELINES_DIR / "sweep.csv"
+BASELINE_VARIANTS_CSV = BASELINES_DIR / "sweep_variants.csv"
+DEFAULT_SEEDS = (0, 1, 2)
+VARIANTS = (CONTROL, "noaug")  # the CNNs' recipe as it is, and without augmentation
+
+
+def sweep_arguments(seeds: Sequence[int], runs_root: Path, mnist_root: str | None,
+                    tables_only: bool, variant: str = CONTROL) -> list[str]:
+    """The ``utils.sweep`` command line that trains (or tabulates) the baselines: the CNNs'
+    recipe (or one of its variants), only the models and the runs root differ."""
+    argv = ["--models", *BASELINE_MODELS, "--seeds", *map(str, seeds), "--variant", variant,
+            "--runs-root", str(runs_root), "--no-progress"]
+    if mnist_root is not None:
+        argv += ["--mnist-root", mnist_root]
+    if tables_only:
+        argv.append("--tables-only")
+    return argv
+
+
+def read_baselines(path: str | Path = BASELINE_CSV) -> list[dict[str, Any]]:
+    """The baselines' rows of one table (one per model and variant: mean, std, min, max of
+    test accuracy over seeds, mean validation accuracy), checked like the CNNs' ``sweep.csv``;
+    each row gains ``model`` and ``variant``."""
+    rows = [{**row, "model": split_run_name(row["arch"])[0],
+             "variant": split_run_name(row["arch"])[1]} for row in read_sweep_csv(path)]
+    unknown = [row["arch"] for row in rows if row["model"] not in BASELINE_MODELS]
+    if unknown:
+        raise ValueError(f"{path} holds rows {unknown} that are not baselines "
+                         f"({', '.join(BASELINE_MODELS)}): is it the CNNs' sweep.csv?")
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=list(DEFAULT_SEEDS),
+                        metavar="K", help="one run per model and seed")
+    parser.add_argument("--runs-root", type=Path, default=BASELINE_RUNS,
+                        help="one folder per run below it; the table goes to its parent")
+    parser.add_argument("--mnist-root", default=None,
+                        help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="train nothing: rebuild the table from the finished runs")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="the recipe as it is (control) and/or without augmentation")
+    args = parser.parse_args(argv)
+    for variant in args.variants:
+        sweep_main(sweep_arguments(args.seeds, args.runs_root, args.mnist_root,
+                                   args.tables_only, variant))
+
+
+if __name__ == "__main__":
+    main()
