@@ -14,11 +14,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .checkers.core import AnswerError  # moved there: one class, whichever module raises it
+
 UNANSWERED = (None, ...)
 
-
-class AnswerError(AssertionError):
-    """A student's answer is wrong or missing; the message says what to look at."""
 
 
 def require_answer(given: Any, exercise: str) -> None:

@@ -1,0 +1,139 @@
+"""Notebook 07 (how small can it go): references from the registry's building blocks, the
+receptive-field calculator and the committed runs' validation accuracies (never their test
+accuracies)."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from torch import nn
+
+from ..frontier import DEFAULT_CSV, VARIANTS_CSV_NAME, frontier_rows, per_seed_differences
+from ..models import build_model, count_parameters, separable_bn_relu
+from . import reference
+from .core import (
+    check_computed_choice,
+    check_number,
+    passed,
+    register,
+    require_answer,
+    require_int,
+    require_number,
+    wrong,
+)
+from .designs import check_design, final_rf, rf_without_pool
+
+C_IN = C_OUT = 22
+
+
+@register("07.1")
+def separable_params(given: Any) -> None:
+    """Parameters of one separable block 22 -> 22 (depthwise 3x3, pointwise 1x1, BatchNorm),
+    counted on the real modules."""
+    expected = count_parameters(nn.Sequential(*separable_bn_relu(C_IN, C_OUT)))
+    value = require_int(given, "07.1", "the parameter count")
+    slips = [
+        (9 * C_IN * C_OUT + 2 * C_OUT, "that is a full 3x3 conv; the depthwise half has one "
+                                       "3x3 filter per channel."),
+        (expected + C_IN + C_OUT, "the convs have no bias (BatchNorm's shift replaces it)."),
+        (expected + 2 * C_OUT, "BatchNorm learns two numbers per channel; its running "
+                               "statistics are buffers."),
+        (expected - 2 * C_OUT, "BatchNorm's scale and shift are missing."),
+    ]
+    check_number(value, expected, "07.1", f"the parameters of a {C_IN}->{C_OUT} separable block",
+                 slips=slips)
+
+
+POOL_ARCH = "sep4k"
+
+
+@register("07.2")
+def rf_without_second_pool(given: Any) -> None:
+    """Receptive field before the GAP of sep4k without its second max-pool."""
+    model = build_model(POOL_ARCH)
+    value = require_int(given, "07.2", "the receptive field")
+    slips = [(final_rf(model, 28), "that is the field with both pools; the question removes "
+                                   "the second.")]
+    check_number(value, rf_without_pool(model, 1), "07.2",
+                 f"the receptive field of {POOL_ARCH} without its second pool", slips=slips)
+
+
+def mean_val_difference(a: str, b: str, runs_root: Any = None) -> float:
+    rows = per_seed_differences(a, b, reference.sweep_root(runs_root))
+    return statistics.fmean(r["difference"] for r in rows)
+
+
+LEVER_MODEL = "sep8k"
+LEVERS = ("distillation", "light augmentation")
+
+
+@register("07.3")
+def bigger_lever(given: Any, runs_root: Any = None) -> dict[str, float]:
+    """Which recipe change did better on validation for sep8k, against its e20 run:
+    distillation (``-kd``) or light augmentation (``-lightaug``)? Returns both gains."""
+    gains = {"distillation": mean_val_difference(f"{LEVER_MODEL}-kd", f"{LEVER_MODEL}-e20",
+                                                 runs_root),
+             "light augmentation": mean_val_difference(f"{LEVER_MODEL}-lightaug",
+                                                       f"{LEVER_MODEL}-e20", runs_root)}
+    check_computed_choice(given, max(gains, key=gains.get), "07.3", LEVERS)
+    return gains
+
+
+GAIN_MODEL = "sep1k"
+
+
+@register("07.4")
+def lightaug_gain(given: Any, runs_root: Any = None) -> None:
+    """Mean over seeds of (lightaug − e20) validation accuracy of sep1k, in points."""
+    a, b = f"{GAIN_MODEL}-lightaug", f"{GAIN_MODEL}-e20"
+    expected = mean_val_difference(a, b, runs_root)
+    rows = {r["arch"]: r for r in frontier_rows(DEFAULT_CSV, DEFAULT_CSV.parent / VARIANTS_CSV_NAME)}
+    value = require_number(given, "07.4", "the mean difference")
+    slips = [
+        (-expected, "the sign is flipped: lightaug minus e20."),
+        (rows[a]["val_mean"] - rows[b]["val_mean"],
+         "that subtracts the table's means, which average different seeds; pair the runs "
+         "seed by seed."),
+        (mean_val_difference(f"{GAIN_MODEL}-kd", b, runs_root), "that is distillation's gain."),
+        (expected / 100, "give it in points (percent), not as a fraction."),
+    ]
+    check_number(value, expected, "07.4", f"the mean validation gain of light augmentation for "
+                                          f"{GAIN_MODEL}", abs_tol=0.005, slips=slips)
+
+
+@register("07.5")
+def tiny_design(model: Any) -> None:
+    """Design challenge: under 1,000 parameters, a 28 px field that holds the whole digit."""
+    check_design(model, "07.5", max_params=1_000, min_rf=28)
+
+
+SHIP_BUDGET, SHIP_WITHIN_PP = 8_000, 0.15
+
+
+@register("07.6")
+def shipping_choice(given: Any, results_dir: Any = None) -> None:
+    """The smallest run under 8,000 parameters whose mean validation accuracy is within 0.15
+    points of the best run under that budget (runs of equal size are equally right)."""
+    require_answer(given, "07.6")
+    csv = DEFAULT_CSV if results_dir is None else reference.sweep_root(results_dir) / "sweep.csv"
+    rows = frontier_rows(csv, csv.parent / VARIANTS_CSV_NAME)
+    by_name = {row["arch"]: row for row in rows}
+    if given not in by_name:
+        raise wrong("07.6", f"{given!r} is not a run of the table; give one of its `arch` "
+                            "names, e.g. 'tiny4k' or 'sep4k-kd'.")
+    row = by_name[given]
+    if row["params"] >= SHIP_BUDGET:
+        raise wrong("07.6", f"{given} has {row['params']:,} parameters; the budget is under "
+                            f"{SHIP_BUDGET:,}.")
+    under = [r for r in rows if r["params"] < SHIP_BUDGET]
+    best = max(r["val_mean"] for r in under)
+    if row["val_mean"] < best - SHIP_WITHIN_PP:
+        raise wrong("07.6", f"{given} is more than {SHIP_WITHIN_PP} points below the best run "
+                            "under the budget on validation.")
+    smallest = min(r["params"] for r in under if r["val_mean"] >= best - SHIP_WITHIN_PP)
+    if row["params"] > smallest:
+        raise wrong("07.6", f"{given} is close enough to the best, but a smaller run is too: "
+                            "the exercise asks for the smallest.")
+    passed("07.6", f"{given}, {row['val_mean']:.2f}% on validation with "
+                   f"{row['params']:,} parameters")
