@@ -1,6 +1,7 @@
 # One-command setup and the course's main jobs. A fresh clone needs only `make run` / `make test`:
-# the first target that needs Python builds .venv (python3.11 -m venv, falling back to python3)
-# and installs requirements.txt; it re-installs whenever requirements.txt changes (stamp file).
+# the first target that needs Python builds .venv (python3.11 -m venv, falling back to python3),
+# installs requirements.txt and this project in editable mode (`utils` importable everywhere);
+# it re-installs whenever requirements.txt or pyproject.toml changes (stamp file).
 #
 #   make            create/refresh .venv only
 #   make run        execute every notebook headless into runs/notebooks/, streaming each cell's
@@ -49,7 +50,7 @@ endif
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@if [ ! -x "$(PYTHON)" ]; then \
 	  if [ -z "$(BOOTSTRAP_PYTHON)" ]; then \
 	    echo "error: neither python3.11 nor python3 is on PATH; install Python 3.11" >&2; exit 1; \
@@ -60,6 +61,7 @@ $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.version_info[:2] == (3, 11) or print( \
 	  "warning: $(VENV) uses Python %d.%d; the pins are tested with 3.11" % sys.version_info[:2])'
 	$(PYTHON) -m pip install -r requirements.txt
+	$(PYTHON) -m pip install --no-deps --no-build-isolation -e .
 	@touch $@
 
 run: $(STAMP)

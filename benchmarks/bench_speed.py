@@ -33,20 +33,16 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
+import torchvision
 
-import torch  # noqa: E402
-import torchvision  # noqa: E402
-
-from benchmarks.original_pipeline import (  # noqa: E402
+from benchmarks.original_pipeline import (
     EpochRecord,
     OriginalRecipe,
     cycle_loader,
@@ -58,17 +54,17 @@ from benchmarks.original_pipeline import (  # noqa: E402
     sync,
     train_original_recipe,
 )
-from utils.augment import AugmentConfig, training_batch  # noqa: E402
-from utils.data import MNISTSplits, load_mnist_splits, normalization_stats  # noqa: E402
-from utils.io import atomic_write_json, atomic_write_text  # noqa: E402
-from utils.models import build_model, count_parameters  # noqa: E402
-from utils.paths import (  # noqa: E402
+from utils.augment import AugmentConfig, training_batch
+from utils.data import MNISTSplits, load_mnist_splits, normalization_stats
+from utils.io import atomic_write_json, atomic_write_text
+from utils.models import build_model, count_parameters
+from utils.paths import (
     RESULTS_DIR,
     check_output_dir,
     check_output_file,
     resolve_device,
 )
-from utils.train import (  # noqa: E402
+from utils.train import (
     FastPath,
     TrainConfig,
     cpu_model,

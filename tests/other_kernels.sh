@@ -30,6 +30,7 @@ git ls-files -z --cached --others --exclude-standard |
 ln -s "$repo/.venv" "$copy/.venv"
 cd "$copy"
 echo "=== kernel-dependent tests under: $KERNELS (copy of the working tree in $copy)"
-env $KERNELS FIGURES_DIR="$work/figures" .venv/bin/pytest "${TARGETS[@]}" \
+# PYTHONPATH: the copy's utils, not the checkout that .venv's editable install points at
+env $KERNELS FIGURES_DIR="$work/figures" PYTHONPATH="$copy" .venv/bin/pytest "${TARGETS[@]}" \
   --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
   -n "${TEST_WORKERS:-2}" --dist loadscope -p no:cacheprovider

@@ -6,7 +6,10 @@ download and changes the numbers the committed notebook outputs were produced wi
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,8 +82,9 @@ def test_environment_yml_matches_requirements(environment: dict, requirements: d
     if references:
         targets = {(repo_root / line.split()[1]).resolve() for line in references}
         assert targets == {(repo_root / "requirements.txt").resolve()}, references
-        others = [line for line in pip_lines if line not in references]
+        others = [line for line in pip_lines if line not in references and line != "-e ."]
         assert not others, f"pins outside requirements.txt drift: {others}"
+        assert "-e ." in pip_lines, "environment.yml must install the project itself (-e .)"
     else:
         assert parse_requirements("\n".join(pip_lines)) == requirements
     conda_names = {
@@ -91,3 +95,12 @@ def test_environment_yml_matches_requirements(environment: dict, requirements: d
         f"{conda_names & set(requirements)} are installed by conda AND pip; keep them in "
         "requirements.txt only"
     )
+
+
+def test_the_project_is_installed_so_utils_imports_from_any_folder(tmp_path: Path,
+                                                                   repo_root: Path) -> None:
+    """`make` installs the project in editable mode: notebooks need no sys.path code."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    found = subprocess.run([sys.executable, "-c", "import utils; print(utils.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert found.returncode == 0, f"utils is not installed in this venv (make venv): {found.stderr}"
