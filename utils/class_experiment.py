@@ -416,12 +416,13 @@ def refuse_wrong_accuracy(results: Sequence[Result], val_labels: torch.Tensor) -
 def read_class(inputs: Sequence[Path]) -> list[Result]:
     """Every result file given, each checked, and together refused if they cannot be one
     class's experiment; in ABLATIONS order, then by seed."""
-    results = [read_result(path) for path in result_paths(inputs)]
+    order = {name: i for i, name in enumerate(ABLATIONS)}
+    results = sorted((read_result(path) for path in result_paths(inputs)),
+                     key=lambda r: (order[r.variant], r.seed, r.path.name))
     refuse_duplicates(results)
     refuse_mixed_settings(results)
     refuse_missing_pairs(results)
-    order = {name: i for i, name in enumerate(ABLATIONS)}
-    return sorted(results, key=lambda r: (order[r.variant], r.seed))
+    return results
 
 
 # ------------------------------------------------------------------ notebook 05's analysis
@@ -543,7 +544,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     splits = load_mnist_splits(args.mnist_root)
     if args.command == "merge":
-        text = analyse(args.results, splits.val_labels)
+        try:
+            text = analyse(args.results, splits.val_labels)
+        except ResultFileError as exc:  # the checks that need the validation labels
+            print(f"class_experiment merge: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         if args.out is not None:
             atomic_write_text(text, args.out)
         sys.stdout.write(text)
