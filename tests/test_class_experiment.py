@@ -259,3 +259,7 @@ def test_a_tiny_real_run_is_a_result_merge_reads(tmp_path: Path, mnist, capsys) 
     err = refused(["merge", str(tmp_path)], capsys)
     assert "aug0-seed7.json (aug0 seed 7): " in err and "--train-subset: class None" in err
     assert time.perf_counter() - started < 60
+
+
+def test_merge_class_is_the_command_in_one_call(splits) -> None:
+    assert ce.merge_class([EXAMPLE], splits.val_labels) == EXAMPLE_TABLE.read_text()

@@ -448,6 +448,12 @@ def analyse(results: Sequence[Result], val_labels: torch.Tensor) -> str:
     return class_markdown(results, table)
 
 
+def merge_class(inputs: Sequence[Path], val_labels: torch.Tensor) -> str:
+    """``merge`` as one call (notebook 05 shows the example class with it): every check, then
+    the analysis, as markdown. Raises :class:`ResultFileError` naming what is refused."""
+    return analyse(read_class(inputs), val_labels)
+
+
 def describe_settings(data: dict[str, Any]) -> str:
     """The settings a class shares, in words (for the table's header)."""
     options, numeric = data["class_options"], data["numeric_path"]
