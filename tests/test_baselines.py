@@ -13,9 +13,13 @@ from utils.baselines import (
     BASELINE_VARIANTS_CSV,
     DEFAULT_SEEDS,
     VARIANTS,
+    chosen_by_validation,
+    hardware,
+    plot_baseline_frontier,
     read_baselines,
     sweep_arguments,
 )
+from utils.frontier import read_sweep_csv
 from utils.models import BASELINE_MODELS, build_model, count_parameters
 from utils.paths import RESULTS_DIR
 from utils.sweep import CONTROL, plan_runs, run_folder
@@ -68,3 +72,29 @@ def test_committed_runs_were_made_by_the_sweeps_recipe(arch: str, seed: int, var
 def test_reading_the_cnns_table_as_baselines_is_refused() -> None:
     with pytest.raises(ValueError, match="not baselines"):
         read_baselines(RESULTS_DIR / "sweep.csv")
+
+
+def test_the_recipe_is_chosen_on_validation_never_on_test() -> None:
+    control = {"model": "mlp19k", "arch": "mlp19k", "val_mean": 96.0, "test_mean": 96.0}
+    noaug = {"model": "mlp19k", "arch": "mlp19k-noaug", "val_mean": 95.0, "test_mean": 97.0}
+    assert chosen_by_validation([noaug, control])["mlp19k"] is control
+
+
+def test_hardware_names_the_device_cpu_and_numeric_path() -> None:
+    text = hardware(BASELINE_RUNS, "logreg8k")
+    assert text.startswith("cpu (") and "forward pass" in text
+
+
+def test_frontier_draws_every_cnn_and_baseline_row() -> None:
+    import matplotlib.pyplot as plt
+
+    cnn_rows = read_sweep_csv(RESULTS_DIR / "sweep.csv")
+    rows = read_baselines(BASELINE_CSV) + read_baselines(BASELINE_VARIANTS_CSV)
+    fig = plot_baseline_frontier(cnn_rows, rows, chosen_by_validation(rows))
+    try:
+        (ax,) = fig.axes
+        assert len(ax.containers) == len(cnn_rows) + len(rows)  # one error bar per row
+        labels = {text.get_text().split()[0] for text in ax.texts}
+        assert labels == {row["arch"] for row in cnn_rows + rows}
+    finally:
+        plt.close(fig)

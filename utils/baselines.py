@@ -92,6 +92,7 @@ def plot_baseline_frontier(cnn_rows: Sequence[dict[str, Any]],
     (filled: the recipe validation chose; hollow: the other), mean and +-1 std over seeds. An
     error axis spreads 0.4% and 11% apart, where an accuracy axis would squash the CNNs."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     fig, ax = plt.subplots(figsize=(8.5, 5.2))
     groups = [(cnn_rows, "tab:blue", "o", "CNNs (results/sweep.csv)")]
@@ -115,6 +116,11 @@ def plot_baseline_frontier(cnn_rows: Sequence[dict[str, Any]],
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(1_200, 60_000)
+    ax.set_xticks([2_000, 4_000, 8_000, 20_000, 40_000])
+    ax.set_yticks([0.5, 1, 2, 5, 10])
+    for axis, text in ((ax.xaxis, "{:,.0f}"), (ax.yaxis, "{:g}%")):
+        axis.set_major_formatter(FuncFormatter(lambda value, _, text=text: text.format(value)))
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("trainable parameters (log scale)")
     ax.set_ylabel("MNIST test error (%, log scale; lower is better)")
     ax.set_title("The same budget with and without convolutions (mean ± std over seeds)")
