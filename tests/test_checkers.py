@@ -1,0 +1,251 @@
+"""Every checker through ``check(id, answer)``: its right answer passes, and each wrong answer a
+student is likely to give (a slip of convention, the wrong split, a number copied from an
+earlier output, a degenerate design) raises ``AnswerError`` without printing the answer."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from utils.augment import AugmentConfig
+from utils.checkers import (
+    AnswerError,
+    UnknownExerciseError,
+    check,
+    core,
+    known_ids,
+    nb01,
+    nb03,
+    register,
+)
+from utils.models import GapNet, conv_bn_relu, separable_bn_relu
+from utils.train import FitResult, TrainConfig
+
+
+# ---------------------------------------------------------------- the registry
+def test_every_notebook_registers_its_checkers():
+    ids = known_ids()
+    for notebook in ("01", "02", "03", "04", "05", "06", "07"):
+        assert known_ids(notebook), f"no checker for notebook {notebook}"
+    assert ids == sorted(set(ids), key=ids.index)
+
+
+def test_an_unknown_id_lists_that_notebooks_exercises():
+    with pytest.raises(UnknownExerciseError, match=r"'03\.9'.*notebook 03 are \['03\.1'"):
+        check("03.9", 1)
+    with pytest.raises(UnknownExerciseError, match="known ids"):
+        check("99.1", 1)
+
+
+def test_register_refuses_bad_ids_and_a_second_checker():
+    with pytest.raises(ValueError, match="NN.k"):
+        register("3.2")
+    with pytest.raises(ValueError, match="already has a checker"):
+        register("01.1")(lambda answer: None)
+
+
+@pytest.mark.parametrize("exercise_id", known_ids())
+@pytest.mark.parametrize("placeholder", [None, ...])
+def test_an_unanswered_exercise_says_so(exercise_id, placeholder):
+    if exercise_id == "06.3" and placeholder is None:
+        return  # None is a valid answer there ("never falls below")
+    if exercise_id == "03.1":
+        placeholder = (placeholder, placeholder)
+    with pytest.raises(AnswerError, match="no answer yet"):
+        check(exercise_id, placeholder)
+
+
+def test_keys_of_choices_are_salted_digests_not_plain_text():
+    assert core.matches_digest("01.5", "b", nb01.NORMALISATION_DIGEST)
+    assert core.matches_digest("03.6", "c", nb03.FIT_EXTRA_DIGEST)
+    assert core.answer_digest("01.5", "b") != core.answer_digest("03.6", "b")  # salted per id
+
+
+def test_table_messages_never_print_the_expected_value():
+    table = [{"layer": "a", "rf": 3}, {"layer": "b", "rf": 5}]
+    with pytest.raises(AnswerError) as caught:
+        core.check_table([{"layer": "a", "rf": 3}, {"layer": "b", "rf": 6}], table, "00.1",
+                         key="layer", columns=("rf",))
+    assert "too large" in str(caught.value) and "5" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- designs
+def block(c_in: int, c_out: int, padding: int = 0, relu: bool = True) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=padding, bias=False), nn.BatchNorm2d(c_out),
+            *([nn.ReLU()] if relu else [])]
+
+
+def design_8k(relu: bool = True) -> nn.Module:
+    return nn.Sequential(
+        *block(1, 8, relu=relu), *block(8, 12, relu=relu), nn.MaxPool2d(2),
+        nn.Conv2d(12, 8, 1, bias=False), *block(8, 12, relu=relu), *block(12, 12, relu=relu),
+        *block(12, 16, relu=relu), *block(16, 16, padding=1, relu=relu),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+
+def design_1k() -> nn.Module:
+    return GapNet(conv_bn_relu(1, 4) + conv_bn_relu(4, 7) + [nn.MaxPool2d(2)]
+                  + separable_bn_relu(7, 8) + separable_bn_relu(8, 8) + separable_bn_relu(8, 8)
+                  + [nn.MaxPool2d(2)] + separable_bn_relu(8, 8, padding=1), 8, "tiny")
+
+
+def linear_1k() -> nn.Module:
+    layers = [m for m in design_1k().features if not isinstance(m, nn.ReLU)]
+    return GapNet(layers, 8, "no activation")
+
+
+# ---------------------------------------------------------------- right answers
+def rf_table_02() -> list[dict]:
+    rows = [("features.0", 26, 1, 3, 1.0), ("features.3", 24, 1, 5, 2.0),
+            ("features.6", 12, 2, 7, 2.0), ("features.7", 12, 2, 7, 2.0),
+            ("features.10", 10, 2, 11, 4.0), ("features.13", 8, 2, 15, 6.0),
+            ("features.16", 6, 2, 19, 8.0)]
+    return [dict(zip(("layer", "size", "jump", "rf", "start"), r, strict=True)) for r in rows]
+
+
+def printed_compact_table() -> list[dict]:
+    """compact8k's own table (printed in notebook 02), the copy 02.1 must reject."""
+    rows = [("features.0", 26, 1, 3, 1.0), ("features.3", 24, 1, 5, 2.0),
+            ("features.6", 12, 2, 6, 2.5), ("features.7", 12, 2, 6, 2.5),
+            ("features.10", 10, 2, 10, 4.5), ("features.13", 8, 2, 14, 6.5),
+            ("features.16", 6, 2, 18, 8.5)]
+    return [dict(zip(("layer", "size", "jump", "rf", "start"), r, strict=True)) for r in rows]
+
+
+RIGHT = {
+    "01.1": 1.205, "01.2": 28.28, "01.4": 9.34, "01.5": "b",
+    "01.6": AugmentConfig(rotation_deg=10.0, translate_px=1.0, scale=0.05),
+    "02.1": rf_table_02(), "02.2": 7, "02.3": 4672, "02.4": 75.6, "02.6": design_8k(),
+    "03.1": (215, 3225), "03.2": 0.028, "03.3": 0.5003, "03.4": 3242, "03.6": "c",
+    "04.1": 0.146, "04.2": 0.1237, "04.3": 9, "04.5": 0.773, "04.6": 0.461,
+    "05.1": -2.77, "05.2": 4.932, "05.3": 0.26493089646101, "05.4": 0.03, "05.7": 6,
+    "06.1": 13, "06.2": "compact8k", "06.3": -20.0, "06.4": 0.3, "06.5": -2,
+    "07.1": 726, "07.2": 22, "07.3": "distillation", "07.4": -0.0067, "07.5": design_1k(),
+    "07.6": "sep4k-e20",
+}
+
+WRONG: dict[str, list[tuple[object, str]]] = {
+    "01.1": [(1.199, "divides by 256"), (1.21, "too large"), (0.1144, "multiplies"),
+             (0.371, "not divided"), (1.2, "divides by 256")],
+    "01.2": [(23.17, "10° frame"), (27.52, "radians"), (28.2, "too small"), (20, "too small")],
+    "01.4": [(9.38, "validation split"), (9.01, "test split"), (8.0, "too small"),
+             (20.0, "height")],
+    "01.5": [("a", "not right"), ("c", "not right"), ("e", "not one of the options")],
+    "01.6": [(AugmentConfig(), "target is at least 97%"),
+             (AugmentConfig(rotation_deg=10.0, translate_px=0.0, scale=0.05), "keep every kind"),
+             (AugmentConfig(rotation_deg=2.0, translate_px=1.0, scale=0.05), "keep every kind"),
+             ({"rotation_deg": 10}, "give an AugmentConfig")],
+    "02.1": [(printed_compact_table(), r"row 2 \(features.6\), 'rf' = 6 is too small"),
+             (rf_table_02()[:6], "6 rows given"), ("table", "list of rows")],
+    "02.2": [(6, "one side only"), (5, "padding is missing"), (8, "rounds up"),
+             (14, "stride is missing"), (7.5, "whole number")],
+    "02.3": [(4608, "scale and shift are missing"), (4640, "two numbers per channel"),
+             (4704, "no bias"), (4736, "buffers")],
+    "02.4": [(24.1, "parameters"), (73.7, "primary19k"), (0.756, "percentage"),
+             (24.4, "every other layer")],
+    "02.6": [(design_8k(relu=False), "no activation"),
+             (nn.Sequential(*block(1, 8), *block(8, 16), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                            nn.Linear(16, 10)), "at least 20 px"),
+             (nn.Sequential(*block(1, 64), *block(64, 64), *block(64, 64), nn.MaxPool2d(2),
+                            *block(64, 64), *block(64, 64), nn.AdaptiveAvgPool2d(1),
+                            nn.Flatten(), nn.Linear(64, 10)), "budget"),
+             (nn.Sequential(*block(1, 8), nn.Flatten(), nn.Linear(8 * 26 * 26, 12)),
+              "ten logits")],
+    "03.1": [((214, 3210), "last, smaller batch"), ((430, 6450), "batch size"),
+             ((215, 3210), "too small"), ((215.0, 3225), "whole number"), (215, "pair")],
+    "03.2": [(0.036, "linear warm-up"), (0.052, "step 645"), (0.025, "not at 0"),
+             (0.0325, "peak / 25"), (0.0279, "too small")],
+    "03.3": [(0.2824, "0.05"), (0.5448, "9 other classes"), (0.7218, "bits")],
+    "03.4": [(3251, "linear ramps"), (2580, "warm-up"), (662, "annealing"), (3241, "too small")],
+    "03.6": [("a", "not right"), ("d", "not right"), ("C", "not one of the options")],
+    "04.1": [(0.073, "one-sided"), (0.0833, "chi-square approximation;"),
+             (0.1489, "continuity"), (0.144, "too small")],
+    "04.2": [(0.1262, "z = 2"), (0.0631, "one standard deviation"), (0.001237, "points"),
+             (0.1749, "n = 5,000"), (0.1245, "too large")],
+    "04.3": [(2, "lowest precision"), (8, "not the one"), (10, "not a digit"), ("9", "int")],
+    "04.5": [(0.999999, "a lower threshold"), (0.0, "the target is at least"),
+             (1.0, "in \\[0, 1\\)")],
+    "04.6": [(0.520, "model A"), (2.169, "1 / T"), (0.47, "too large")],
+    "05.1": [(2.77, "sign is flipped"), (-3.40, "divides by n"), (-1.60, "standard error"),
+             (-7.0, "against the control"), (-2.5, "too large")],
+    "05.2": [(0.2028, "inverse"), (4.923, "rounded seconds"), (8.0, "steps"),
+             (4.9, "too small")],
+    "05.3": [(1.0, "same network"), (0.213153000968908, "pools"), (0.296206368599087, "seed 0"),
+             (0.265, "rounded"), (0.27, "too large")],
+    "05.4": [(0.1, "prefers the smallest"), (0.4, "prefers the smallest"),
+             (0.05, "more than 0.05 points"), (0.3, "choose one of")],
+    "05.7": [(5, "rounded down"), (6.0, "whole number")],
+    "06.1": [(22, "with the max-pool"), (12, "too small"), (14, "too large")],
+    "06.2": [("primary19k", "not right"), ("original-published", "not right"),
+             ("resnet", "not one of the options")],
+    "06.3": [(-15.0, "below 99%"), (-30.0, "below 95%"), (20.0, "other one"),
+             (None, "not right"), (-10.0, "too large")],
+    "06.4": [(3.0, "count"), (0.4, "too large"), (0.2, "too small")],
+    "06.5": [(0, "another choice does"), (-1, "another choice does"), (2, "choose a whole"),
+             (-1.0, "choose a whole")],
+    "07.1": [(4400, "full 3x3"), (770, "no bias"), (682, "scale and shift are missing"),
+             (727, "too large")],
+    "07.2": [(28, "with both pools"), (18, "too small")],
+    "07.3": [("light augmentation", "not right"), ("separable design", "not one of")],
+    "07.4": [(0.0067, "sign"), (0.05, "too large"), (-0.0001, "fraction")],
+    "07.5": [(linear_1k(), "no activation"), (design_8k(), "budget")],
+    "07.6": [("sep8k-e20", "smaller run"), ("sep2k-e20", "more than 0.15"),
+             ("primary19k", "budget"), ("sep3k", "not a run")],
+}
+
+
+@pytest.mark.parametrize("exercise_id", sorted(RIGHT))
+def test_the_right_answer_passes(exercise_id, capsys):
+    check(exercise_id, RIGHT[exercise_id])
+    assert f"Exercise {exercise_id}: correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise_id, answer, why",
+                         [(e, a, w) for e, cases in WRONG.items() for a, w in cases],
+                         ids=lambda v: v if isinstance(v, str) and re.match(r"\d\d\.", v) else "")
+def test_a_known_wrong_answer_is_rejected(exercise_id, answer, why):
+    with pytest.raises(AnswerError, match=why) as caught:
+        check(exercise_id, answer)
+    right = RIGHT[exercise_id]
+    if isinstance(right, float) and len(repr(right)) >= 4 and "choose" not in str(caught.value):
+        assert repr(right) not in str(caught.value)
+
+
+def test_every_checker_has_a_right_answer_and_wrong_ones():
+    graded = set(known_ids()) - {i for i in known_ids() if not re.match(r"0\d\.", i)}
+    assert graded - {"03.5"} == set(RIGHT) == set(WRONG)
+
+
+def one_epoch(config: TrainConfig) -> FitResult:
+    return FitResult(nn.Identity(), [], config, None, (0.1307, 0.3081))
+
+
+@pytest.mark.parametrize("config, why", [
+    (TrainConfig(arch="compact8k", epochs=1, train_subset=2048), "arch='compact8k'"),
+    (TrainConfig(arch="primary19k", epochs=2, train_subset=2048), "epochs=2"),
+    (TrainConfig(arch="primary19k", epochs=1, train_subset=4096), "train_subset=4096"),
+    (TrainConfig(arch="primary19k", epochs=1, train_subset=None), "train_subset=None"),
+])
+def test_one_epoch_design_keeps_its_budget(config, why):
+    with pytest.raises(AnswerError, match=f"keep the budget.*{re.escape(why)}"):
+        check("03.5", one_epoch(config))
+    with pytest.raises(AnswerError, match="give the result of fit"):
+        check("03.5", config)
+
+
+def test_one_epoch_design_is_scored_on_validation(capsys):
+    from utils.checkers import reference
+    from utils.train import fit  # trains one short epoch: only this test needs it
+
+    config = TrainConfig(arch="primary19k", epochs=1, train_subset=2048, batch_size=32,
+                         device="cpu", amp="off", channels_last="off")
+    untrained = FitResult(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), [], config, None,
+                          (0.1307, 0.3081))
+    torch.manual_seed(0)
+    with pytest.raises(AnswerError, match="the target is at least 90%"):
+        check("03.5", untrained)
+    check("03.5", fit(config, reference.splits(), progress=False, log=None))
+    assert "Exercise 03.5: correct" in capsys.readouterr().out
