@@ -25,7 +25,7 @@ import papermill
 import pytest
 
 from utils.data import MNISTSplits
-from utils.exercises import AnswerError
+from utils.checkers import AnswerError
 from utils.paths import FIGURES_DIR, REPO_ROOT
 from utils.student import CODE_MESSAGE, SOLUTION_TAG, student_notebook
 
