@@ -75,6 +75,7 @@ def rehash(data: dict[str, Any]) -> None:
     (["--variant", "aug0", "--seed", "-1"], "--seed"),
     (["--from-run", str(AUG0_SEED0), "--seed", "1"], "drop --seed"),
     (["--from-run", "results/ablations/primary19k-aug0/seed9"], "not a finished ablation run"),
+    (["--from-run", "results/runs/primary19k/seed0"], "is not an ablation run"),
 ])
 def test_run_refuses_bad_arguments_before_mnist(argv: list[str], message: str, tmp_path: Path,
                                                 no_mnist, capsys) -> None:
@@ -201,6 +202,8 @@ def test_merge_refuses_predictions_that_do_not_match_their_accuracy(tmp_path: Pa
     lambda d: d.update(predictions=d["predictions"][:-1]),
     lambda d: d.update(format="something else"),
     lambda d: d["metrics"].update(val_acc=float("nan")),
+    lambda d: d["metrics"].update(train_seconds="32"),
+    lambda d: d["metrics"].update(seed=9),
 ])
 def test_merge_refuses_a_file_that_is_not_a_result(damage, tmp_path: Path, no_mnist,
                                                    capsys) -> None:
@@ -218,6 +221,9 @@ def test_merge_refuses_a_variant_seed_without_its_control(tmp_path: Path, no_mni
 
 
 def test_merge_refuses_nothing_to_merge(tmp_path: Path, no_mnist, capsys) -> None:
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00")
+    assert "is not text" in refused(["merge", str(tmp_path)], capsys)
+    (tmp_path / "binary.json").unlink()
     assert "holds no .json result file" in refused(["merge", str(tmp_path)], capsys)
     assert "does not exist" in refused(["merge", str(tmp_path / "nope")], capsys)
 

@@ -60,6 +60,7 @@ FORMAT_VERSION = 1
 STUDY = f"ablations of {ARCH} (utils.ablations), validation split only"
 TRAIN_SIZE = 60_000 - DEFAULT_VAL_SIZE  # the training split every run draws from
 CLASS_AMP = "off"  # float32 on every laptop: "auto" would mix numeric paths within a class
+NUMBERS = ("val_acc", "val_loss", "train_seconds", "params", "epochs", "batch_size")
 RESULT_KEYS = ("format", "format_version", "variant", "seed", "class_options", "config",
                "data_split", "numeric_path", "torch_version", "device", "metrics", "predictions",
                "predictions_sha256")
@@ -147,6 +148,10 @@ def class_options(config: TrainConfig, variant: str) -> dict[str, Any]:
 def run_identity(folder: Path) -> tuple[str, int, dict[str, Any]]:
     """The variant, seed and checked metrics of an ablation run folder, refused if the folder
     and its metrics disagree (a copied or renamed run)."""
+    if "variant" not in (read_json(folder / METRICS_FILE, "metrics file") or {}):
+        raise ResultFileError(f"{folder} is not an ablation run (its {METRICS_FILE} names no "
+                              "variant): export runs of python -m utils.ablations, such as "
+                              f"results/ablations/{run_name(ARCH, 'aug0')}/seed0.")
     metrics = read_metrics(folder / METRICS_FILE, ablations.METRICS_KEYS)
     variant, seed = metrics["variant"], metrics["seed"]
     if variant not in ABLATIONS:
@@ -181,6 +186,9 @@ def result_of_run(folder: Path, splits: MNISTSplits, made_by: dict[str, Any],
                   "val_source": splits.val_source}
     if (folder / RECORD_FILE).is_file():
         record = read_json(folder / RECORD_FILE, "run record")
+        if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+            raise ResultFileError(f"{folder / RECORD_FILE} should hold the run's config. "
+                                  f"{ablations.RESTORE}")
         config = TrainConfig.from_dict(record["config"])
         numeric_path, source = record["numeric_path"], RECORD_FILE
         data_split.update(record.get("data_split") or {})
@@ -221,6 +229,9 @@ def write_new_json(result: dict[str, Any], path: Path) -> Path:
         except FileExistsError:
             raise ResultFileError(f"{path} appeared while this run trained: it is not "
                                   "overwritten. Nothing was written.") from None
+        except OSError:  # a file system without hard links: create it, still never over one
+            with open(path, "x") as handle:
+                handle.write(temp.read_text())
     return path
 
 
@@ -274,6 +285,11 @@ def schema_errors(data: Any) -> list[str]:
     errors += [f"metrics hold {', '.join(non_finite(metrics))}"] if non_finite(metrics) else []
     if (metrics.get("variant"), metrics.get("seed")) != (data["variant"], seed):
         errors.append("its metrics are of another variant or seed than the file says")
+    errors += [f"metrics.{key} {metrics.get(key)!r} is not a number" for key in NUMBERS
+               if isinstance(metrics.get(key), bool)
+               or not isinstance(metrics.get(key, 0), int | float)]
+    errors += [f"{key} {data[key]!r} is not text" for key in ("torch_version", "device")
+               if not isinstance(data[key], str)]
     val_acc = metrics.get("val_acc")
     if isinstance(val_acc, bool) or not isinstance(val_acc, int | float) or not 0 <= val_acc <= 1:
         errors.append(f"metrics.val_acc {val_acc!r} is not an accuracy in [0, 1]")
@@ -300,7 +316,10 @@ def prediction_errors(data: dict[str, Any]) -> list[str]:
 
 def read_result(path: Path) -> Result:
     """A result file, checked on its own: schema, prediction count and sha256."""
-    data = read_json(path, "result file")
+    try:
+        data = read_json(path, "result file")
+    except UnicodeDecodeError:
+        raise ResultFileError(f"{path} is not text: it is not a result file.") from None
     errors = schema_errors(data)
     errors = errors or prediction_errors(data)
     if not errors:
