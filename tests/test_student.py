@@ -170,3 +170,47 @@ def test_student_copy_holds_no_solution(path):
             assert TEXT_STUB in cell.source
         else:
             assert CODE_STUB in cell.source
+
+
+def test_student_folder_holds_glossary_readme_and_what_the_checkers_read(tmp_path):
+    from utils.student import write_support_files
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "GLOSSARY.md").write_text("# Glossary\n")
+    repo = tmp_path / "repo"
+    (repo / "utils" / "checkers").mkdir(parents=True)
+    (repo / "utils" / "checkers" / "core.py").write_text("x = 1\n")
+    (repo / "utils" / "student.py").write_text("# the generator stays out\n")
+    out = tmp_path / "student"
+    out.mkdir()
+    write_support_files(notebooks, out, repo)
+    assert (out / "GLOSSARY.md").read_text() == "# Glossary\n"
+    assert "MNIST_ROOT" in (out / "README.md").read_text()
+    assert (out / "utils" / "checkers" / "core.py").is_file()
+    assert not (out / "utils" / "student.py").exists()
+
+
+COURSE = [p for p in NOTEBOOKS if p.name[2] == "_"]  # 01_ ... 07_ (02b is being written)
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_exercise_cells_carry_nbgrader_metadata(path):
+    """Every solution and check cell has nbgrader's fields, so a course can autograde."""
+    for cell in read(path).cells:
+        if SOLUTION_TAG in tags(cell) or CHECK_TAG in tags(cell):
+            meta = cell.metadata.get("nbgrader")
+            assert meta, f"{path.name}, cell {cell.id}: no nbgrader metadata"
+            assert set(meta) >= {"grade_id", "points", "solution", "grade", "locked"}
+            assert meta["solution"] == (SOLUTION_TAG in tags(cell))
+
+
+def test_points_per_notebook_match_the_instructors_guide():
+    """docs/instructors.md's points table is the sum of the cells' nbgrader points."""
+    import re
+
+    text = (REPO_ROOT / "docs" / "instructors.md").read_text()
+    for path in COURSE:
+        points = sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in read(path).cells)
+        row = re.search(rf"^\| {path.name[:2]} .*\| (\d+) \|$", text, re.MULTILINE)
+        assert row and int(row.group(1)) == points, f"{path.name}: {points} points in the cells"

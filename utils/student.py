@@ -3,7 +3,7 @@
 The instructor notebooks mark each exercise with nbgrader's syntax: the solution lines sit
 between a line ``### BEGIN SOLUTION`` and a line ``### END SOLUTION`` (in code cells and in
 markdown cells alike), the cell is tagged ``solution`` and the code cell after it, tagged
-``check``, calls a checker from ``utils.exercises``. ``python -m utils.student`` (``make
+``check``, calls ``check("NN.k", answer)`` from ``utils.checkers``. ``python -m utils.student`` (``make
 student``) writes ``student/0N_*.ipynb`` where each code solution becomes::
 
     answer_x = ...  # YOUR ANSWER HERE (one line per name the solution assigned)
@@ -24,6 +24,7 @@ import argparse
 import ast
 import copy
 import re
+import shutil
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -183,6 +184,44 @@ def write_student_copies(notebooks: Sequence[Path], out_dir: Path) -> list[Path]
     return [target for target, _ in copies]
 
 
+DATA_README = """# Notebooks of the course: student copy
+
+Run the notebooks in order (01 to 07) from this folder, e.g. `jupyter lab`. Each exercise has an
+answer cell (it raises "Your answer here" until you replace it) and a check cell after it:
+`check("NN.k", answer)` says what is wrong without giving the answer away.
+
+## Data
+
+The notebooks need MNIST: the four files `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+`t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte` in `<root>/MNIST/raw/`. Point the
+environment variable `MNIST_ROOT` at `<root>` (`export MNIST_ROOT=/path/to/data`); without it
+the notebooks look in `data/` inside this folder and download the files there if they can.
+
+`utils/` holds the code the notebooks and the checkers import, and `results/` the committed runs,
+checkpoints and tables they read; `GLOSSARY.md` explains the terms the notebooks link to.
+"""
+# What the notebooks and checkers read besides themselves: copied so the folder runs as is.
+SUPPORT = ("utils", "results")
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "student.py")
+
+
+def write_support_files(notebooks_dir: Path, out_dir: Path, repo_root: Path) -> list[Path]:
+    """The glossary, a data README, and the code and results the checkers need."""
+    written = []
+    glossary = notebooks_dir / "GLOSSARY.md"
+    if glossary.is_file():
+        written.append(Path(shutil.copy2(glossary, out_dir / glossary.name)))
+    readme = out_dir / "README.md"
+    readme.write_text(DATA_README)
+    written.append(readme)
+    for name in SUPPORT:
+        source = repo_root / name
+        if source.is_dir():
+            shutil.copytree(source, out_dir / name, ignore=IGNORED, dirs_exist_ok=True)
+            written.append(out_dir / name)
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from .paths import REPO_ROOT
 
@@ -198,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         check_out_dir(args.out, args.notebooks, notebooks)
         written = write_student_copies(notebooks, args.out)
+        written += write_support_files(args.notebooks, args.out, REPO_ROOT)
     except ValueError as exc:  # SolutionMarkerError and OutputPathError too
         parser.error(str(exc))
     for path in written:
