@@ -33,7 +33,7 @@ def no_mnist(monkeypatch) -> None:
 
 @pytest.fixture
 def mnist(monkeypatch, splits) -> None:
-    """The session's MNIST splits, not loaded again by each command."""
+    """MNIST as the conftest fixture loaded it once, not loaded again by each command."""
     monkeypatch.setattr(ce, "load_mnist_splits", lambda *args, **kwargs: splits)
 
 
