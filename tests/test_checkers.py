@@ -86,6 +86,12 @@ def design_8k(relu: bool = True) -> nn.Module:
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
 
 
+def dilated(c: int = 16, dilation: int = 19) -> nn.Module:
+    """A field of dilation + 3 px on paper whose units see a few pixels: a dilated 2x2 kernel."""
+    return nn.Sequential(nn.Conv2d(1, c, 2, dilation=dilation), nn.ReLU(), nn.Conv2d(c, c, 3, padding=4),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+
+
 def design_1k() -> nn.Module:
     return GapNet(conv_bn_relu(1, 4) + conv_bn_relu(4, 7) + [nn.MaxPool2d(2)]
                   + separable_bn_relu(7, 8) + separable_bn_relu(8, 8) + separable_bn_relu(8, 8)
@@ -146,7 +152,7 @@ WRONG: dict[str, list[tuple[object, str]]] = {
              (4704, "no bias"), (4736, "buffers")],
     "02.4": [(24.1, "parameters"), (73.7, "primary19k"), (0.756, "percentage"),
              (24.4, "every other layer")],
-    "02.6": [(design_8k(relu=False), "no activation"),
+    "02.6": [(design_8k(relu=False), "no activation"), (dilated(), "sees every pixel"),
              (nn.Sequential(*block(1, 8), *block(8, 16), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                             nn.Linear(16, 10)), "at least 20 px"),
              (nn.Sequential(*block(1, 64), *block(64, 64), *block(64, 64), nn.MaxPool2d(2),
@@ -191,7 +197,8 @@ WRONG: dict[str, list[tuple[object, str]]] = {
     "07.2": [(28, "with both pools"), (18, "too small")],
     "07.3": [("light augmentation", "not right"), ("separable design", "not one of")],
     "07.4": [(0.0067, "sign"), (0.05, "too large"), (-0.0001, "fraction")],
-    "07.5": [(linear_1k(), "no activation"), (design_8k(), "budget")],
+    "07.5": [(linear_1k(), "no activation"), (design_8k(), "budget"),
+             (dilated(8, dilation=25), "sees every pixel")],
     "07.6": [("sep8k-e20", "smaller run"), ("sep2k-e20", "more than 0.15"),
              ("primary19k", "budget"), ("sep3k", "not a run")],
 }

@@ -19,7 +19,6 @@ from ..receptive_field import (
     ReceptiveFieldError,
     receptive_field_table,
     spatial_rows,
-    unit_coverage,
 )
 from .core import AnswerError, passed, require_answer, wrong
 
@@ -53,17 +52,29 @@ def linear_conv_pair(model: nn.Module) -> tuple[int, int] | None:
     return None
 
 
+def pixels_seen(rows: list, unit: int, input_size: int) -> set[int]:
+    """Input pixels (along one axis) that unit ``unit`` of the last row depends on: the taps of
+    every kernel, followed back through strides, paddings and dilations. Unlike the receptive
+    field, it has holes where a dilated kernel skips pixels, and drops padding."""
+    sizes = [input_size] + [row.size for row in rows[:-1]]
+    seen = {unit}
+    for row, size_in in zip(reversed(rows), reversed(sizes), strict=True):
+        taps = range(0, row.kernel * row.dilation, row.dilation)
+        seen = {i * row.stride - row.padding + t for i in seen for t in taps}
+        seen = {i for i in seen if 0 <= i < size_in}
+    return seen
+
+
 def whole_digit_units(model: nn.Module, input_size: int) -> int:
-    """How many units (along one axis) of the last spatial layer before the global pool hold
-    the whole central digit box in their window, counting only image pixels, not padding."""
+    """How many units (along one axis) of the last spatial layer before the global pool depend
+    on every pixel of the central digit box: not padding, not a dilated kernel's sparse taps."""
     rows = [r for r in spatial_rows(receptive_field_table(model, input_size), True)
             if not r.type.startswith("Adaptive")]
     if not rows:
         return 0
     first = (input_size - DIGIT_BOX) // 2
-    last = first + DIGIT_BOX - 1
-    return sum(w.first <= first and w.last >= last
-               for w in unit_coverage(rows, rows[-1].name, input_size))
+    box = set(range(first, first + DIGIT_BOX))
+    return sum(box <= pixels_seen(rows, unit, input_size) for unit in range(rows[-1].size))
 
 
 def final_rf(model: nn.Module, input_size: int) -> int:
@@ -111,9 +122,9 @@ def check_design(model: Any, exercise_id: str, max_params: int, min_rf: int,
         raise wrong(exercise_id, f"the receptive field before the global pool is {rf} px; it "
                                  f"should be at least {min_rf} px.")
     if whole_digit_units(model, input_size) == 0:
-        raise wrong(exercise_id, f"no unit before the global pool holds the whole central "
-                                 f"{DIGIT_BOX} x {DIGIT_BOX} digit box: the field is large "
-                                 "only because it reaches into padding.")
+        raise wrong(exercise_id, f"no unit before the global pool sees every pixel of the "
+                                 f"central {DIGIT_BOX} x {DIGIT_BOX} digit box: its field is "
+                                 "large only on paper (padding, or a dilated kernel's gaps).")
     passed(exercise_id, f"{params:,} parameters, receptive field {rf} px before the pool")
 
 
