@@ -8,6 +8,7 @@ from torch import nn
 
 from utils.models import (
     ABLATION_MODELS,
+    BASELINE_MODELS,
     MODEL_REGISTRY,
     available_models,
     build_model,
@@ -25,7 +26,8 @@ ORIGINAL_PARAMS = 19_898
 
 
 def test_registry_holds_the_whole_family() -> None:
-    assert set(available_models()) == set(BUDGETS) | {"original19k"} | set(ABLATION_MODELS)
+    assert set(available_models()) == (set(BUDGETS) | {"original19k"} | set(ABLATION_MODELS)
+                                       | set(BASELINE_MODELS))
 
 
 @pytest.mark.parametrize("name", sorted(BUDGETS))
@@ -50,7 +52,8 @@ def test_output_is_n_by_10(name: str, train_mode: bool) -> None:
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", [m for m in available_models() if m != "primary19k_nobn"])
+@pytest.mark.parametrize("name", [m for m in available_models()
+                                  if m != "primary19k_nobn" and m not in BASELINE_MODELS])
 def test_batchnorm_present(name: str) -> None:
     assert any(isinstance(m, nn.BatchNorm2d) for m in build_model(name).modules())
 
