@@ -214,3 +214,16 @@ def test_points_per_notebook_match_the_instructors_guide():
         points = sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in read(path).cells)
         row = re.search(rf"^\| {path.name[:2]} .*\| (\d+) \|$", text, re.MULTILINE)
         assert row and int(row.group(1)) == points, f"{path.name}: {points} points in the cells"
+
+
+def test_student_folder_may_not_lie_inside_what_it_copies(tmp_path, capsys):
+    from utils.student import check_support_target, main
+
+    (tmp_path / "results").mkdir()
+    with pytest.raises(ValueError, match="inside .*results"):
+        check_support_target(tmp_path / "results" / "student", tmp_path)
+    check_support_target(tmp_path / "student", tmp_path)
+    with pytest.raises(SystemExit):
+        main(["--out", str(REPO_ROOT / "results" / "student")])
+    assert "which the student folder copies" in capsys.readouterr().err
+    assert not (REPO_ROOT / "results" / "student").exists()

@@ -205,6 +205,16 @@ SUPPORT = ("utils", "results")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "student.py")
 
 
+def check_support_target(out_dir: Path, repo_root: Path) -> None:
+    """The folder may not lie inside a folder it copies (it would copy itself into itself)."""
+    from .paths import is_within
+
+    for name in SUPPORT:
+        if is_within(out_dir, repo_root / name):
+            raise ValueError(f"--out {out_dir} is inside {repo_root / name}, which the student "
+                             "folder copies. Pick a folder outside it (default: student/).")
+
+
 def write_support_files(notebooks_dir: Path, out_dir: Path, repo_root: Path) -> list[Path]:
     """The glossary, a data README, and the code and results the checkers need."""
     written = []
@@ -236,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"No notebooks 0*.ipynb under {args.notebooks}.")
     try:
         check_out_dir(args.out, args.notebooks, notebooks)
+        check_support_target(args.out, REPO_ROOT)
         written = write_student_copies(notebooks, args.out)
         written += write_support_files(args.notebooks, args.out, REPO_ROOT)
     except ValueError as exc:  # SolutionMarkerError and OutputPathError too
