@@ -80,26 +80,31 @@ def val_predictions(arch: str, mnist_root: Any = None) -> Predictions:
 
 
 @register("04.3")
-def lowest_recall(given: Any, mnist_root: Any = None) -> None:
-    """The digit with the lowest recall of model A on the validation split (any if tied)."""
+def lowest_precision(given: Any, mnist_root: Any = None) -> None:
+    """The digit with the lowest precision of model B on the validation split (any if tied);
+    section 3 printed model A's per-class table, not B's."""
     value = require_int(given, "04.3", "the digit")
-    preds = val_predictions(MODEL_A, mnist_root)
-    metrics = per_class_metrics(preds.labels, preds.predicted)
     if value not in range(10):
         raise wrong("04.3", f"{value} is not a digit (0-9).")
-    recall = metrics["recall"]
-    if recall[value] == recall.min():
+    metrics = per_class_metrics(*_labels_and_predicted(MODEL_B, mnist_root))
+    precision = metrics["precision"]
+    if precision[value] == precision.min():
         passed("04.3")
         return
-    if metrics["precision"][value] == metrics["precision"].min():
-        raise wrong("04.3", f"digit {value} has the lowest precision (of the images predicted "
-                            "as it, the most are wrong); recall is about the images that are it.")
-    misses = (metrics["support"] * (1 - recall)).round()
-    if misses[value] == misses.max():
-        raise wrong("04.3", f"digit {value} has the most missed images, but it is also more "
-                            "frequent: recall divides by how many there are.")
-    raise wrong("04.3", f"digit {value} is not the one with the lowest recall; look at the "
-                        "diagonal of the row-normalised matrix again.")
+    of_a = per_class_metrics(*_labels_and_predicted(MODEL_A, mnist_root))["precision"]
+    if of_a[value] == of_a.min():
+        raise wrong("04.3", f"digit {value} has model A's lowest precision (section 3); the "
+                            "question asks about model B.")
+    if metrics["recall"][value] == metrics["recall"].min():
+        raise wrong("04.3", f"digit {value} has B's lowest recall (the images that are it, "
+                            "missed); precision is about the images predicted as it.")
+    raise wrong("04.3", f"digit {value} is not the one with the lowest precision; look at the "
+                        "columns of the confusion matrix.")
+
+
+def _labels_and_predicted(arch: str, mnist_root: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    preds = val_predictions(arch, mnist_root)
+    return preds.labels, preds.predicted
 
 
 def coverage_at(confidence: torch.Tensor, correct: torch.Tensor,
