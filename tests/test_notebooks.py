@@ -24,8 +24,8 @@ import nbformat
 import papermill
 import pytest
 
-from utils.data import MNISTSplits
 from utils.checkers import AnswerError
+from utils.data import MNISTSplits
 from utils.paths import FIGURES_DIR, REPO_ROOT
 from utils.student import CODE_MESSAGE, SOLUTION_TAG, student_notebook
 
