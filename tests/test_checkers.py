@@ -5,6 +5,7 @@ earlier output, a degenerate design) raises ``AnswerError`` without printing the
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,6 +32,14 @@ def test_every_notebook_registers_its_checkers():
     for notebook in ("01", "02", "03", "04", "05", "06", "07"):
         assert known_ids(notebook), f"no checker for notebook {notebook}"
     assert ids == sorted(set(ids), key=ids.index)
+
+
+def test_every_notebook_module_in_the_package_is_imported():
+    """A new ``nb*.py`` registers its checkers without an edit to ``__init__``."""
+    import utils.checkers as package  # the package object itself, for its folder
+
+    folder = Path(package.__file__).parent
+    assert package.NOTEBOOK_MODULES == sorted(p.stem for p in folder.glob("nb*.py"))
 
 
 def test_an_unknown_id_lists_that_notebooks_exercises():
