@@ -144,7 +144,7 @@ RIGHT = {
 
 WRONG: dict[str, list[tuple[object, str]]] = {
     "01.1": [(1.199, "divides by 256"), (1.21, "too large"), (0.1144, "multiplies"),
-             (0.371, "not divided"), (1.2, "divides by 256")],
+             (0.371, "not divided"), (1.2, "too small")],
     "01.2": [(23.17, "10° frame"), (27.52, "radians"), (28.2, "too small"), (20, "too small")],
     "01.4": [(9.38, "validation split"), (9.01, "test split"), (8.0, "too small"),
              (20.0, "height")],

@@ -126,10 +126,14 @@ def reject_slips(given: float, exercise_id: str, slips: Sequence[tuple[float, st
 
 def check_number_quietly(given: Any, expected: float, exercise_id: str, what: str,
                          rel_tol: float = 0.0, abs_tol: float = 0.0,
-                         slips: Sequence[tuple[float, str]] = ()) -> None:
-    """:func:`check_number` without the "correct" line, for checkers of several numbers."""
+                         slips: Sequence[tuple[float, str]] = (),
+                         slip_abs_tol: float | None = None) -> None:
+    """:func:`check_number` without the "correct" line, for checkers of several numbers.
+    ``slip_abs_tol`` (default ``abs_tol``) can be tighter, so a rounded right answer is not
+    mistaken for a slip that lies close to it."""
     value = require_number(given, exercise_id, what)
-    reject_slips(value, exercise_id, slips, expected, rel_tol, abs_tol)
+    slip_tol = abs_tol if slip_abs_tol is None else slip_abs_tol
+    reject_slips(value, exercise_id, slips, expected, rel_tol, slip_tol)
     if not close(value, expected, rel_tol, abs_tol):
         direction = "too large" if value > expected else "too small"
         raise wrong(exercise_id, f"{what} = {given!r} is {direction}.")
@@ -137,9 +141,11 @@ def check_number_quietly(given: Any, expected: float, exercise_id: str, what: st
 
 def check_number(given: Any, expected: float, exercise_id: str, what: str,
                  rel_tol: float = 0.0, abs_tol: float = 0.0,
-                 slips: Sequence[tuple[float, str]] = ()) -> None:
+                 slips: Sequence[tuple[float, str]] = (),
+                 slip_abs_tol: float | None = None) -> None:
     """One number: names a known slip, else says too large or too small, never the value."""
-    check_number_quietly(given, expected, exercise_id, what, rel_tol, abs_tol, slips)
+    check_number_quietly(given, expected, exercise_id, what, rel_tol, abs_tol, slips,
+                         slip_abs_tol)
     passed(exercise_id)
 
 
