@@ -107,7 +107,8 @@ sweep: $(STAMP)
 bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_speed.py
 
-# Student copies: utils/student.py (nbgrader's solution markers, no nbgrader install).
+# Student folder: utils/student.py (nbgrader's solution markers, no nbgrader install): the
+# notebooks without solutions or outputs, GLOSSARY.md, a data README, utils/ and results/.
 student: $(STAMP)
 	$(PYTHON) -m utils.student --out student
 
