@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from utils import train
 from utils.augment import AugmentConfig
 from utils.checkers import (
     AnswerError,
@@ -130,11 +132,27 @@ def printed_compact_table() -> list[dict]:
     return [dict(zip(("layer", "size", "jump", "rf", "start"), r, strict=True)) for r in rows]
 
 
+def written_step(net, opt, x, y, lr, label_smoothing):
+    """Exercise 03.7 as a student writes it: the engine's five steps, in plain PyTorch."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss = F.cross_entropy(net(x), y, label_smoothing=label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def step_returning_nothing(net, opt, x, y, lr, label_smoothing):
+    written_step(net, opt, x, y, lr, label_smoothing)
+
+
 RIGHT = {
     "01.1": 1.205, "01.2": 28.28, "01.4": 9.34, "01.5": "b",
     "01.6": AugmentConfig(rotation_deg=10.0, translate_px=1.0, scale=0.05),
     "02.1": rf_table_02(), "02.2": 7, "02.3": 4672, "02.4": 75.6, "02.6": design_8k(),
     "03.1": (215, 3225), "03.2": 0.028, "03.3": 0.5003, "03.4": 3242, "03.6": "c",
+    "03.7": written_step,
     "04.1": 0.146, "04.2": 0.1237, "04.3": 4, "04.5": 0.773, "04.6": 0.461,
     "05.1": -2.77, "05.2": 4.932, "05.3": 0.26493089646101, "05.4": 0.03, "05.7": 6,
     "06.1": 13, "06.2": "compact8k", "06.3": -20.0, "06.4": 0.3, "06.5": -2,
@@ -176,6 +194,11 @@ WRONG: dict[str, list[tuple[object, str]]] = {
     "03.3": [(0.2824, "0.05"), (0.5448, "9 other classes"), (0.7218, "bits")],
     "03.4": [(3251, "linear ramps"), (2580, "warm-up"), (662, "annealing"), (3241, "too small")],
     "03.6": [("a", "not right"), ("d", "not right"), ("C", "not one of the options")],
+    "03.7": [(nb03._step_without_lr, "initial rate"), (nb03._step_without_zero_grad, "zero_grad"),
+             (nb03._step_without_smoothing, "label_smoothing"),
+             (nb03._step_before_backward, "backward first"),
+             (step_returning_nothing, "return the batch's loss"),
+             (train.training_step, "write your own"), ("written_step", "function itself")],
     "04.1": [(0.073, "one-sided"), (0.0833, "chi-square approximation;"),
              (0.1489, "continuity"), (0.144, "too small")],
     "04.2": [(0.1262, "z = 2"), (0.0631, "one standard deviation"), (0.001237, "points"),

@@ -1,5 +1,6 @@
 """Notebook 03's live training loop is ``fit``: the cell tagged ``live-loop``, read from the
-notebook and executed as it stands, gives bit-identical weights to ``fit`` for the same settings.
+notebook and executed as it stands with the training step the student writes (exercise 03.7,
+its solution cell), gives bit-identical weights to ``fit`` for the same settings.
 
 The loop is written out in the notebook (not hidden in ``utils``) so that students see it; this
 test keeps it honest: it must draw random numbers in the same order as ``fit`` (seed, model
@@ -11,6 +12,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 import torch
+import torch.nn.functional as F
 
 from utils.data import MNISTSplits
 from utils.paths import REPO_ROOT
@@ -18,6 +20,7 @@ from utils.train import TrainConfig, fit
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "03_training.ipynb"
 LIVE_TAG = "live-loop"
+STEP_CELL_ID = "e03-7-answer"  # the solution of exercise 03.7: def training_step(...)
 
 
 def live_loop_source() -> str:
@@ -28,9 +31,19 @@ def live_loop_source() -> str:
     return cells[0].source
 
 
-def run_live_loop(source: str, splits: MNISTSplits, arch: str, seed: int) -> dict:
-    """Execute the cell with the names the notebook gives it (``splits`` and ``config``)."""
-    namespace = {"splits": splits, "config": TrainConfig(arch=arch, seed=seed)}
+def step_source() -> str:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cells = [c for c in nb.cells if c.get("id") == STEP_CELL_ID]
+    assert len(cells) == 1, f"{NOTEBOOK.name} must have the cell {STEP_CELL_ID!r} (exercise 03.7)"
+    return cells[0].source
+
+
+def run_live_loop(source: str, splits: MNISTSplits, arch: str, seed: int,
+                  step: str | None = None) -> dict:
+    """Execute the step's cell, then the loop's, with the names the notebook gives them
+    (``splits``, ``config`` and ``F``)."""
+    namespace = {"splits": splits, "config": TrainConfig(arch=arch, seed=seed), "F": F}
+    exec(compile(step_source() if step is None else step, STEP_CELL_ID, "exec"), namespace)
     exec(compile(source, f"{NOTEBOOK.name}[{LIVE_TAG}]", "exec"), namespace)
     return namespace
 
@@ -45,12 +58,15 @@ def differing(got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -
 
 
 def test_the_cell_is_the_loop_itself_not_a_call_to_fit():
-    source = live_loop_source()
+    source, step = live_loop_source(), step_source()
     assert "fit(" not in source and "train_one_epoch" not in source
-    for needle in ("for step in range(", "training_batch(", "F.cross_entropy(",
-                   "label_smoothing=", "make_optimizer(", "learning_rate_at(",
-                   "loss.backward()", "opt.step()", "torch.randperm("):
+    assert "training_step(" in source and "utils.train import training_step" not in source
+    for needle in ("for step in range(", "training_batch(", "make_optimizer(",
+                   "learning_rate_at(", "torch.randperm("):
         assert needle in source, f"the live loop no longer shows {needle!r}"
+    for needle in ("F.cross_entropy(", "label_smoothing=", "zero_grad(", "loss.backward()",
+                   "opt.step()"):
+        assert needle in step, f"the training step (exercise 03.7) no longer shows {needle!r}"
 
 
 @pytest.mark.parametrize("arch, seed", [("primary19k", 0), ("micro2k", 3)])
@@ -67,9 +83,9 @@ def test_live_loop_gives_fits_weights(splits: MNISTSplits, arch: str, seed: int,
 
 
 def test_the_comparison_catches_a_changed_loop(splits: MNISTSplits):
-    """A loop that skips label smoothing (one small change) no longer matches fit()."""
-    source = live_loop_source()
-    changed = source.replace("label_smoothing=live.label_smoothing", "label_smoothing=0.0")
-    assert changed != source
-    namespace = run_live_loop(changed, splits, "micro2k", 3)
+    """A step that skips label smoothing (one small change) no longer matches fit()."""
+    step = step_source()
+    changed = step.replace("label_smoothing=label_smoothing", "label_smoothing=0.0")
+    assert changed != step
+    namespace = run_live_loop(live_loop_source(), splits, "micro2k", 3, step=changed)
     assert differing(namespace["net"].state_dict(), fit_weights(namespace["live"], splits))

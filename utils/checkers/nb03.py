@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..evaluate import loss_and_accuracy
-from ..train import FitResult, TrainConfig, learning_rate_at, lr_schedule, steps_per_epoch
+from ..models import build_model
+from ..train import (
+    FastPath,
+    FitResult,
+    TrainConfig,
+    learning_rate_at,
+    lr_schedule,
+    make_optimizer,
+    steps_per_epoch,
+    training_step,
+)
 from . import reference
 from .core import (
     check_choice,
@@ -176,3 +187,111 @@ FIT_EXTRA_DIGEST = "29ff742eb431c2cd947387be7a50f18aa28f4ba022f0da09957d9c4fb4e3
 def fit_extra(given: Any) -> None:
     """What ``fit`` adds to the live loop (multiple choice)."""
     check_choice(given, "03.6", ("a", "b", "c", "d"), FIT_EXTRA_DIGEST)
+
+
+# ------------------------------------------------------------------ 03.7: the training step
+# Three steps at three rates on random batches: a missing zero_grad shows from the second step,
+# a rate never set from the first; a small model keeps the check to a fraction of a second.
+PROBE_LRS = (0.05, 0.02, 0.08)
+PROBE_SMOOTHING = 0.05
+StepFunction = Callable[..., Any]
+
+
+def reference_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                   y: torch.Tensor, lr: float, label_smoothing: float) -> torch.Tensor:
+    """The engine's own step in float32 (what fit runs), with the student's signature."""
+    config = TrainConfig(arch="micro2k", label_smoothing=label_smoothing)
+    return training_step(net, opt, x, y, lr, config, FastPath(False, False))[0]
+
+
+def _step_without_lr(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                     y: torch.Tensor, lr: float, label_smoothing: float) -> torch.Tensor:
+    loss = F.cross_entropy(net(x), y, label_smoothing=label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def _step_without_zero_grad(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                            y: torch.Tensor, lr: float, label_smoothing: float) -> torch.Tensor:
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss = F.cross_entropy(net(x), y, label_smoothing=label_smoothing)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def _step_without_smoothing(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                            y: torch.Tensor, lr: float, label_smoothing: float) -> torch.Tensor:
+    return reference_step(net, opt, x, y, lr, 0.0)
+
+
+def _step_before_backward(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                          y: torch.Tensor, lr: float, label_smoothing: float) -> torch.Tensor:
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss = F.cross_entropy(net(x), y, label_smoothing=label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    opt.step()
+    loss.backward()
+    return loss
+
+
+STEP_SLIPS: tuple[tuple[StepFunction, str], ...] = (
+    (_step_without_lr, "the weights moved at the optimiser's initial rate: set this step's "
+                       "learning rate in every parameter group before stepping."),
+    (_step_without_zero_grad, "from the second step on, the gradients of earlier batches were "
+                              "added to this one's: clear them (zero_grad) before backward."),
+    (_step_without_smoothing, "the loss ignores label_smoothing: pass it to the cross-entropy."),
+    (_step_before_backward, "the optimiser stepped before the gradients existed: backward "
+                            "first, then step."),
+)
+
+
+def run_probe_steps(step: StepFunction) -> tuple[dict[str, torch.Tensor], list[Any]]:
+    """Weights after the probe's three steps from a seeded micro2k, and what each step returned."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng(devices=[]):  # the notebook's own random state is left alone
+        torch.manual_seed(0)
+        net = build_model("micro2k").train()
+    opt = make_optimizer(net, TrainConfig(arch="micro2k"))
+    returned = []
+    for lr in PROBE_LRS:
+        x = torch.randn(16, 1, 28, 28, generator=generator)
+        y = torch.randint(0, 10, (16,), generator=generator)
+        returned.append(step(net, opt, x, y, lr, PROBE_SMOOTHING))
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}, returned
+
+
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(
+        torch.allclose(a[k].double(), b[k].double(), rtol=1e-5, atol=1e-7) for k in a)
+
+
+@register("03.7")
+def student_training_step(given: Any) -> None:
+    """``training_step(net, opt, x, y, lr, label_smoothing)``: three steps of it must move the
+    weights exactly as the engine's step does, and each must return that batch's loss."""
+    require_answer(given, "03.7")
+    if not callable(given):
+        raise wrong("03.7", "give the function itself (training_step, without parentheses), got "
+                            f"{type(given).__name__}.")
+    if given is training_step:
+        raise wrong("03.7", "that is the engine's step from utils.train: write your own.")
+    expected, expected_losses = run_probe_steps(reference_step)
+    got, got_losses = run_probe_steps(given)
+    if not same_weights(got, expected):
+        for slip, why in STEP_SLIPS:
+            if same_weights(got, run_probe_steps(slip)[0]):
+                raise wrong("03.7", why)
+        raise wrong("03.7", "after three steps the weights differ from one SGD step per batch: "
+                            "set the rate, forward, loss with label smoothing, zero_grad, "
+                            "backward, step.")
+    for got_loss, want in zip(got_losses, expected_losses, strict=True):
+        if not isinstance(got_loss, torch.Tensor) or got_loss.numel() != 1 or not math.isclose(
+                float(got_loss.detach()), float(want.detach()), rel_tol=1e-5):
+            raise wrong("03.7", "the weights are right, but return the batch's loss (the tensor "
+                                "the step back-propagated) from your function.")
+    passed("03.7", "three steps move the weights exactly as fit's step does")
