@@ -31,7 +31,6 @@ from utils.student import (
 )
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("0*.ipynb"))
-EXERCISES_HEADING = "## Exercises"
 
 
 def tags(cell: nbformat.NotebookNode) -> list[str]:
