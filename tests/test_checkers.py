@@ -5,6 +5,7 @@ earlier output, a degenerate design) raises ``AnswerError`` without printing the
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,8 @@ from utils.checkers import (
     nb03,
     register,
 )
-from utils.models import GapNet, conv_bn_relu, separable_bn_relu
+from utils.design_challenge import load_reference_run
+from utils.models import GapNet, build_model, conv_bn_relu, separable_bn_relu
 from utils.train import FitResult, TrainConfig
 
 
@@ -114,6 +116,18 @@ def linear_1k() -> nn.Module:
     return GapNet(layers, 8, "no activation")
 
 
+def design_run() -> FitResult:
+    """07.7's right answer: the committed reference run (sep8k's layers), as fit returns it."""
+    return load_reference_run("sep8k")
+
+
+def design_run_with(model: nn.Module | None = None, **config: object) -> FitResult:
+    """The reference run with another model or other settings: what 07.7 must refuse."""
+    run = design_run()
+    return replace(run, model=run.model if model is None else model,
+                   config=replace(run.config, **config))
+
+
 # ---------------------------------------------------------------- right answers
 def rf_table_02() -> list[dict]:
     rows = [("features.0", 26, 1, 3, 1.0), ("features.3", 24, 1, 5, 2.0),
@@ -157,7 +171,7 @@ RIGHT = {
     "05.1": -2.77, "05.2": 4.932, "05.3": 0.26493089646101, "05.4": 0.03, "05.7": 6,
     "06.1": 13, "06.2": "compact8k", "06.3": -20.0, "06.4": 0.3, "06.5": -2,
     "07.1": 576, "07.2": 22, "07.3": "tiny4k", "07.4": -0.0667, "07.5": design_1k(),
-    "07.6": "sep4k-e20",
+    "07.6": "sep4k-e20", "07.7": design_run(),
 }
 
 WRONG: dict[str, list[tuple[object, str]]] = {
@@ -235,6 +249,14 @@ WRONG: dict[str, list[tuple[object, str]]] = {
              (dilated(8, dilation=25), "sees every pixel")],
     "07.6": [("sep8k-e20", "smaller run"), ("sep2k-e20", "more than 0.15"),
              ("primary19k", "budget"), ("sep3k", "not a run")],
+    "07.7": [(design_run_with(build_model("primary19k")), "budget"),
+             (design_run_with(epochs=4), "at most 3"),
+             (design_run_with(train_subset=5_000), "train_subset"),
+             (design_run_with(teacher=("results/runs/primary19k/seed0",), distill_weight=0.5),
+              "teacher"),
+             (design_run_with(linear_1k()), "no activation"),
+             (design_run_with(build_model("sep8k")), "below the bar"),
+             (design_run().model, "FitResult")],
 }
 
 
@@ -290,3 +312,22 @@ def test_one_epoch_design_is_scored_on_validation(capsys):
         check("03.5", untrained)
     check("03.5", fit(config, reference.splits(), progress=False, log=None))
     assert "Exercise 03.5: correct" in capsys.readouterr().out
+
+
+def test_design_challenge_registers_a_design_and_loads_only_its_own_layers(monkeypatch):
+    """07.7's registry helper replaces a design of the same name (a cell run twice) but never a
+    model of the repository; the committed run loads only into a design with its layers."""
+    from utils import design_challenge, models
+    from utils.checkpoints import CheckpointError
+
+    monkeypatch.setattr(models, "MODEL_REGISTRY", dict(models.MODEL_REGISTRY))
+    monkeypatch.setattr(design_challenge, "MODEL_REGISTRY", models.MODEL_REGISTRY)
+    monkeypatch.setattr(design_challenge, "_STUDENT_NAMES", set())
+    with pytest.raises(ValueError, match="repository's models"):
+        design_challenge.register_design("sep8k", design_1k)
+    design_challenge.register_design("mine", design_1k)
+    design_challenge.register_design("mine", models.sep8k)  # the cell, run again
+    assert load_reference_run("mine").config.arch == "mine"
+    design_challenge.register_design("mine", design_1k)
+    with pytest.raises(CheckpointError, match="does not fit architecture 'mine'"):
+        load_reference_run("mine")

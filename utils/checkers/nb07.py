@@ -4,13 +4,19 @@ accuracies)."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import statistics
 from typing import Any
 
 from torch import nn
 
+from ..design_challenge import MAX_EPOCHS, MAX_PARAMS
+from ..evaluate import loss_and_accuracy
 from ..frontier import DEFAULT_CSV, VARIANTS_CSV_NAME, frontier_rows, per_seed_differences
 from ..models import build_model, count_parameters, separable_bn_relu
+from ..train import FitResult
 from . import reference
 from .core import (
     check_computed_choice,
@@ -99,10 +105,13 @@ def kd_gain(given: Any, runs_root: Any = None) -> None:
                                           f"{GAIN_MODEL}", abs_tol=0.005, slips=slips)
 
 
+DESIGN_MIN_RF = 28  # 07.5 and 07.7: units before the pool see the whole 28 px image
+
+
 @register("07.5")
 def tiny_design(model: Any) -> None:
     """Design challenge: under 1,000 parameters, a 28 px field that holds the whole digit."""
-    check_design(model, "07.5", max_params=1_000, min_rf=28)
+    check_design(model, "07.5", max_params=1_000, min_rf=DESIGN_MIN_RF)
 
 
 SHIP_BUDGET, SHIP_WITHIN_PP = 8_000, 0.15
@@ -134,3 +143,47 @@ def shipping_choice(given: Any, results_dir: Any = None) -> None:
                             "the exercise asks for the smallest.")
     passed("07.6", f"{given}, {row['val_mean']:.2f}% on validation with "
                    f"{row['params']:,} parameters")
+
+
+DESIGN_BAR = 98.5  # percent on validation; the reference design reached 98.98 (the notebook)
+
+
+def require_fit_result(given: Any, exercise_id: str) -> FitResult:
+    """What ``fit`` returned, trained as the challenge allows: the whole training split, labels
+    alone (no teacher), at most the epoch budget."""
+    require_answer(given, exercise_id)
+    if not isinstance(given, FitResult):
+        raise wrong(exercise_id, f"give what fit(...) returned (a FitResult), got "
+                                 f"{type(given).__name__}.")
+    config = given.config
+    if config.train_subset is not None:
+        raise wrong(exercise_id, "it was trained on a train_subset; the challenge trains on the "
+                                 "whole training split.")
+    if config.teacher or config.distill_weight:
+        raise wrong(exercise_id, "it was trained with a teacher (distillation); the challenge "
+                                 "trains on the labels alone.")
+    epochs = max(config.epochs, len(given.history))
+    if epochs > MAX_EPOCHS:
+        raise wrong(exercise_id, f"it was trained for {epochs} epochs; the budget is at most "
+                                 f"{MAX_EPOCHS}.")
+    return given
+
+
+@register("07.7")
+def trained_design(given: Any, mnist_root: Any = None) -> None:
+    """Trained design challenge: 07.5's structural rules under 8,000 parameters, at most the
+    epoch budget, and at least the bar on the validation split (never the test split), scored
+    here on a CPU copy of the model with the training split's normalisation."""
+    result = require_fit_result(given, "07.7")
+    model = copy.deepcopy(result.model).cpu().float().eval()  # the student's model is left as is
+    with contextlib.redirect_stdout(io.StringIO()):  # 07.5's rules, without its "correct" line
+        check_design(model, "07.7", max_params=MAX_PARAMS, min_rf=DESIGN_MIN_RF)
+    data = reference.splits(mnist_root)
+    _, accuracy = loss_and_accuracy(model, data.val_images, data.val_labels,
+                                    *reference.train_normalization(mnist_root))
+    if 100 * accuracy < DESIGN_BAR:
+        raise wrong("07.7", f"{100 * accuracy:.2f}% on validation is below the bar of "
+                            f"{DESIGN_BAR}%: revisit the design (or the recipe within "
+                            f"{MAX_EPOCHS} epochs).")
+    passed("07.7", f"{count_parameters(model):,} parameters, at or above {DESIGN_BAR}% on "
+                   "validation")
