@@ -38,7 +38,7 @@ CONTROL = "control"  # as utils.sweep.CONTROL (not imported: that would load tor
 # Variants of utils.sweep.VARIANTS drawn on the frontier and eligible per budget. "noaug" is not:
 # it is notebook 06's robustness baseline (one seed of primary19k without augmentation).
 FRONTIER_VARIANTS = ("e20", "kd", "lightaug")
-BUDGETS = (20_000, 8_000, 4_000, 2_000, 1_000)  # "under N parameters", issue 12's table
+BUDGETS = (20_000, 8_000, 4_000, 2_000, 1_000)  # "under N parameters": the budgets of the targets table
 
 
 @dataclass(frozen=True)
@@ -49,25 +49,32 @@ class PublicAnchor:
     repo: str
     url: str
     params: int
-    accuracy: float  # percent, on the 10,000 MNIST test images
+    accuracy: float  # percent, on the 10,000 MNIST test images, as its repository reports it
     epochs: str
+    selection: str  # how that one number was chosen: what makes it optimistic
 
     @property
     def label(self) -> str:
-        return (f"test-picked upper bound: {self.repo} ({self.params:,} params, "
-                f"{self.accuracy:.2f}%, {self.epochs} epochs)")
+        return (f"published single run: {self.repo} ({self.params:,} params, "
+                f"{self.accuracy:.2f}% test, {self.epochs} epochs; {self.selection})")
 
 
+# Test accuracy as each repository reports it (its model.txt or README): one run each, where
+# ours are means over 5 seeds. ruslangrimov's checkpoint file names carry a validation accuracy
+# (99.13 and 99.25); the test figures printed at the end of its model.txt are the ones here.
 PUBLIC_ANCHORS: tuple[PublicAnchor, ...] = (
     PublicAnchor("ruslangrimov/mnist-minimal-model",
-                 "https://github.com/ruslangrimov/mnist-minimal-model", 1_936, 99.13, "60-75"),
+                 "https://github.com/ruslangrimov/mnist-minimal-model", 1_936, 99.10, "75",
+                 "one run"),
     PublicAnchor("ruslangrimov/mnist-minimal-model",
-                 "https://github.com/ruslangrimov/mnist-minimal-model", 3_197, 99.25, "60-75"),
+                 "https://github.com/ruslangrimov/mnist-minimal-model", 3_197, 99.09, "75",
+                 "one run"),
     PublicAnchor("JoshWarn/Parameter-Efficient-MNIST",
-                 "https://github.com/JoshWarn/Parameter-Efficient-MNIST", 697, 99.03, "200"),
+                 "https://github.com/JoshWarn/Parameter-Efficient-MNIST", 697, 99.03, "200",
+                 "best of about 700 runs, test set used for validation"),
 )
 
-# Issue 12's targets (percent): mean over seeds, and for < 20k also every seed's minimum.
+# The course's targets per budget (percent): mean over seeds, and for < 20k also every seed's minimum.
 TARGETS: dict[int, dict[str, float | None]] = {
     20_000: {"mean": 99.68, "every_seed": 99.60},
     8_000: {"mean": 99.55, "every_seed": None},
@@ -75,7 +82,7 @@ TARGETS: dict[int, dict[str, float | None]] = {
     2_000: {"mean": 99.05, "every_seed": None},
     1_000: {"mean": None, "every_seed": None},  # report the best honest result
 }
-TARGET_SEEDS = 5  # the issue asks for means over at least this many seeds
+TARGET_SEEDS = 5  # the targets are means over at least this many seeds
 
 
 class SweepTableError(ValueError):
@@ -185,7 +192,7 @@ def best_by_budget(rows: Sequence[dict[str, Any]],
 
 
 def target_reached(row: dict[str, Any], budget: int) -> bool | None:
-    """Whether a chosen row meets issue 12's target for ``budget`` (``None``: no target)."""
+    """Whether a chosen row meets the course's target for ``budget`` (``None``: no target)."""
     target = TARGETS.get(budget, {})
     if row.get("arch") is None or target.get("mean") is None:
         return None
@@ -195,7 +202,7 @@ def target_reached(row: dict[str, Any], budget: int) -> bool | None:
 
 def targets_table(control_rows: Sequence[dict[str, Any]],
                   candidate_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Issue 12's table: per budget, the old number (best control row by validation), the
+    """The targets table: per budget, the old number (best control row by validation), the
     target, the best honest number (best of every candidate by validation) and whether the
     target is reached; the number of seeds and the device of the chosen runs come with it."""
     old = {r["budget"]: r for r in best_by_budget(control_rows)}

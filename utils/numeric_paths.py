@@ -1,6 +1,6 @@
 """Does training on the CPU fast path (bfloat16 autocast) change what the recipe learns?
 
-Issue 15's accuracy check. Each fast-path run is paired with the float32 run of the same model
+The accuracy check of the fast path. Each fast-path run is paired with the float32 run of the same model
 and seed: same initial weights, batch order and augmentation draws, so the numeric path is the
 only difference. Both are scored on the same images with the same float32 evaluation, and
 compared seed by seed (exact McNemar on the images) and over seeds (paired t):
@@ -11,8 +11,8 @@ compared seed by seed (exact McNemar on the images) and over seeds (paired t):
 
 The decision (may "auto" train in bf16?) is read on the **validation** split, as every choice
 in this course is. The test columns re-score each finished run's saved weights on the test set
-(the same numbers its single test evaluation wrote to ``metrics.json``, which is checked): the
-issue asks for the paired comparison on the test images, and nothing is chosen from them.
+(the same numbers its single test evaluation wrote to ``metrics.json``, which is checked): they
+report the paired comparison on the test images, and nothing is chosen from them.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from .stats import (
 from .sweep import METRICS_FILE, run_folder, tables_dir
 from .train import MODEL_FILE
 
-MODELS = ["primary19k", "compact8k"]  # the two the issue names
+MODELS = ["primary19k", "compact8k"]  # the two models the bf16 study compares
 RUN_METRICS_KEYS = ("arch", "seed", "test_errors")  # what a comparison reads of metrics.json
 
 

@@ -64,7 +64,7 @@ from .run_store import (
 from .stats import accuracy_with_ci
 from .train import MODEL_FILE, STATE_FILE, TrainConfig, fit
 
-# Epoch budgets from the accuracy targets (issue: primary <= 20, compact <= 15).
+# Epoch budgets from the accuracy targets (primary <= 20, compact <= 15).
 DEFAULT_EPOCHS = {"primary19k": 15, "compact8k": 15, "original19k": 20, "tiny4k": 15,
                   "micro2k": 15}
 CONTROL = "control"

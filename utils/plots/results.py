@@ -82,7 +82,7 @@ def _stack_labels(ys: Sequence[float], gap: float) -> list[float]:
 
 def _legend_rank(label: str) -> int:
     """Legend order: our runs, then the public anchors, the original's numbers, the target."""
-    for rank, prefix in enumerate(("our runs", "test-picked", "original")):
+    for rank, prefix in enumerate(("our runs", "published", "original")):
         if label.startswith(prefix):
             return rank
     return 3
@@ -100,7 +100,8 @@ def plot_frontier(
 
     The original's own single numbers (claimed, final epoch, published checkpoint) are not
     runs of ours: they are drawn in red, just right of their 19,898 parameters. The public
-    tiny-model anchors are drawn in purple and labelled "test-picked upper bound".
+    tiny-model anchors are drawn in purple and labelled "published single run": one number
+    each, against our means over seeds.
     ``rows`` are sweep rows (``arch, params, seeds, test_mean, test_std, test_min, test_max``).
     """
     fig, ax = plt.subplots(figsize=(11, 6.8))
@@ -126,7 +127,7 @@ def plot_frontier(
         ax.scatter(x, anchor.accuracy, marker="P", s=80, color=ANCHOR_COLOR, edgecolors="black",
                    linewidths=0.5, zorder=4)
         labelled.append((anchor.params, x, anchor.accuracy,
-                         f"{anchor.repo.split('/')[0]} {anchor.accuracy:.2f} (test-picked)",
+                         f"{anchor.repo.split('/')[0]} {anchor.accuracy:.2f} (single run)",
                          ANCHOR_COLOR))
     # Label stacks: points of about the same size share one column of labels left of them.
     labelled.sort(key=lambda item: item[0])
