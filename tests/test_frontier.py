@@ -189,7 +189,7 @@ def test_public_anchors_are_cited_with_their_test_figures_and_drawn_as_single_ru
         for anchor in frontier.PUBLIC_ANCHORS:
             assert any(ox == pytest.approx(anchor.params * ANCHOR_X_OFFSET)
                        and oy == pytest.approx(anchor.accuracy) for ox, oy in offsets)
-        assert "(single run)" in " ".join(t.get_text() for t in ax.texts)
+        assert "(1 run)" in " ".join(t.get_text() for t in ax.texts)
     finally:
         plt.close(fig)
 

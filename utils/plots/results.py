@@ -126,9 +126,10 @@ def plot_frontier(
         x = anchor.params * ANCHOR_X_OFFSET
         ax.scatter(x, anchor.accuracy, marker="P", s=80, color=ANCHOR_COLOR, edgecolors="black",
                    linewidths=0.5, zorder=4)
-        labelled.append((anchor.params, x, anchor.accuracy,
-                         f"{anchor.repo.split('/')[0]} {anchor.accuracy:.2f} (single run)",
-                         ANCHOR_COLOR))
+        # labelled just below its cross: the stacks left of our points would collide with it
+        ax.annotate(f"{anchor.accuracy:.2f} (1 run)", (x, anchor.accuracy),
+                    textcoords="offset points", xytext=(0, -11), ha="center", va="center",
+                    fontsize=7.5, color=ANCHOR_COLOR)
     # Label stacks: points of about the same size share one column of labels left of them.
     labelled.sort(key=lambda item: item[0])
     clusters: list[list[tuple[int, float, float, str, str]]] = []
