@@ -54,9 +54,9 @@ from benchmarks.original_pipeline import (
     sync,
     train_original_recipe,
 )
+from utils.atomic_files import atomic_write_json, atomic_write_text
 from utils.augment import AugmentConfig, training_batch
 from utils.data import MNISTSplits, load_mnist_splits, normalization_stats
-from utils.io import atomic_write_json, atomic_write_text
 from utils.models import build_model, count_parameters
 from utils.paths import (
     RESULTS_DIR,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from utils.atomic_files import atomic_torch_save, atomic_write_json
 from utils.checkpoints import (
     CheckpointError,
     load_model_checkpoint,
@@ -18,7 +19,6 @@ from utils.checkpoints import (
 )
 from utils.data import MNISTSplits
 from utils.evaluate import predict_logits
-from utils.io import atomic_torch_save, atomic_write_json
 from utils.models import build_model, count_parameters
 from utils.train import (
     HISTORY_FILE,

@@ -14,7 +14,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from utils.checkpoints import load_evaluation_model, save_model_checkpoint  # noqa: E402
-from utils.errors import (  # noqa: E402
+from utils.error_analysis import (  # noqa: E402
     compare_mistakes,
     confusion_matrix,
     misclassified_examples,
@@ -27,7 +27,7 @@ from utils.errors import (  # noqa: E402
 from utils.evaluate import predict_logits  # noqa: E402
 from utils.models import ORIGINAL_NORMALIZATION, build_model  # noqa: E402
 from utils.paths import REPO_ROOT, resolve_repo_path  # noqa: E402
-from utils.plots.errors import plot_digit_grid, plot_misclassified_grid  # noqa: E402
+from utils.plots.error_analysis import plot_digit_grid, plot_misclassified_grid  # noqa: E402
 from utils.stats import calibration_bins, expected_calibration_error, wilson_interval  # noqa: E402
 
 # A 3-class toy problem, worked on paper:

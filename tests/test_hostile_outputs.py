@@ -1,5 +1,5 @@
 """Hostile inputs to the commands that write files (utils.student, utils.robustness,
-benchmarks.bench_speed, utils.io) and to the engine's own files: each test is a case where a
+benchmarks.bench_speed, utils.atomic_files) and to the engine's own files: each test is a case where a
 command used to write over what it did not make, or accept a file it should have refused.
 Cases: tests/README.md."""
 
@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from utils import robustness, student
-from utils.io import atomic_write_text
+from utils.atomic_files import atomic_write_text
 from utils.train import FastPath, TrainConfig, load_history, numeric_path_change
 
 
@@ -185,7 +185,7 @@ def test_a_live_writers_temp_file_is_never_deleted(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
-from utils.io import atomic_write_text
+from utils.atomic_files import atomic_write_text
 failures = 0
 for i in range(int(sys.argv[2])):
     try:

@@ -36,10 +36,10 @@ from typing import Any
 
 import torch
 
+from .atomic_files import atomic_write_json, atomic_write_text
 from .checkpoints import load_evaluation_model
 from .data import MNISTSplits, load_mnist_splits
 from .evaluate import predict_logits
-from .io import atomic_write_json, atomic_write_text
 from .lr_range import lr_range_test, steepest_descent_lr
 from .paths import RESULTS_DIR, check_output_dir, check_output_file, resolve_device
 from .run_store import (

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .io import atomic_torch_save
+from .atomic_files import atomic_torch_save
 from .models import ORIGINAL_NORMALIZATION, build_model, count_parameters
 from .paths import resolve_repo_path, shipped_run_dir
 

@@ -40,8 +40,8 @@ import torch
 
 from . import ablations
 from .ablations import ABLATIONS, ARCH, CONTROL, PREDICTIONS_FILE
+from .atomic_files import atomic_write_json, atomic_write_text
 from .data import DEFAULT_VAL_SIZE, MNISTSplits, load_mnist_splits
-from .io import atomic_write_json, atomic_write_text
 from .paths import REPO_ROOT, check_output_file, is_within
 from .run_store import (
     RECORD_FILE,

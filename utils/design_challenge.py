@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .atomic_files import atomic_write_json
 from .checkpoints import checkpoint_normalization, load_state_dict_strict, read_checkpoint
 from .data import load_mnist_splits
-from .io import atomic_write_json
 from .models import MODEL_REGISTRY, build_model, count_parameters
 from .paths import RESULTS_DIR, resolve_mnist_root
 from .train import (

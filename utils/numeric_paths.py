@@ -27,10 +27,10 @@ from typing import Any
 
 import torch
 
+from .atomic_files import atomic_write_text
 from .checkpoints import load_model_checkpoint
 from .data import MNISTSplits, load_mnist_splits
 from .evaluate import predict_logits
-from .io import atomic_write_text
 from .models import available_models
 from .paths import RESULTS_DIR, check_output_file
 from .run_store import (

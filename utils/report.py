@@ -16,7 +16,7 @@ import re
 from itertools import takewhile
 from pathlib import Path
 
-from .io import atomic_write_text
+from .atomic_files import atomic_write_text
 from .paths import REPO_ROOT, RESULTS_DIR
 
 # document (relative to the repository root) -> section name -> report files in results/, in order

@@ -24,11 +24,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .atomic_files import atomic_write_text
 from .augment import affine_matrices, warp
 from .checkpoints import EvaluationModel, load_evaluation_model
 from .data import load_mnist_splits, to_unit_float
 from .evaluate import predict_logits
-from .io import atomic_write_text
 from .paths import RESULTS_DIR, check_output_file, resolve_repo_path
 
 TRANSFORMS = ("rotation", "shift", "scale", "noise", "thickness")

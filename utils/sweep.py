@@ -31,10 +31,10 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from .atomic_files import atomic_write_json, atomic_write_text
 from .checkpoints import load_model_checkpoint
 from .data import MNISTSplits, load_mnist_splits
 from .evaluate import predict_logits
-from .io import atomic_write_json, atomic_write_text
 from .models import available_models
 from .paths import (
     FIGURES_DIR,

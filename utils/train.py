@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .atomic_files import atomic_torch_save, atomic_write_json
 from .augment import AugmentConfig, training_batch
 from .checkpoints import (
     CheckpointError,
@@ -30,7 +31,6 @@ from .checkpoints import (
 from .data import MNISTSplits, normalization_stats
 from .distill import Teacher, distillation_loss, load_teacher, teacher_files, teacher_records
 from .evaluate import loss_and_accuracy
-from .io import atomic_torch_save, atomic_write_json
 from .models import MODEL_REGISTRY, available_models, build_model, count_parameters
 from .paths import resolve_device
 

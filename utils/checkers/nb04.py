@@ -1,4 +1,4 @@
-"""Notebook 04 (error analysis): references from ``utils.stats`` and ``utils.errors``, on the
+"""Notebook 04 (error analysis): references from ``utils.stats`` and ``utils.error_analysis``, on the
 shipped checkpoints' validation predictions (the test split is never used here)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..errors import Predictions, per_class_metrics, predictions_from_logits
+from ..error_analysis import Predictions, per_class_metrics, predictions_from_logits
 from ..stats import fit_temperature, mcnemar_exact, wilson_interval
 from . import reference
 from .core import (

@@ -1,13 +1,13 @@
 """Notebook 06 (inside the model): references from the shipped checkpoint, the committed
-robustness curves and ``utils.inspect`` / ``utils.robustness``."""
+robustness curves and ``utils.interpretation`` / ``utils.robustness``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..data import normalize
-from ..errors import misclassified_examples
-from ..inspect import attribution_maps, gap_input_geometry, topk_overlap
+from ..error_analysis import misclassified_examples
+from ..interpretation import attribution_maps, gap_input_geometry, topk_overlap
 from ..models import build_model
 from ..robustness import breaking_point, pipeline_accuracy
 from . import reference

@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from ..io import atomic_write
+from ..atomic_files import atomic_write
 from ..paths import resolve_figures_dir
 
 

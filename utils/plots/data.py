@@ -37,7 +37,7 @@ def plot_class_balance(counts_by_split: Mapping[str, Sequence[int]]) -> Figure:
 
 def plot_digit_rows(images: torch.Tensor, row_labels: Sequence[str], title: str) -> Figure:
     """A ``[rows, cols, H, W]`` stack of images, one labelled row per group (e.g. per class);
-    ``utils.plots.errors.plot_digit_grid`` instead lays out ``[N, H, W]`` with a caption each."""
+    ``utils.plots.error_analysis.plot_digit_grid`` instead lays out ``[N, H, W]`` with a caption each."""
     rows, cols = images.shape[:2]
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.85), squeeze=False)
     for r in range(rows):

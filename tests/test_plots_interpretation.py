@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from utils.plots.inspect import (  # noqa: E402
+from utils.plots.interpretation import (  # noqa: E402
     plot_channel_statistics,
     plot_effective_receptive_fields,
     plot_feature_maps,

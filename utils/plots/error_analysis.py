@@ -75,7 +75,7 @@ def plot_digit_grid(
 def plot_misclassified_grid(
     images: torch.Tensor, mistakes: pd.DataFrame, limit: int = 24, ncols: int = 8
 ) -> Figure:
-    """The first ``limit`` rows of :func:`utils.errors.misclassified_examples` as digits."""
+    """The first ``limit`` rows of :func:`utils.error_analysis.misclassified_examples` as digits."""
     rows = mistakes.head(limit)
     titles = [
         f"#{r.index} true {r.true}\npred {r.predicted} ({r.confidence:.2f})"

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from utils.inspect import (
+from utils.interpretation import (
     ATTRIBUTION_METHODS,
     MapGeometry,
     attribute,
