@@ -192,6 +192,25 @@ def test_a_missing_checkpoint_is_skipped_by_the_notebook_and_refused_by_the_cli(
     assert "checkpoint(s) not found: gone" in capsys.readouterr().err
 
 
+def test_the_original_checkpoint_is_read_only_from_a_path_given_explicitly(tmp_path, capsys):
+    """It is not shipped: without its path it is absent for the notebook and refused by the CLI,
+    with the option that supplies it; a given path is checked like any checkpoint."""
+    from utils import robustness
+
+    present, absent = robustness.available_models(["primary19k", robustness.ORIGINAL])
+    assert present == ["primary19k"] and absent == [robustness.ORIGINAL]
+    with pytest.raises(ValueError, match="--original-checkpoint"):
+        robustness.load_models([robustness.ORIGINAL])
+    with pytest.raises(SystemExit):
+        parse_arguments(["--models", robustness.ORIGINAL])
+    assert "--original-checkpoint" in capsys.readouterr().err
+    nowhere = str(tmp_path / "best_cnn_model.pth")
+    with pytest.raises(SystemExit):
+        parse_arguments(["--original-checkpoint", nowhere])  # default models + the original
+    assert f"checkpoint(s) not found: {robustness.ORIGINAL} ({nowhere})" in capsys.readouterr().err
+    assert parse_arguments([]).models == robustness.DEFAULT_MODELS
+
+
 def test_pipeline_accuracy_applies_the_steps_in_order() -> None:
     from utils.robustness import pipeline_accuracy
 
