@@ -40,6 +40,19 @@ def run(cfg: TrainConfig, splits: MNISTSplits, **kwargs) -> FitResult:
     return fit(cfg, splits, progress=False, log=None, **kwargs)
 
 
+class Stop(Exception):
+    """Raised after the first epoch, to leave a run interrupted with its last.pt."""
+
+
+def stop_after_first_epoch(cfg: TrainConfig, splits: MNISTSplits, run_dir: Path) -> None:
+    def stop(record: dict) -> None:
+        if record["epoch"] == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run(cfg, splits, run_dir=run_dir, on_epoch_end=stop)
+
+
 @pytest.fixture(scope="module")
 def teacher_dir(small: MNISTSplits, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("teacher")
@@ -74,15 +87,7 @@ def test_distilled_run_is_deterministic_resumable_and_differs_from_plain(small, 
     assert [r["train_loss"] for r in first.history] == [r["train_loss"] for r in again.history]
     assert [r["train_loss"] for r in first.history] != [r["train_loss"] for r in plain.history]
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_first(record):
-        if record["epoch"] == 1:
-            raise Stop
-
-    with pytest.raises(Stop):
-        run(cfg, small, run_dir=tmp_path / "b", on_epoch_end=stop_after_first)
+    stop_after_first_epoch(cfg, small, tmp_path / "b")
     assert (tmp_path / "b" / STATE_FILE).is_file()
     resumed = run(cfg, small, run_dir=tmp_path / "b", resume=True)
     for key, value in first.model.state_dict().items():
@@ -143,15 +148,7 @@ def test_a_distilled_run_records_its_teachers_and_resumes_only_with_them(small, 
     shutil.copytree(teacher_dir, teacher)
     cfg = config(teacher=(str(teacher),), distill_weight=0.5)
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_first(record):
-        if record["epoch"] == 1:
-            raise Stop
-
-    with pytest.raises(Stop):
-        run(cfg, small, run_dir=tmp_path / "b", on_epoch_end=stop_after_first)
+    stop_after_first_epoch(cfg, small, tmp_path / "b")
     sha = file_sha256(teacher / "model.pt")
     assert torch.load(tmp_path / "b" / STATE_FILE, weights_only=True)["teachers"] == [
         {"path": str(teacher), "sha256": sha}]
