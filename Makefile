@@ -102,15 +102,15 @@ test-lab: $(STAMP) $(CHROMIUM)
 	RUN_LAB_TESTS=1 CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest tests/test_lab.py -p no:cacheprovider
 
 sweep: $(STAMP)
-	$(PYTHON) -m utils.sweep $(SWEEP_ARGS)
+	$(PYTHON) -m utils.experiments.sweep $(SWEEP_ARGS)
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_speed.py
 
-# Student folder: utils/student.py (nbgrader's solution markers, no nbgrader install): the
+# Student folder: utils/course/student.py (nbgrader's solution markers, no nbgrader install): the
 # notebooks without solutions or outputs, GLOSSARY.md, a data README, utils/ and results/.
 student: $(STAMP)
-	$(PYTHON) -m utils.student --out student
+	$(PYTHON) -m utils.course.student --out student
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import utils.ablations as ablations
-from utils.lr_range import lr_range_test, steepest_descent_lr
+import utils.experiments.ablations as ablations
+from utils.experiments.lr_range import lr_range_test, steepest_descent_lr
+from utils.experiments.run_store import RunFolderError, SettingsMismatch
 from utils.models import build_model, count_parameters
-from utils.run_store import RunFolderError, SettingsMismatch
 from utils.train import MODEL_FILE, STATE_FILE, TrainConfig
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from utils.baselines import (
+from utils.experiments.baselines import (
     BASELINE_CSV,
     BASELINE_RUNS,
     BASELINE_VARIANTS_CSV,
@@ -19,10 +19,10 @@ from utils.baselines import (
     read_baselines,
     sweep_arguments,
 )
-from utils.frontier import read_sweep_csv
+from utils.experiments.frontier import read_sweep_csv
+from utils.experiments.sweep import CONTROL, plan_runs, run_folder
 from utils.models import BASELINE_MODELS, build_model, count_parameters
 from utils.paths import RESULTS_DIR
-from utils.sweep import CONTROL, plan_runs, run_folder
 from utils.train import TrainConfig
 
 # The specification (not read from the code under test): logistic regression is 784*10 + 10.

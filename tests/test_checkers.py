@@ -15,7 +15,7 @@ from torch import nn
 
 from utils import train
 from utils.augment import AugmentConfig
-from utils.checkers import (
+from utils.course.checkers import (
     AnswerError,
     UnknownExerciseError,
     check,
@@ -25,7 +25,7 @@ from utils.checkers import (
     nb03,
     register,
 )
-from utils.design_challenge import load_reference_run
+from utils.experiments.design_challenge import load_reference_run
 from utils.models import GapNet, build_model, conv_bn_relu, separable_bn_relu
 from utils.train import FitResult, TrainConfig
 
@@ -40,7 +40,7 @@ def test_every_notebook_registers_its_checkers():
 
 def test_every_notebook_module_in_the_package_is_imported():
     """A new ``nb*.py`` registers its checkers without an edit to ``__init__``."""
-    import utils.checkers as package  # the package object itself, for its folder
+    import utils.course.checkers as package  # the package object itself, for its folder
 
     folder = Path(package.__file__).parent
     assert package.NOTEBOOK_MODULES == sorted(p.stem for p in folder.glob("nb*.py"))
@@ -300,7 +300,7 @@ def test_one_epoch_design_keeps_its_budget(config, why):
 
 
 def test_one_epoch_design_is_scored_on_validation(capsys):
-    from utils.checkers import reference
+    from utils.course.checkers import reference
     from utils.train import fit  # trains one short epoch: only this test needs it
 
     config = TrainConfig(arch="primary19k", epochs=1, train_subset=2048, batch_size=32,
@@ -317,8 +317,9 @@ def test_one_epoch_design_is_scored_on_validation(capsys):
 def test_design_challenge_registers_a_design_and_loads_only_its_own_layers(monkeypatch):
     """07.7's registry helper replaces a design of the same name (a cell run twice) but never a
     model of the repository; the committed run loads only into a design with its layers."""
-    from utils import design_challenge, models
+    from utils import models
     from utils.checkpoints import CheckpointError
+    from utils.experiments import design_challenge
 
     monkeypatch.setattr(models, "MODEL_REGISTRY", dict(models.MODEL_REGISTRY))
     monkeypatch.setattr(design_challenge, "MODEL_REGISTRY", models.MODEL_REGISTRY)

@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import utils.checkers.nb02b  # noqa: F401  (registers 02b.*)
-from utils.checkers.core import AnswerError, check
+import utils.course.checkers.nb02b  # noqa: F401  (registers 02b.*)
+from utils.course.checkers.core import AnswerError, check
 
 Tensor = torch.Tensor
 

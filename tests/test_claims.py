@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils import ablations
+from utils.experiments import ablations
 from utils.paths import REPO_ROOT
 
 SOURCES = [REPO_ROOT / "notebooks" / "05_ablations.ipynb",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import utils.class_experiment as ce
+import utils.experiments.class_experiment as ce
 from utils.paths import RESULTS_DIR
 
 EXAMPLE = RESULTS_DIR / "class_example"

@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
-from utils import frontier
+from utils.experiments import frontier
+from utils.experiments.sweep import write_tables
 from utils.plots.results import ORIGINAL_REFERENCE_POINTS, REFERENCE_X_OFFSET, plot_frontier
-from utils.sweep import write_tables
 
 ROWS = [
     {"arch": "primary19k", "params": 19_546, "epochs": 15, "seeds": 5, "test_mean": 99.52,
@@ -49,7 +49,7 @@ def test_cli_writes_figure(sweep_csv: Path, tmp_path: Path) -> None:
 
 
 def test_plot_shows_models_and_reference_points() -> None:
-    fig = plot_frontier(ROWS)
+    fig = plot_frontier(ROWS, frontier.PUBLIC_ANCHORS)
     try:
         ax = fig.axes[0]
         assert ax.get_xscale() == "log"
@@ -70,7 +70,7 @@ def test_plot_shows_models_and_reference_points() -> None:
 
 
 def test_missing_csv_says_how_to_make_it(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="python -m utils.sweep"):
+    with pytest.raises(FileNotFoundError, match="python -m utils.experiments.sweep"):
         frontier.write_frontier(tmp_path / "absent.csv", tmp_path)
     assert not (tmp_path / f"{frontier.FIGURE_NAME}.png").exists()
 
@@ -101,7 +101,7 @@ def test_bad_csv_is_rejected_clearly(tmp_path: Path, content: str, message: str)
 
 def test_the_frontier_draws_the_course_target_of_99_5_percent() -> None:
     """The course's goal is 'over 99.5%': the dotted target line must say so (it once said 99.4)."""
-    fig = plot_frontier(ROWS)
+    fig = plot_frontier(ROWS, frontier.PUBLIC_ANCHORS)
     try:
         lines = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == ":"]
         assert [tuple(line.get_ydata()) for line in lines] == [(99.5, 99.5)]
@@ -142,7 +142,7 @@ def test_frontier_rows_add_e20_kd_and_lightaug_but_not_noaug(sweep_csv: Path) ->
 
 
 def test_frontier_variants_are_sweep_variants() -> None:
-    from utils.sweep import VARIANTS
+    from utils.experiments.sweep import VARIANTS
 
     assert set(frontier.FRONTIER_VARIANTS) <= set(VARIANTS) and "noaug" not in \
         frontier.FRONTIER_VARIANTS
@@ -150,7 +150,7 @@ def test_frontier_variants_are_sweep_variants() -> None:
 
 def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) -> None:
     write_tables(VARIANT_ROWS, sweep_csv.parent, "sweep_variants")
-    fig = plot_frontier(frontier.frontier_rows(sweep_csv))
+    fig = plot_frontier(frontier.frontier_rows(sweep_csv), frontier.PUBLIC_ANCHORS)
     try:
         ax = fig.axes[0]
         texts = " ".join(t.get_text() for t in ax.texts)
@@ -180,7 +180,7 @@ def test_public_anchors_are_cited_with_their_test_figures_and_drawn_as_single_ru
                      ("JoshWarn/Parameter-Efficient-MNIST", 697, 99.03)}
     for anchor in frontier.PUBLIC_ANCHORS:
         assert anchor.url == f"https://github.com/{anchor.repo}"
-    fig = plot_frontier(ROWS)
+    fig = plot_frontier(ROWS, frontier.PUBLIC_ANCHORS)
     try:
         ax = fig.axes[0]
         legend = [t.get_text() for t in ax.get_legend().get_texts()]

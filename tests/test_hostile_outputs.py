@@ -1,4 +1,4 @@
-"""Hostile inputs to the commands that write files (utils.student, utils.robustness,
+"""Hostile inputs to the commands that write files (utils.course.student, utils.experiments.robustness,
 benchmarks.bench_speed, utils.atomic_files) and to the engine's own files: each test is a case where a
 command used to write over what it did not make, or accept a file it should have refused.
 Cases: tests/README.md."""
@@ -15,8 +15,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from utils import robustness, student
 from utils.atomic_files import atomic_write_text
+from utils.course import student
+from utils.experiments import robustness
 from utils.train import FastPath, TrainConfig, load_history, numeric_path_change
 
 

@@ -1,5 +1,5 @@
-"""Hostile inputs to the commands that read run folders (utils.sweep, utils.numeric_paths,
-utils.frontier, distillation teachers): each test is a case where a command used to lose work
+"""Hostile inputs to the commands that read run folders (utils.experiments.sweep, utils.experiments.numeric_paths,
+utils.experiments.frontier, distillation teachers): each test is a case where a command used to lose work
 or give a silent wrong result. Every refusal must come before MNIST loads or anything trains,
 and must say what differs and how to keep runs apart. Cases: tests/README.md."""
 
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import utils.sweep as sweep
+import utils.experiments.sweep as sweep
 from tests.test_run_store import FP32, finished_run
-from utils import frontier, numeric_paths
 from utils.checkpoints import save_model_checkpoint
+from utils.experiments import frontier, numeric_paths
+from utils.experiments.run_store import METRICS_FILE, RECORD_FILE, SettingsMismatch
 from utils.models import build_model
-from utils.run_store import METRICS_FILE, RECORD_FILE, SettingsMismatch
 from utils.train import TrainConfig
 
 ARCH = "micro2k"

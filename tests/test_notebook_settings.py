@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from utils.notebook_settings import (
+from utils.course.notebook_settings import (
     require_bool,
     require_choice,
     require_int,

@@ -24,10 +24,10 @@ import nbformat
 import papermill
 import pytest
 
-from utils.checkers import AnswerError
+from utils.course.checkers import AnswerError
+from utils.course.student import CODE_MESSAGE, SOLUTION_TAG, student_notebook
 from utils.data import MNISTSplits
 from utils.paths import FIGURES_DIR, REPO_ROOT
-from utils.student import CODE_MESSAGE, SOLUTION_TAG, student_notebook
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))

@@ -1,4 +1,4 @@
-"""The bf16-vs-fp32 comparison (utils.numeric_paths): pairing, counts, checks and tables, on
+"""The bf16-vs-fp32 comparison (utils.experiments.numeric_paths): pairing, counts, checks and tables, on
 hand-made runs (untrained models saved as sweep runs would be; nothing trains here)."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from utils import numeric_paths
 from utils.checkpoints import save_model_checkpoint
 from utils.data import MNISTSplits
+from utils.experiments import numeric_paths
+from utils.experiments.sweep import METRICS_FILE, run_folder
 from utils.models import build_model
 from utils.stats import mcnemar_exact
-from utils.sweep import METRICS_FILE, run_folder
 from utils.train import MODEL_FILE
 
 ARCH = "micro2k"

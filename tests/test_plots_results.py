@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from utils.ablations import Comparison  # noqa: E402
+from utils.experiments.ablations import Comparison  # noqa: E402
 from utils.plots.ablations import plot_effects, plot_lr_range, plot_setting_curve  # noqa: E402
 from utils.plots.results import plot_paired_differences, plot_run_curves  # noqa: E402
 

@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from utils.paths import REPO_ROOT, RESULTS_DIR
-from utils.report import (
+from utils.experiments.report import (
     SECTIONS,
     EmptyReportError,
     demote_headings,
@@ -16,6 +15,7 @@ from utils.report import (
     table_row_counts,
     update_document,
 )
+from utils.paths import REPO_ROOT, RESULTS_DIR
 
 SPEED_DOC = REPO_ROOT / "docs" / "speed.md"
 
@@ -59,7 +59,7 @@ def test_each_generated_section_has_its_place():
 
 def test_committed_documents_match_committed_results():
     stale = stale_sections()
-    assert not stale, f"out of date: {stale}; run `python -m utils.report`."
+    assert not stale, f"out of date: {stale}; run `python -m utils.experiments.report`."
 
 
 def test_a_changed_digit_in_a_document_is_caught(tmp_path):
@@ -123,10 +123,10 @@ def test_table_row_counts_counts_rows_below_each_header():
 
 
 @pytest.mark.parametrize(("files", "named", "command"), [
-    ({"sweep.md": HEADER}, "sweep.md", "python -m utils.sweep --tables-only"),
+    ({"sweep.md": HEADER}, "sweep.md", "python -m utils.experiments.sweep --tables-only"),
     ({"sweep.md": HEADER + "| m | 1 |\n", "bench_cpu.md": f"# Bench\n{HEADER}| m | 1 |\n\n{HEADER}"},
      "bench_cpu.md", "python -m benchmarks.bench_speed --device cpu"),
-    ({"sweep.md": "\n"}, "sweep.md", "python -m utils.sweep --tables-only"),
+    ({"sweep.md": "\n"}, "sweep.md", "python -m utils.experiments.sweep --tables-only"),
 ])
 def test_a_header_only_report_is_never_copied(tmp_path, capsys, files, named, command):
     """A sweep that found no run wrote a header-only sweep.md; copying it emptied the README."""

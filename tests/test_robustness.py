@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from utils.checkpoints import EvaluationModel
-from utils.robustness import (
+from utils.experiments.robustness import (
     COLUMNS,
     add_noise,
     apply_transform,
@@ -180,7 +180,7 @@ def test_bad_arguments_fail_before_any_work(argv, message, capsys) -> None:
 
 
 def test_a_missing_checkpoint_is_skipped_by_the_notebook_and_refused_by_the_cli(monkeypatch, capsys):
-    from utils import robustness
+    from utils.experiments import robustness
 
     monkeypatch.setitem(robustness.MODEL_SOURCES, "gone", ("../nowhere/model.pth", "original19k"))
     present, absent = robustness.available_models(["primary19k", "gone"])
@@ -195,7 +195,7 @@ def test_a_missing_checkpoint_is_skipped_by_the_notebook_and_refused_by_the_cli(
 def test_the_original_checkpoint_is_read_only_from_a_path_given_explicitly(tmp_path, capsys):
     """It is not shipped: without its path it is absent for the notebook and refused by the CLI,
     with the option that supplies it; a given path is checked like any checkpoint."""
-    from utils import robustness
+    from utils.experiments import robustness
 
     present, absent = robustness.available_models(["primary19k", robustness.ORIGINAL])
     assert present == ["primary19k"] and absent == [robustness.ORIGINAL]
@@ -212,7 +212,7 @@ def test_the_original_checkpoint_is_read_only_from_a_path_given_explicitly(tmp_p
 
 
 def test_pipeline_accuracy_applies_the_steps_in_order() -> None:
-    from utils.robustness import pipeline_accuracy
+    from utils.experiments.robustness import pipeline_accuracy
 
     images, labels = digits_top_and_bottom()
     model = fixed_model()
@@ -222,7 +222,7 @@ def test_pipeline_accuracy_applies_the_steps_in_order() -> None:
 
 
 def test_the_command_line_writes_csv_and_markdown(tmp_path, splits) -> None:
-    from utils.robustness import DEFAULT_LEVELS, main
+    from utils.experiments.robustness import DEFAULT_LEVELS, main
 
     path = tmp_path / "rob.csv"
     frame = main(["--models", "compact8k", "--limit", "20", "--csv", str(path)])

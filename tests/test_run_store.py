@@ -1,4 +1,4 @@
-"""utils.run_store: which run folders count, what made each run, and which runs may stand
+"""utils.experiments.run_store: which run folders count, what made each run, and which runs may stand
 together. Fake runs are written by hand (a model.pt of an untrained model with the metadata the
 engine writes, a metrics.json); nothing trains here."""
 
@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from utils import run_store
 from utils.checkpoints import save_model_checkpoint
-from utils.models import build_model
-from utils.paths import RESULTS_DIR
-from utils.run_store import (
+from utils.experiments import run_store
+from utils.experiments.run_store import (
     METRICS_FILE,
     RECORD_FILE,
     RunFolderError,
@@ -27,6 +25,8 @@ from utils.run_store import (
     scan_runs,
     settings_differences,
 )
+from utils.models import build_model
+from utils.paths import RESULTS_DIR
 from utils.train import TrainConfig
 
 ARCH = "micro2k"

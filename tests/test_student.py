@@ -14,8 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils.paths import REPO_ROOT
-from utils.student import (
+from utils.course.student import (
     BEGIN,
     CHECK_TAG,
     CODE_STUB,
@@ -29,6 +28,7 @@ from utils.student import (
     student_notebook,
     write_student_copies,
 )
+from utils.paths import REPO_ROOT
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("0*.ipynb"))
 
@@ -170,7 +170,7 @@ def test_student_copy_holds_no_solution(path):
 
 
 def test_student_folder_holds_glossary_readme_and_what_the_checkers_read(tmp_path):
-    from utils.student import write_support_files
+    from utils.course.student import write_support_files
 
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
@@ -212,7 +212,7 @@ def test_points_per_notebook_match_the_instructors_guide():
 
 
 def test_student_folder_may_not_lie_inside_what_it_copies(tmp_path, capsys):
-    from utils.student import check_support_target, main
+    from utils.course.student import check_support_target, main
 
     (tmp_path / "results").mkdir()
     with pytest.raises(ValueError, match="inside .*results"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import utils.sweep as sweep
+import utils.experiments.sweep as sweep
 from utils.checkpoints import read_checkpoint
 from utils.train import HISTORY_FILE, MODEL_FILE, STATE_FILE, TrainConfig, fit
 
@@ -162,9 +162,9 @@ def test_a_separate_runs_root_draws_no_frontier_unless_asked(tmp_path: Path, mon
     assert not sweep.draws_frontier(tmp_path / "runs", None)
     assert sweep.draws_frontier(tmp_path / "runs", tmp_path / "figs")
     _write_metrics(tmp_path / "runs")
-    import utils.frontier
+    import utils.experiments.frontier
 
-    monkeypatch.setattr(utils.frontier, "write_frontier",
+    monkeypatch.setattr(utils.experiments.frontier, "write_frontier",
                         lambda *a, **k: pytest.fail("no frontier figure for a separate runs root"))
     sweep.main(["--tables-only", "--runs-root", str(tmp_path / "runs")])
     assert (tmp_path / "sweep.csv").is_file()
@@ -207,7 +207,7 @@ def test_train_one_via_notebook_keeps_the_executed_notebook(tmp_path: Path, spli
 LOCK_HOLDER = """
 import sys, time
 from pathlib import Path
-from utils.sweep import run_lock
+from utils.experiments.sweep import run_lock
 with run_lock(Path(sys.argv[1]), "micro2k-seed0"):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from .data import normalize, to_unit_float
+from utils.data import normalize, to_unit_float
 
 
 @dataclass(frozen=True)

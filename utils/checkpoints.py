@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .atomic_files import atomic_torch_save
-from .models import ORIGINAL_NORMALIZATION, build_model, count_parameters
-from .paths import resolve_repo_path, shipped_run_dir
+from utils.atomic_files import atomic_torch_save
+from utils.models import ORIGINAL_NORMALIZATION, build_model, count_parameters
+from utils.paths import resolve_repo_path, shipped_run_dir
 
 
 class CheckpointError(RuntimeError):
@@ -158,7 +158,7 @@ def load_evaluation_model(
     if not resolved.is_file():
         raise FileNotFoundError(
             f"No checkpoint at {path!r} (looked in the current folder and the repo root). "
-            "Train one (notebook 03 / python -m utils.sweep) or pass the path of an existing model.pt."
+            "Train one (notebook 03 / python -m utils.experiments.sweep) or pass the path of an existing model.pt."
         )
     model, info = load_model_checkpoint(resolved, arch=arch)
     mean, std = checkpoint_normalization(info)

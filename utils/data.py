@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torchvision.datasets import MNIST
 
-from .paths import MNIST_ROOT_ENV, resolve_mnist_root
+from utils.paths import MNIST_ROOT_ENV, resolve_mnist_root
 
 IMAGE_SIZE = 28
 NUM_CLASSES = 10

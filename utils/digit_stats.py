@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .augment import AugmentConfig, affine_matrices, sample_affine, warp
-from .data import NUM_CLASSES
+from utils.augment import AugmentConfig, affine_matrices, sample_affine, warp
+from utils.data import NUM_CLASSES
 
 DEFAULT_CHUNK = 8192
 

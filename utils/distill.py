@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoints import checkpoint_normalization, load_model_checkpoint
-from .paths import resolve_repo_path
-
-MODEL_FILE = "model.pt"
+from utils.checkpoints import checkpoint_normalization, load_model_checkpoint, read_checkpoint
+from utils.paths import resolve_repo_path
+from utils.run_files import METRICS_FILE, MODEL_FILE, read_metrics
 
 
 def teacher_files(paths: Sequence[str]) -> list[Path]:
@@ -45,9 +44,6 @@ def check_teacher_matches_its_run(given: str, path: Path) -> None:
     """A teacher in a finished run folder must be the model that run evaluated: its checkpoint's
     architecture and seed must be the ones the folder's ``metrics.json`` records (another model
     copied over ``primary19k/seed1/model.pt`` would otherwise teach under that name)."""
-    from .checkpoints import read_checkpoint
-    from .run_store import METRICS_FILE, read_metrics
-
     metrics_path = path.parent / METRICS_FILE
     if not metrics_path.is_file():
         return

@@ -12,10 +12,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .data import NUM_CLASSES
-from .evaluate import predict_logits
-from .stats import AccuracyCI, accuracy_with_ci
-from .tensor_checks import check_correct, check_labels, check_same_length
+from utils.data import NUM_CLASSES
+from utils.evaluate import predict_logits
+from utils.stats import AccuracyCI, accuracy_with_ci
+from utils.tensor_checks import check_correct, check_labels, check_same_length
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import normalize
+from utils.data import normalize
 
 
 @torch.no_grad()

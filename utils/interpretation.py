@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .receptive_field import receptive_field_table, spatial_rows
+from utils.receptive_field import receptive_field_table, spatial_rows
 
 ATTRIBUTION_METHODS = ("saliency", "integrated_gradients", "occlusion", "grad_cam")
 

@@ -350,7 +350,7 @@ def family_summary(names: Sequence[str], input_size: int = 28) -> pd.DataFrame:
     """One line per registered model: parameters, MACs per image, final RF and map size."""
     import pandas as pd
 
-    from .models import build_model, count_parameters
+    from utils.models import build_model, count_parameters
 
     records = []
     for name in names:

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .tensor_checks import check_confidence, check_correct, check_labels, check_same_length
+from utils.tensor_checks import check_confidence, check_correct, check_labels, check_same_length
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.0
 
 
 def beyond_noise(differences: Sequence[float], pooled_p: float) -> bool:
-    """The older two-test rule, kept for :mod:`utils.numeric_paths` (fixed models on fixed
+    """The older two-test rule, kept for :mod:`utils.experiments.numeric_paths` (fixed models on fixed
     data): the paired t-test over seeds rejects "no change" at 5% *and* the exact McNemar test
     on all seeds' discordant images (``pooled_p``) does too. Recipes are judged by
     :func:`paired_seeds` alone: the pooled count repeats images and conditions on networks."""

@@ -20,19 +20,20 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .atomic_files import atomic_torch_save, atomic_write_json
-from .augment import AugmentConfig, training_batch
-from .checkpoints import (
+from utils.atomic_files import atomic_torch_save, atomic_write_json
+from utils.augment import AugmentConfig, training_batch
+from utils.checkpoints import (
     CheckpointError,
     load_state_dict_strict,
     read_checkpoint,
     save_model_checkpoint,
 )
-from .data import MNISTSplits, normalization_stats
-from .distill import Teacher, distillation_loss, load_teacher, teacher_files, teacher_records
-from .evaluate import loss_and_accuracy
-from .models import MODEL_REGISTRY, available_models, build_model, count_parameters
-from .paths import resolve_device
+from utils.data import MNISTSplits, normalization_stats
+from utils.distill import Teacher, distillation_loss, load_teacher, teacher_files, teacher_records
+from utils.evaluate import loss_and_accuracy
+from utils.models import MODEL_REGISTRY, available_models, build_model, count_parameters
+from utils.paths import resolve_device
+from utils.run_files import HISTORY_FILE, MODEL_FILE, STATE_FILE
 
 OPTIMIZERS = ("sgd", "adam")
 SWITCHES = ("auto", "on", "off")
@@ -40,9 +41,6 @@ SCHEDULES = ("onecycle", "constant", "plateau")
 # "plateau": the original recipe's ReduceLROnPlateau (halve after 3 epochs without a gain),
 # stepped on *validation* accuracy.
 PLATEAU_FACTOR, PLATEAU_PATIENCE, PLATEAU_THRESHOLD = 0.5, 3, 1e-4
-STATE_FILE = "last.pt"
-MODEL_FILE = "model.pt"
-HISTORY_FILE = "history.json"
 MAX_SEED = 2**64 - 1  # torch.manual_seed and Generator.manual_seed overflow above it
 
 

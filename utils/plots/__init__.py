@@ -7,8 +7,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from ..atomic_files import atomic_write
-from ..paths import resolve_figures_dir
+from utils.atomic_files import atomic_write
+from utils.paths import resolve_figures_dir
 
 
 def save_figure(fig: Figure, name: str, figures_dir: str | Path | None = None) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from ..ablations import ABLATIONS, CONTROL, Comparison
+from utils.experiments.ablations import ABLATIONS, CONTROL, Comparison
 
 
 def plot_effects(comparisons: Sequence[Comparison]) -> Figure:

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from ..receptive_field import LayerRF, UnitWindow, spatial_rows
+from utils.receptive_field import LayerRF, UnitWindow, spatial_rows
 
 
 def _short_label(row: LayerRF) -> str:

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from ..data import NUM_CLASSES
+from utils.data import NUM_CLASSES
 
 
 def plot_class_balance(counts_by_split: Mapping[str, Sequence[int]]) -> Figure:

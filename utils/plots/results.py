@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..frontier import CONTROL, PUBLIC_ANCHORS, PublicAnchor
-from ..models import ORIGINAL_PARAMS, ORIGINAL_TEST_ACCURACY
+from utils.experiments.run_store import CONTROL
+from utils.models import ORIGINAL_PARAMS, ORIGINAL_TEST_ACCURACY
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,16 @@ REFERENCE_X_OFFSET = 1.2  # reference markers sit this factor right of 19,898 so
 KD_X_OFFSET = 1.07
 LIGHTAUG_X_OFFSET = 1.14
 ANCHOR_X_OFFSET = 1 / 1.07
+
+
+class Anchor(Protocol):
+    """A published result drawn beside our runs (``utils.experiments.frontier.PublicAnchor``)."""
+
+    params: int
+    accuracy: float
+
+    @property
+    def label(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -90,9 +100,9 @@ def _legend_rank(label: str) -> int:
 
 def plot_frontier(
     rows: Sequence[dict[str, Any]],
+    anchors: Sequence[Anchor],
     reference_points: Sequence[ReferencePoint] = ORIGINAL_REFERENCE_POINTS,
     target: float | None = COURSE_TARGET,
-    anchors: Sequence[PublicAnchor] = PUBLIC_ANCHORS,
 ) -> Figure:
     """Parameters (log x) vs mean test accuracy, one labelled point per model and variant: the
     marker is the mean over seeds, the thick bar +-1 std, the thin line min..max. Series by

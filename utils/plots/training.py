@@ -9,10 +9,10 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from ..augment import AugmentConfig, random_affine
-from ..data import to_unit_float
-from ..train import TrainConfig, lr_schedule
-from .data import plot_augmented_grid
+from utils.augment import AugmentConfig, random_affine
+from utils.data import to_unit_float
+from utils.plots.data import plot_augmented_grid
+from utils.train import TrainConfig, lr_schedule
 
 
 def plot_lr_schedule(config: TrainConfig, steps_per_epoch: int) -> Figure:

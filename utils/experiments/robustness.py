@@ -8,8 +8,8 @@ curves can be compared point by point. Geometry uses the training engine's own
 The test split is touched here only to *report* on finished models: nothing below chooses
 anything. Results go once into ``results/robustness.csv`` (+ ``.md``)::
 
-    python -m utils.robustness --models primary19k compact8k
-    python -m utils.robustness --models original-published --original-checkpoint PATH
+    python -m utils.experiments.robustness --models primary19k compact8k
+    python -m utils.experiments.robustness --models original-published --original-checkpoint PATH
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .atomic_files import atomic_write_text
-from .augment import affine_matrices, warp
-from .checkpoints import EvaluationModel, load_evaluation_model
-from .data import load_mnist_splits, to_unit_float
-from .evaluate import predict_logits
-from .paths import RESULTS_DIR, check_output_file, resolve_repo_path
+from utils.atomic_files import atomic_write_text
+from utils.augment import affine_matrices, warp
+from utils.checkpoints import EvaluationModel, load_evaluation_model
+from utils.data import load_mnist_splits, to_unit_float
+from utils.evaluate import predict_logits
+from utils.paths import RESULTS_DIR, check_output_file, resolve_repo_path
 
 TRANSFORMS = ("rotation", "shift", "scale", "noise", "thickness")
 UNITS = {"rotation": "degrees", "shift": "pixels", "scale": "factor",
@@ -290,7 +290,7 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
         raise ResultsFileError(f"{path} is not a readable CSV ({exc}). {fix}") from None
     if list(frame.columns) != COLUMNS:
         raise ResultsFileError(f"{path} has the columns {list(frame.columns)}, not {COLUMNS}: it "
-                               f"is not a utils.robustness table. {fix}")
+                               f"is not a utils.experiments.robustness table. {fix}")
     numbers = frame[NUMERIC_COLUMNS].apply(pd.to_numeric, errors="coerce")
     blank = frame[["model", "transform"]].isna().any(axis=1)
     bad = frame.index[numbers.isna().any(axis=1) | blank].tolist()
@@ -341,7 +341,7 @@ def markdown_report(frame: pd.DataFrame) -> str:
     lines = [
         f"# Robustness of the finished models (test split, {images or 0:,} images)",
         "",
-        "Made by `python -m utils.robustness`; full curves in `results/robustness.csv`.",
+        "Made by `python -m utils.experiments.robustness`; full curves in `results/robustness.csv`.",
         "Where each model first falls below 99% / 95% accuracy (nearest level to the identity;",
         "`-` = not within the measured levels). Units: " +
         "; ".join(f"{t} in {u}" for t, u in UNITS.items()) + ".",

@@ -2,24 +2,24 @@
 hands in one small result file; the instructor merges the class's files and gets notebook 05's
 run-level paired analysis of them::
 
-    python -m utils.class_experiment run --variant aug0 --seed 1 --out aug0-seed1.json
-    python -m utils.class_experiment run --variant control --seed 1 --epochs 3 \\
+    python -m utils.experiments.class_experiment run --variant aug0 --seed 1 --out aug0-seed1.json
+    python -m utils.experiments.class_experiment run --variant control --seed 1 --epochs 3 \\
         --train-subset 10000 --out control-seed1.json          # a class with little time
-    python -m utils.class_experiment run --from-run results/ablations/primary19k-aug0/seed0 \\
+    python -m utils.experiments.class_experiment run --from-run results/ablations/primary19k-aug0/seed0 \\
         --out aug0-seed0.json                                  # export a finished ablation run
-    python -m utils.class_experiment merge handed_in/ --out class.md
+    python -m utils.experiments.class_experiment merge handed_in/ --out class.md
 
 A result file (JSON, about 7 kB) holds the final-epoch validation metrics, the 5,000
 validation predictions as a string of digits with their sha256, and what made them: the full
 config, the seed, the data split (with the sha256 of its validation labels), the numeric path
 as resolved, torch, the device and the CPU. ``run`` trains through the ablation engine itself
-(``utils.ablations``: same variants, same finishing), so a class's runs are ablation runs.
+(``utils.experiments.ablations``: same variants, same finishing), so a class's runs are ablation runs.
 
 ``merge`` refuses, naming the files: a file that is not a valid result, predictions that do not
 match their sha256 or their recorded accuracy, the same (variant, seed) or the same predictions
 handed in twice, files whose settings differ other than in variant and seed, and a variant seed
 without the control at that seed (the comparison is paired by seed). Then it runs notebook 05's
-analysis (``utils.ablations.compare_to_control`` and ``markdown_table``) on the files.
+analysis (``utils.experiments.ablations.compare_to_control`` and ``markdown_table``) on the files.
 """
 
 from __future__ import annotations
@@ -38,26 +38,33 @@ from typing import Any
 
 import torch
 
-from . import ablations
-from .ablations import ABLATIONS, ARCH, CONTROL, PREDICTIONS_FILE
-from .atomic_files import atomic_write_json, atomic_write_text
-from .data import DEFAULT_VAL_SIZE, MNISTSplits, load_mnist_splits
-from .paths import REPO_ROOT, check_output_file, is_within
-from .run_store import (
+from utils.atomic_files import atomic_write_json, atomic_write_text
+from utils.data import DEFAULT_VAL_SIZE, MNISTSplits, load_mnist_splits
+from utils.experiments import ablations
+from utils.experiments.ablations import ABLATIONS, ARCH, CONTROL, PREDICTIONS_FILE
+from utils.experiments.run_store import (
     RECORD_FILE,
-    non_finite,
     read_json,
     read_metrics,
     seed_of,
     settings_differences,
     settings_of_record,
 )
-from .sweep import METRICS_FILE, RunSpec, non_negative_int, positive_int, run_folder, run_name
-from .train import HISTORY_FILE, MAX_SEED, TrainConfig, cpu_model, load_history
+from utils.experiments.sweep import (
+    METRICS_FILE,
+    RunSpec,
+    non_negative_int,
+    positive_int,
+    run_folder,
+    run_name,
+)
+from utils.paths import REPO_ROOT, check_output_file, is_within
+from utils.run_files import non_finite
+from utils.train import HISTORY_FILE, MAX_SEED, TrainConfig, cpu_model, load_history
 
 FORMAT = "tiny-cnn class experiment result"
 FORMAT_VERSION = 1
-STUDY = f"ablations of {ARCH} (utils.ablations), validation split only"
+STUDY = f"ablations of {ARCH} (utils.experiments.ablations), validation split only"
 TRAIN_SIZE = 60_000 - DEFAULT_VAL_SIZE  # the training split every run draws from
 CLASS_AMP = "off"  # float32 on every laptop: "auto" would mix numeric paths within a class
 NUMBERS = ("val_acc", "val_loss", "train_seconds", "params", "epochs", "batch_size")
@@ -150,13 +157,13 @@ def run_identity(folder: Path) -> tuple[str, int, dict[str, Any]]:
     and its metrics disagree (a copied or renamed run)."""
     if "variant" not in (read_json(folder / METRICS_FILE, "metrics file") or {}):
         raise ResultFileError(f"{folder} is not an ablation run (its {METRICS_FILE} names no "
-                              "variant): export runs of python -m utils.ablations, such as "
+                              "variant): export runs of python -m utils.experiments.ablations, such as "
                               f"results/ablations/{run_name(ARCH, 'aug0')}/seed0.")
     metrics = read_metrics(folder / METRICS_FILE, ablations.METRICS_KEYS)
     variant, seed = metrics["variant"], metrics["seed"]
     if variant not in ABLATIONS:
         raise ResultFileError(f"{folder / METRICS_FILE} records variant {variant!r}, which is "
-                              f"not one of utils.ablations.ABLATIONS ({', '.join(ABLATIONS)}).")
+                              f"not one of utils.experiments.ablations.ABLATIONS ({', '.join(ABLATIONS)}).")
     if folder.parent.name != run_name(ARCH, variant) or seed_of(folder.name) != seed:
         raise ResultFileError(f"{folder / METRICS_FILE} records {variant} seed {seed} but lies "
                               f"in {folder.parent.name}/{folder.name}/: it was copied or "
@@ -195,7 +202,7 @@ def result_of_run(folder: Path, splits: MNISTSplits, made_by: dict[str, Any],
     else:
         config = rebuilt_config(variant, seed, metrics)
         numeric_path = numeric_path_of_metrics(metrics, config)
-        source = "utils.ablations.ABLATIONS (the run kept no run.json)"
+        source = "utils.experiments.ablations.ABLATIONS (the run kept no run.json)"
     data_split["train_used"] = config.train_subset or data_split["train"]
     data_split["val_labels_sha256"] = sha256_text(digits_of(splits.val_labels))
     return {
@@ -329,7 +336,7 @@ def read_result(path: Path) -> Result:
             errors.append(f"config is not a TrainConfig ({exc})")
     if errors:
         raise ResultFileError(f"{path}: {'; '.join(errors)}. Ask for the file again as "
-                              "python -m utils.class_experiment run wrote it.")
+                              "python -m utils.experiments.class_experiment run wrote it.")
     return Result(path, data)
 
 
@@ -367,7 +374,7 @@ def refuse_duplicates(results: Sequence[Result]) -> None:
 
 
 def class_settings(data: dict[str, Any]) -> dict[str, Any]:
-    """What every file of one class must share: the run's settings (``utils.run_store``) less
+    """What every file of one class must share: the run's settings (``utils.experiments.run_store``) less
     those its variant changes and its seed and device, plus the class options and torch's
     major version."""
     settings = settings_of_record({key: data[key] for key in
@@ -429,7 +436,7 @@ def refuse_wrong_accuracy(results: Sequence[Result], val_labels: torch.Tensor) -
                             f"but it records {100 * recorded:.2f}%")
     if problems:
         raise ResultFileError("; ".join(problems) + ". Ask for the file again as "
-                              "python -m utils.class_experiment run wrote it.")
+                              "python -m utils.experiments.class_experiment run wrote it.")
 
 
 def read_class(inputs: Sequence[Path]) -> list[Result]:
@@ -490,7 +497,7 @@ def class_markdown(results: Sequence[Result], table: str) -> str:
              f"{r.data['predictions_sha256'][:12]} |" for r in results]
     return "\n".join([
         f"# Class experiment: {STUDY}", "",
-        f"{len(results)} result files merged by python -m utils.class_experiment merge. Shared "
+        f"{len(results)} result files merged by python -m utils.experiments.class_experiment merge. Shared "
         f"settings: {describe_settings(results[0].data)}", "",
         body.rstrip("\n"), "",
         "## Files", "",

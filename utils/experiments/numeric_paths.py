@@ -5,9 +5,9 @@ and seed: same initial weights, batch order and augmentation draws, so the numer
 only difference. Both are scored on the same images with the same float32 evaluation, and
 compared seed by seed (exact McNemar on the images) and over seeds (paired t):
 
-    python -m utils.sweep --models compact8k primary19k --seeds 0 1 2 3 4 --device cpu \\
+    python -m utils.experiments.sweep --models compact8k primary19k --seeds 0 1 2 3 4 --device cpu \\
         --amp on --runs-root results/bf16/runs
-    python -m utils.numeric_paths            # -> results/bf16/comparison.md and .csv
+    python -m utils.experiments.numeric_paths            # -> results/bf16/comparison.md and .csv
 
 The decision (may "auto" train in bf16?) is read on the **validation** split, as every choice
 in this course is. The test columns re-score each finished run's saved weights on the test set
@@ -27,13 +27,11 @@ from typing import Any
 
 import torch
 
-from .atomic_files import atomic_write_text
-from .checkpoints import load_model_checkpoint
-from .data import MNISTSplits, load_mnist_splits
-from .evaluate import predict_logits
-from .models import available_models
-from .paths import RESULTS_DIR, check_output_file
-from .run_store import (
+from utils.atomic_files import atomic_write_text
+from utils.checkpoints import load_model_checkpoint
+from utils.data import MNISTSplits, load_mnist_splits
+from utils.evaluate import predict_logits
+from utils.experiments.run_store import (
     RunFolderError,
     SettingsMismatch,
     read_metrics,
@@ -43,15 +41,17 @@ from .run_store import (
     scan_runs,
     settings_differences,
 )
-from .stats import (
+from utils.experiments.sweep import METRICS_FILE, run_folder, tables_dir
+from utils.models import available_models
+from utils.paths import RESULTS_DIR, check_output_file
+from utils.stats import (
     McNemarResult,
     beyond_noise,
     mcnemar_exact,
     mcnemar_from_correct,
     paired_t_statistic,
 )
-from .sweep import METRICS_FILE, run_folder, tables_dir
-from .train import MODEL_FILE
+from utils.train import MODEL_FILE
 
 MODELS = ["primary19k", "compact8k"]  # the two models the bf16 study compares
 RUN_METRICS_KEYS = ("arch", "seed", "test_errors")  # what a comparison reads of metrics.json
@@ -114,7 +114,7 @@ def score_run(run_dir: Path, splits: MNISTSplits) -> ScoredRun:
         raise ValueError(f"{run_dir}: its weights make {int((~test).sum())} test errors but "
                          f"metrics.json recorded {recorded['test_errors']}: its model.pt is not "
                          "the one that was evaluated. Restore that model.pt (e.g. from git), or "
-                         "move the seed folder away and train it again with utils.sweep.")
+                         "move the seed folder away and train it again with utils.experiments.sweep.")
     return ScoredRun(meta["seed"], training_precision(meta),
                      hardware_of(meta, recorded.get("torch_version")), val, test)
 
@@ -192,7 +192,7 @@ def paired_seeds(arch: str, reference_root: Path, candidate_root: Path) -> list[
     seeds = sorted(finished(reference_root) & finished(candidate_root))
     if not seeds:
         raise ValueError(f"No seed of {arch} has finished under both {reference_root} and "
-                         f"{candidate_root}: train the candidate with utils.sweep --runs-root.")
+                         f"{candidate_root}: train the candidate with utils.experiments.sweep --runs-root.")
     for seed in seeds:
         require_same_recipe(run_folder(reference_root, arch, seed),
                             run_folder(candidate_root, arch, seed))
@@ -229,7 +229,7 @@ def require_same_recipe(reference: Path, candidate: Path) -> None:
         raise SettingsMismatch(
             f"{reference} and {candidate} differ in more than the numeric path "
             f"({'; '.join(differ)}): their difference would not be the numeric path's. "
-            "Train the candidate with the reference's settings (utils.sweep --amp on "
+            "Train the candidate with the reference's settings (utils.experiments.sweep --amp on "
             "--runs-root <its own root>) and compare again.")
 
 
@@ -326,7 +326,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default: results/bf16/runs)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for comparison.md and .csv (default: beside the candidate "
-                             "runs, as utils.sweep puts its tables)")
+                             "runs, as utils.experiments.sweep puts its tables)")
     parser.add_argument("--mnist-root", default=None,
                         help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
     args = parser.parse_args(argv)
@@ -336,7 +336,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for option, root in (("--reference-root", args.reference_root),
                          ("--candidate-root", args.candidate_root)):
         if not root.is_dir():
-            parser.error(f"{root} is not a folder of sweep runs: train them with utils.sweep "
+            parser.error(f"{root} is not a folder of sweep runs: train them with utils.experiments.sweep "
                          "--runs-root first.")
         try:
             require_runs_root(root, option)

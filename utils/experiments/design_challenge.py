@@ -3,10 +3,10 @@ for a few epochs through the engine and judged on the validation split.
 
 Training takes minutes, so the notebook does not train by default: it loads the committed
 reference run (``results/design_challenge/``: weights, history, metrics), made once by
-``python -m utils.design_challenge`` from the same design the notebook's solution registers
+``python -m utils.experiments.design_challenge`` from the same design the notebook's solution registers
 (``sep8k``'s layers), into the ``FitResult`` that ``fit`` would have returned.
 
-Run from the repository root: ``OMP_NUM_THREADS=1 python -m utils.design_challenge``.
+Run from the repository root: ``OMP_NUM_THREADS=1 python -m utils.experiments.design_challenge``.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .atomic_files import atomic_write_json
-from .checkpoints import checkpoint_normalization, load_state_dict_strict, read_checkpoint
-from .data import load_mnist_splits
-from .models import MODEL_REGISTRY, build_model, count_parameters
-from .paths import RESULTS_DIR, resolve_mnist_root
-from .train import (
+from utils.atomic_files import atomic_write_json
+from utils.checkpoints import checkpoint_normalization, load_state_dict_strict, read_checkpoint
+from utils.data import load_mnist_splits
+from utils.models import MODEL_REGISTRY, build_model, count_parameters
+from utils.paths import RESULTS_DIR, resolve_mnist_root
+from utils.run_files import METRICS_FILE
+from utils.train import (
     HISTORY_FILE,
     MODEL_FILE,
     STATE_FILE,
@@ -42,8 +43,7 @@ RESULTS = RESULTS_DIR / "design_challenge"
 REFERENCE_ARCH = "sep8k"  # the layers of the notebook's solution design
 MAX_PARAMS = 8_000
 MAX_EPOCHS = 3
-METRICS_FILE = "metrics.json"
-COMMAND = "OMP_NUM_THREADS=1 python -m utils.design_challenge"
+COMMAND = "OMP_NUM_THREADS=1 python -m utils.experiments.design_challenge"
 
 _STUDENT_NAMES: set[str] = set()  # names registered by register_design (may be replaced)
 

@@ -3,7 +3,7 @@
 The instructor notebooks mark each exercise with nbgrader's syntax: the solution lines sit
 between a line ``### BEGIN SOLUTION`` and a line ``### END SOLUTION`` (in code cells and in
 markdown cells alike), the cell is tagged ``solution`` and the code cell after it, tagged
-``check``, calls ``check("NN.k", answer)`` from ``utils.checkers``. ``python -m utils.student`` (``make
+``check``, calls ``check("NN.k", answer)`` from ``utils.course.checkers``. ``python -m utils.course.student`` (``make
 student``) writes ``student/0N_*.ipynb`` where each code solution becomes::
 
     answer_x = ...  # YOUR ANSWER HERE (one line per name the solution assigned)
@@ -151,7 +151,7 @@ def check_out_dir(out_dir: Path, notebooks_dir: Path, notebooks: Sequence[Path])
     """The student copies must never land on the instructor notebooks: ``out_dir`` may not be
     the notebooks folder or lie inside it, and no copy may resolve to a source notebook (a
     link). Also a folder that can be written, checked before any notebook is read."""
-    from .paths import check_output_dir, is_within
+    from utils.paths import check_output_dir, is_within
 
     if is_within(out_dir, notebooks_dir):
         raise ValueError(f"--out {out_dir} is the notebooks folder {notebooks_dir} or inside it: "
@@ -207,7 +207,7 @@ IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "student.py")
 
 def check_support_target(out_dir: Path, repo_root: Path) -> None:
     """The folder may not lie inside a folder it copies (it would copy itself into itself)."""
-    from .paths import is_within
+    from utils.paths import is_within
 
     for name in SUPPORT:
         if is_within(out_dir, repo_root / name):
@@ -233,7 +233,7 @@ def write_support_files(notebooks_dir: Path, out_dir: Path, repo_root: Path) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from .paths import REPO_ROOT
+    from utils.paths import REPO_ROOT
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebooks", type=Path, default=REPO_ROOT / "notebooks",

@@ -1,6 +1,6 @@
 """Keep the generated sections of the README and docs/ identical to the reports the code wrote.
 
-``python -m utils.report`` copies each report in ``results/`` between the
+``python -m utils.experiments.report`` copies each report in ``results/`` between the
 ``<!-- name:start -->`` / ``<!-- name:end -->`` markers of the document ``SECTIONS`` assigns it
 to: the sweep table (``results/sweep.md``) into ``README.md``, the speed benchmarks
 (``results/bench_cuda.md``, ``results/bench_cpu.md``) into ``docs/speed.md``.
@@ -16,8 +16,8 @@ import re
 from itertools import takewhile
 from pathlib import Path
 
-from .atomic_files import atomic_write_text
-from .paths import REPO_ROOT, RESULTS_DIR
+from utils.atomic_files import atomic_write_text
+from utils.paths import REPO_ROOT, RESULTS_DIR
 
 # document (relative to the repository root) -> section name -> report files in results/, in order
 SECTIONS: dict[str, dict[str, list[str]]] = {
@@ -26,7 +26,7 @@ SECTIONS: dict[str, dict[str, list[str]]] = {
 }
 # report file -> the command that writes it (named when the report cannot be copied)
 REGENERATE: dict[str, str] = {
-    "sweep.md": "python -m utils.sweep --tables-only",
+    "sweep.md": "python -m utils.experiments.sweep --tables-only",
     "bench_cuda.md": "python -m benchmarks.bench_speed --device cuda",
     "bench_cpu.md": "python -m benchmarks.bench_speed --device cpu",
 }

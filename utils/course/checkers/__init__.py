@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .core import AnswerError, UnknownExerciseError, check, known_ids, register
+from utils.course.checkers.core import AnswerError, UnknownExerciseError, check, known_ids, register
 
 
 def _import_notebook_modules() -> list[str]:

@@ -1,6 +1,6 @@
 """Run folders: which runs are finished, what made each one, and which may stand together.
 
-A runs root holds ``<run name>/seed<N>/`` folders (written by utils.sweep and utils.ablations).
+A runs root holds ``<run name>/seed<N>/`` folders (written by utils.experiments.sweep and utils.experiments.ablations).
 A run is finished when its ``metrics.json`` is written, and ``run.json`` beside it records what
 made it: the full config, the data split, the numeric path, torch, and the sha256 of each
 distillation teacher's checkpoint. Runs finished before ``run.json`` existed are read from what
@@ -16,91 +16,36 @@ counted as seeds of one recipe.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-METRICS_FILE = "metrics.json"
-RECORD_FILE = "run.json"
-MODEL_FILE = "model.pt"
+from utils.run_files import (
+    METRICS_FILE,
+    METRICS_KEYS,
+    MODEL_FILE,
+    RECORD_FILE,
+    RunFolderError,
+    read_json,
+    read_metrics,
+)
+
+CONTROL = "control"  # the variant name of a recipe as shipped, in every study
 SEED_FOLDER = re.compile(r"seed(0|[1-9][0-9]*)")
-METRICS_KEYS = ("arch", "seed", "val_acc")  # what every finished run's metrics.json holds
-FRACTIONS = ("val_acc", "test_acc")  # accuracies are stored as fractions in [0, 1]
 # What seeds of one recipe may differ in: the seed (the folder), the device (tables name it:
 # the same recipe on other hardware is a replication) and torch (recorded for the reader). The
 # amp/channels_last switches are compared as the numeric path they gave, not as spelled: "auto"
 # is float32 on one CPU and bfloat16 on another.
 NOT_COMPARED = ("seed", "device", "amp", "channels_last")
-# The option of utils.sweep (and the ablations) that keeps runs of other settings apart.
+# The option of utils.experiments.sweep (and the ablations) that keeps runs of other settings apart.
 KEEP_APART = ("keep runs of other settings apart with another --runs-root (tables and figures "
               "go beside it), or ask for the finished run's settings")
 
 
-class RunFolderError(ValueError):
-    """A runs root or a file in a run folder is missing, unreadable or wrong; the message
-    names the path and what to do."""
-
-
 class SettingsMismatch(ValueError):
     """Two runs (or a run and the settings asked for) differ in what made them."""
-
-
-# ------------------------------------------------------------------ reading files
-def read_json(path: Path, what: str) -> Any:
-    """``path`` parsed, or an error naming the file and why (missing, empty, not JSON)."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise RunFolderError(f"Cannot read {what} {path}: {exc.strerror or exc}.") from None
-    if not text.strip():
-        raise RunFolderError(f"{what.capitalize()} {path} is empty: the write was interrupted "
-                             "or the copy failed. Restore it (e.g. from git) or re-run the run.")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RunFolderError(f"{what.capitalize()} {path} is not valid JSON ({exc.msg}, line "
-                             f"{exc.lineno}). Restore it (e.g. from git) or re-run the run.") from None
-
-
-def non_finite(value: Any, name: str = "") -> list[str]:
-    """Names of the NaN or infinite numbers in ``value`` (nested lists and dicts included)."""
-    if isinstance(value, float):
-        return [] if math.isfinite(value) else [f"{name} = {value}"]
-    if isinstance(value, dict):
-        return [bad for k, v in value.items() for bad in non_finite(v, f"{name}.{k}".strip("."))]
-    if isinstance(value, list):
-        return [bad for i, v in enumerate(value) for bad in non_finite(v, f"{name}[{i}]")]
-    return []
-
-
-def read_metrics(path: Path, required: Sequence[str] = METRICS_KEYS) -> dict[str, Any]:
-    """A run's ``metrics.json``, checked: a JSON object with the ``required`` keys, finite
-    numbers, accuracies in [0, 1]. Anything else is refused, naming the file."""
-    metrics = read_json(path, "metrics file")
-    fix = "Restore the file (e.g. from git) or move the seed folder away and re-run it."
-    if not isinstance(metrics, dict):
-        raise RunFolderError(f"{path} should hold a JSON object of metrics, not "
-                             f"{type(metrics).__name__}. {fix}")
-    missing = [key for key in required if key not in metrics]
-    if missing:
-        raise RunFolderError(f"{path} lacks {', '.join(missing)}. {fix}")
-    bad = non_finite(metrics)
-    if bad:
-        raise RunFolderError(f"{path} holds {', '.join(bad)}: a finished run's numbers are "
-                             f"finite. {fix}")
-    for key in FRACTIONS:
-        value = metrics.get(key)
-        if key in metrics and (isinstance(value, bool) or not isinstance(value, int | float)
-                               or not 0 <= value <= 1):
-            raise RunFolderError(f"{path}: {key} = {value!r} is not an accuracy in [0, 1]. {fix}")
-    if "seed" in metrics and (isinstance(metrics["seed"], bool)
-                              or not isinstance(metrics["seed"], int)):
-        raise RunFolderError(f"{path}: seed = {metrics['seed']!r} is not a whole number. {fix}")
-    return metrics
 
 
 # ------------------------------------------------------------------ walking a runs root
@@ -228,7 +173,7 @@ def settings_of_record(record: dict[str, Any]) -> dict[str, Any]:
     """The settings two runs must share to be seeds of one recipe, flat and comparable: the
     config (less ``NOT_COMPARED``), the numeric path, the data split and, where recorded, the
     teachers' checkpoint hashes."""
-    from .train import TrainConfig  # torch is needed only once settings are compared
+    from utils.train import TrainConfig  # torch is needed only once settings are compared
 
     settings: dict[str, Any] = {}
     if isinstance(record.get("config"), dict):
@@ -277,7 +222,7 @@ def run_settings(folder: Path, metrics: dict[str, Any] | None = None) -> dict[st
 
 def checkpoint_header(path: Path) -> dict[str, Any]:
     """A model checkpoint without its weights (arch, torch, metadata), read safely."""
-    from .checkpoints import read_checkpoint
+    from utils.checkpoints import read_checkpoint
 
     payload = read_checkpoint(path)
     if not isinstance(payload, dict) or "metadata" not in payload:
@@ -289,9 +234,9 @@ def checkpoint_header(path: Path) -> dict[str, Any]:
 def expected_settings(config: Any) -> dict[str, Any]:
     """The settings a run of ``config`` (a TrainConfig) will record, known before it trains:
     the numeric path ``"auto"`` resolves to here, and the teachers' current checkpoints."""
-    from .distill import teacher_records
-    from .paths import resolve_device
-    from .train import resolve_fast_path
+    from utils.distill import teacher_records
+    from utils.paths import resolve_device
+    from utils.train import resolve_fast_path
 
     fast = resolve_fast_path(config, resolve_device(config.device))
     return settings_of_record({

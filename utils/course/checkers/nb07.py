@@ -12,13 +12,8 @@ from typing import Any
 
 from torch import nn
 
-from ..design_challenge import MAX_EPOCHS, MAX_PARAMS
-from ..evaluate import loss_and_accuracy
-from ..frontier import DEFAULT_CSV, VARIANTS_CSV_NAME, frontier_rows, per_seed_differences
-from ..models import build_model, count_parameters, separable_bn_relu
-from ..train import FitResult
-from . import reference
-from .core import (
+from utils.course.checkers import reference
+from utils.course.checkers.core import (
     check_computed_choice,
     check_number,
     passed,
@@ -28,7 +23,17 @@ from .core import (
     require_number,
     wrong,
 )
-from .designs import check_design, final_rf, rf_without_pool
+from utils.course.checkers.designs import check_design, final_rf, rf_without_pool
+from utils.evaluate import loss_and_accuracy
+from utils.experiments.design_challenge import MAX_EPOCHS, MAX_PARAMS
+from utils.experiments.frontier import (
+    DEFAULT_CSV,
+    VARIANTS_CSV_NAME,
+    frontier_rows,
+    per_seed_differences,
+)
+from utils.models import build_model, count_parameters, separable_bn_relu
+from utils.train import FitResult
 
 C_IN, C_OUT = 16, 24  # notebook 07 prints the 22 -> 22 blocks of sep4k, not this one
 

@@ -1,17 +1,12 @@
 """Notebook 06 (inside the model): references from the shipped checkpoint, the committed
-robustness curves and ``utils.interpretation`` / ``utils.robustness``."""
+robustness curves and ``utils.interpretation`` / ``utils.experiments.robustness``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..data import normalize
-from ..error_analysis import misclassified_examples
-from ..interpretation import attribution_maps, gap_input_geometry, topk_overlap
-from ..models import build_model
-from ..robustness import breaking_point, pipeline_accuracy
-from . import reference
-from .core import (
+from utils.course.checkers import reference
+from utils.course.checkers.core import (
     check_computed_choice,
     check_number,
     passed,
@@ -21,7 +16,12 @@ from .core import (
     require_number,
     wrong,
 )
-from .designs import rf_without_pool
+from utils.course.checkers.designs import rf_without_pool
+from utils.data import normalize
+from utils.error_analysis import misclassified_examples
+from utils.experiments.robustness import breaking_point, pipeline_accuracy
+from utils.interpretation import attribution_maps, gap_input_geometry, topk_overlap
+from utils.models import build_model
 
 CAM_ARCH = "primary19k"
 

@@ -9,10 +9,8 @@ from typing import Any
 
 import torch
 
-from ..ablations import checked_predictions
-from ..stats import mcnemar_exact, paired_t_statistic, pooled_sd
-from . import reference
-from .core import (
+from utils.course.checkers import reference
+from utils.course.checkers.core import (
     check_number,
     passed,
     register,
@@ -21,6 +19,8 @@ from .core import (
     require_number,
     wrong,
 )
+from utils.experiments.ablations import checked_predictions
+from utils.stats import mcnemar_exact, paired_t_statistic, pooled_sd
 
 
 def val_by_seed(rows: Sequence[dict[str, Any]], variant: str) -> dict[int, float]:

@@ -6,16 +6,16 @@ from typing import Any
 
 from torch import nn
 
-from ..models import build_model, count_parameters
-from ..receptive_field import output_size, receptive_field_table, spatial_rows
-from .core import (
+from utils.course.checkers.core import (
     check_number,
     check_table,
     register,
     require_int,
     require_number,
 )
-from .designs import check_design
+from utils.course.checkers.designs import check_design
+from utils.models import build_model, count_parameters
+from utils.receptive_field import output_size, receptive_field_table, spatial_rows
 
 RF_TABLE_COLUMNS = ("size", "jump", "rf", "start")
 STRIDED_BASE = "compact8k"

@@ -8,10 +8,8 @@ from typing import Any
 
 import torch
 
-from ..error_analysis import Predictions, per_class_metrics, predictions_from_logits
-from ..stats import fit_temperature, mcnemar_exact, wilson_interval
-from . import reference
-from .core import (
+from utils.course.checkers import reference
+from utils.course.checkers.core import (
     check_number,
     is_number,
     passed,
@@ -21,6 +19,8 @@ from .core import (
     require_number,
     wrong,
 )
+from utils.error_analysis import Predictions, per_class_metrics, predictions_from_logits
+from utils.stats import fit_temperature, mcnemar_exact, wilson_interval
 
 MODEL_A, MODEL_B = "primary19k", "compact8k"  # notebook 04's default checkpoints
 ONLY_A, ONLY_B = 3, 9

@@ -6,9 +6,9 @@ resumable, an OS lock per run so parallel workers share the work) but finishes d
 it records validation accuracy, loss and predictions instead of evaluating the test set, and
 keeps no weights (the histories and predictions are what notebook 05 reads)::
 
-    python -m utils.ablations --seeds 0 1 2            # every variant, then the tables
-    python -m utils.ablations --variants control ls0 --seeds 0   # a few
-    python -m utils.ablations --tables-only            # rebuild the tables from the runs
+    python -m utils.experiments.ablations --seeds 0 1 2            # every variant, then the tables
+    python -m utils.experiments.ablations --variants control ls0 --seeds 0   # a few
+    python -m utils.experiments.ablations --tables-only            # rebuild the tables from the runs
 
 Outputs: ``results/ablations.csv`` (one row per run), ``results/ablations.md`` (per variant:
 mean ± std, and the run-level comparison with the control: the paired differences over seeds,
@@ -36,13 +36,13 @@ from typing import Any
 
 import torch
 
-from .atomic_files import atomic_write_json, atomic_write_text
-from .checkpoints import load_evaluation_model
-from .data import MNISTSplits, load_mnist_splits
-from .evaluate import predict_logits
-from .lr_range import lr_range_test, steepest_descent_lr
-from .paths import RESULTS_DIR, check_output_dir, check_output_file, resolve_device
-from .run_store import (
+from utils.atomic_files import atomic_write_json, atomic_write_text
+from utils.checkpoints import load_evaluation_model
+from utils.data import MNISTSplits, load_mnist_splits
+from utils.evaluate import predict_logits
+from utils.experiments.lr_range import lr_range_test, steepest_descent_lr
+from utils.experiments.run_store import (
+    CONTROL,
     RunFolderError,
     RunsScan,
     check_one_recipe,
@@ -55,8 +55,7 @@ from .run_store import (
     run_settings,
     scan_runs,
 )
-from .stats import PairedSeeds, mcnemar_exact, paired_seeds, paired_t_statistic
-from .sweep import (
+from utils.experiments.sweep import (
     METRICS_FILE,
     RunInProgress,
     RunSpec,
@@ -66,10 +65,11 @@ from .sweep import (
     run_folder,
     run_name,
 )
-from .train import MODEL_FILE, TrainConfig, fit
+from utils.paths import RESULTS_DIR, check_output_dir, check_output_file, resolve_device
+from utils.stats import PairedSeeds, mcnemar_exact, paired_seeds, paired_t_statistic
+from utils.train import MODEL_FILE, TrainConfig, fit
 
 ARCH = "primary19k"
-CONTROL = "control"
 PREDICTIONS_FILE = "val_predictions.txt"  # one digit per validation image, in split order
 RESTORE = "Restore the run's files (e.g. from git) or move its seed folder away and re-run it."
 
@@ -83,7 +83,10 @@ class Ablation:
 
 ABLATIONS: dict[str, Ablation] = {
     CONTROL: Ablation("nothing: the shipped recipe", {}, "control"),
-    # 1. BatchNorm (without it the usual learning rate may be too high: three are tried)
+    # 1. BatchNorm. Without it the usual learning rate may be wrong, so a grid of four peak
+    # rates, one step above the control's 0.1 so that the grid brackets the best one
+    "nobn-lr0.3": Ablation("no BatchNorm, peak LR 0.3",
+                           {"arch": "primary19k_nobn", "lr": 0.3}, "batchnorm"),
     "nobn-lr0.1": Ablation("no BatchNorm, peak LR 0.1", {"arch": "primary19k_nobn"}, "batchnorm"),
     "nobn-lr0.03": Ablation("no BatchNorm, peak LR 0.03",
                             {"arch": "primary19k_nobn", "lr": 0.03}, "batchnorm"),
@@ -210,7 +213,7 @@ def scan_ablations(runs_root: Path) -> RunsScan:
     in ABLATIONS), each ``metrics.json`` checked; other entries are listed as not counted."""
     scan = scan_runs(runs_root, METRICS_KEYS, names=list(RUN_NAMES))
     if runs_root.is_dir():
-        scan.not_counted.extend(f"{entry}: not a run of any variant in utils.ablations.ABLATIONS"
+        scan.not_counted.extend(f"{entry}: not a run of any variant in utils.experiments.ablations.ABLATIONS"
                                 for entry in sorted(runs_root.iterdir())
                                 if entry.is_dir() and not entry.name.startswith(".")
                                 and entry.name not in RUN_NAMES)

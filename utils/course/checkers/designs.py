@@ -14,13 +14,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models import count_parameters
-from ..receptive_field import (
+from utils.course.checkers.core import AnswerError, passed, require_answer, wrong
+from utils.models import count_parameters
+from utils.receptive_field import (
     ReceptiveFieldError,
     receptive_field_table,
     spatial_rows,
 )
-from .core import AnswerError, passed, require_answer, wrong
 
 # Modules that make a network nonlinear between two convolutions (max-pooling is nonlinear
 # too, but a pool between every pair of convs is not a design anyone means).
@@ -132,7 +132,7 @@ def rf_without_pool(model: nn.Module, which: int, input_size: int = 28) -> int:
     """Receptive field (px) before the GAP of a ``GapNet`` whose ``which``-th max-pool (from 0)
     is removed, everything else unchanged: a variant no notebook prints."""
     # utils.models.GapNet rebuilds the chain; imported here so designs stay model-agnostic above
-    from ..models import GapNet
+    from utils.models import GapNet
 
     layers = list(model.features)
     pools = [i for i, layer in enumerate(layers) if isinstance(layer, nn.MaxPool2d)]

@@ -9,20 +9,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..evaluate import loss_and_accuracy
-from ..models import build_model
-from ..train import (
-    FastPath,
-    FitResult,
-    TrainConfig,
-    learning_rate_at,
-    lr_schedule,
-    make_optimizer,
-    steps_per_epoch,
-    training_step,
-)
-from . import reference
-from .core import (
+from utils.course.checkers import reference
+from utils.course.checkers.core import (
     check_choice,
     check_number,
     check_number_quietly,
@@ -31,6 +19,18 @@ from .core import (
     require_answer,
     require_int,
     wrong,
+)
+from utils.evaluate import loss_and_accuracy
+from utils.models import build_model
+from utils.train import (
+    FastPath,
+    FitResult,
+    TrainConfig,
+    learning_rate_at,
+    lr_schedule,
+    make_optimizer,
+    steps_per_epoch,
+    training_step,
 )
 
 TRAIN_IMAGES, BATCH, EPOCHS = 55_000, 256, 15

@@ -7,17 +7,9 @@ from typing import Any
 
 import torch
 
-from ..augment import AugmentConfig
-from ..data import normalize
-from ..digit_stats import (
-    bounding_boxes,
-    box_sizes,
-    ink_kept_summary,
-    ink_kept_under_augmentation,
-    rotated_extent,
-)
-from . import reference
-from .core import (
+from utils.augment import AugmentConfig
+from utils.course.checkers import reference
+from utils.course.checkers.core import (
     check_choice,
     check_number,
     passed,
@@ -25,6 +17,14 @@ from .core import (
     require_answer,
     require_number,
     wrong,
+)
+from utils.data import normalize
+from utils.digit_stats import (
+    bounding_boxes,
+    box_sizes,
+    ink_kept_summary,
+    ink_kept_under_augmentation,
+    rotated_extent,
 )
 
 GREY_LEVEL = 128

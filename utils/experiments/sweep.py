@@ -10,8 +10,8 @@ with an OS file lock while it trains (released by the kernel if its holder dies)
 sweeps started side by side (e.g. one per GPU or CPU core) share the work instead of training
 the same run twice. Every argument is checked before MNIST is loaded or anything trains::
 
-    python -m utils.sweep --models primary19k compact8k --seeds 0 1 2 3 4
-    python -m utils.sweep --models primary19k --variant noaug --seeds 0
+    python -m utils.experiments.sweep --models primary19k compact8k --seeds 0 1 2 3 4
+    python -m utils.experiments.sweep --models primary19k --variant noaug --seeds 0
 """
 
 from __future__ import annotations
@@ -31,20 +31,12 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from .atomic_files import atomic_write_json, atomic_write_text
-from .checkpoints import load_model_checkpoint
-from .data import MNISTSplits, load_mnist_splits
-from .evaluate import predict_logits
-from .models import available_models
-from .paths import (
-    FIGURES_DIR,
-    REPO_ROOT,
-    RESULTS_DIR,
-    check_output_dir,
-    check_output_file,
-    resolve_device,
-)
-from .run_store import (
+from utils.atomic_files import atomic_write_json, atomic_write_text
+from utils.checkpoints import load_model_checkpoint
+from utils.data import MNISTSplits, load_mnist_splits
+from utils.evaluate import predict_logits
+from utils.experiments.run_store import (
+    CONTROL,
     KEEP_APART,
     METRICS_FILE,
     RECORD_FILE,
@@ -61,13 +53,21 @@ from .run_store import (
     scan_runs,
     settings_differences,
 )
-from .stats import accuracy_with_ci
-from .train import MODEL_FILE, STATE_FILE, TrainConfig, fit
+from utils.models import available_models
+from utils.paths import (
+    FIGURES_DIR,
+    REPO_ROOT,
+    RESULTS_DIR,
+    check_output_dir,
+    check_output_file,
+    resolve_device,
+)
+from utils.stats import accuracy_with_ci
+from utils.train import MODEL_FILE, STATE_FILE, TrainConfig, fit
 
 # Epoch budgets from the accuracy targets (primary <= 20, compact <= 15).
 DEFAULT_EPOCHS = {"primary19k": 15, "compact8k": 15, "original19k": 20, "tiny4k": 15,
                   "micro2k": 15}
-CONTROL = "control"
 # What a sweep's metrics.json holds (evaluate_test_once); a file without one of them is refused.
 SWEEP_METRICS_KEYS = ("arch", "seed", "epochs", "num_parameters", "val_acc", "test_acc",
                       "train_seconds", "device")
@@ -370,7 +370,7 @@ TABLE_COLUMNS = ["arch", "params", "epochs", "seeds", "test_mean", "test_std", "
 
 
 def write_tables(rows: list[dict[str, Any]], out_dir: Path, stem: str = "sweep") -> None:
-    """``<stem>.csv`` (read back by utils.frontier with the csv module) and ``<stem>.md``."""
+    """``<stem>.csv`` (read back by utils.experiments.frontier with the csv module) and ``<stem>.md``."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=TABLE_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -542,7 +542,9 @@ def main(argv: list[str] | None = None) -> None:
         write_all_tables(args.runs_root, args.out)
     figures = frontier_dir(args.runs_root, args.figures_dir)
     if figures is not None and aggregate(args.runs_root):
-        from .frontier import write_frontier  # matplotlib only once there is something to plot
+        from utils.experiments.frontier import (
+            write_frontier,  # matplotlib only once there is something to plot
+        )
 
         figure = write_frontier(tables_dir(args.runs_root, args.out) / "sweep.csv", figures)
         print(f"[sweep] frontier figure: {figure}")

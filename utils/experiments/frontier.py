@@ -1,12 +1,12 @@
 """The accuracy-vs-parameters frontier (notebook 07): the figure, the best honest model per
 parameter budget, and per-seed comparisons of the committed runs::
 
-    python -m utils.frontier [--csv results/sweep.csv] [--variants-csv results/sweep_variants.csv]
+    python -m utils.experiments.frontier [--csv results/sweep.csv] [--variants-csv results/sweep_variants.csv]
                              [--figures-dir figures]
 
 ``sweep.csv`` (the shipped recipe per model) and ``sweep_variants.csv`` (the e20, kd and lightaug
 runs of notebook 07; its ``noaug`` row is notebook 06's robustness baseline and is left out) are
-written by ``python -m utils.sweep``; the figure is saved as ``figures/07_frontier.png``.
+written by ``python -m utils.experiments.sweep``; the figure is saved as ``figures/07_frontier.png``.
 
 Selection rule: a budget's best model is the one with the highest mean *validation* accuracy
 among the runs under it; its test accuracy is only reported, never compared.
@@ -22,20 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .paths import FIGURES_DIR, RESULTS_DIR, OutputPathError, check_output_dir
-from .run_store import RunFolderError, scan_runs
+from utils.experiments.run_store import CONTROL, RunFolderError, scan_runs
+from utils.paths import FIGURES_DIR, RESULTS_DIR, OutputPathError, check_output_dir
 
 FIGURE_NAME = "07_frontier"
 DEFAULT_CSV = RESULTS_DIR / "sweep.csv"
-VARIANTS_CSV_NAME = "sweep_variants.csv"  # beside sweep.csv, as utils.sweep writes it
+VARIANTS_CSV_NAME = "sweep_variants.csv"  # beside sweep.csv, as utils.experiments.sweep writes it
 DEFAULT_RUNS_ROOT = RESULTS_DIR / "runs"
 INT_COLUMNS = ("params", "seeds")
 FLOAT_COLUMNS = ("test_mean", "test_std", "test_min", "test_max")
 OPTIONAL_INT_COLUMNS = ("epochs",)
 OPTIONAL_FLOAT_COLUMNS = ("val_mean", "train_seconds_mean")
 REQUIRED_COLUMNS = ("arch", *INT_COLUMNS, *FLOAT_COLUMNS)
-CONTROL = "control"  # as utils.sweep.CONTROL (not imported: that would load torch)
-# Variants of utils.sweep.VARIANTS drawn on the frontier and eligible per budget. "noaug" is not:
+# Variants of utils.experiments.sweep.VARIANTS drawn on the frontier and eligible per budget. "noaug" is not:
 # it is notebook 06's robustness baseline (one seed of primary19k without augmentation).
 FRONTIER_VARIANTS = ("e20", "kd", "lightaug")
 BUDGETS = (20_000, 8_000, 4_000, 2_000, 1_000)  # "under N parameters": the budgets of the targets table
@@ -94,7 +93,7 @@ def read_sweep_csv(path: str | Path = DEFAULT_CSV) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"No sweep table at {path}. Run `python -m utils.sweep` first (it writes "
+            f"No sweep table at {path}. Run `python -m utils.experiments.sweep` first (it writes "
             "results/sweep.csv), or pass --csv PATH."
         )
     with path.open(newline="") as handle:
@@ -104,7 +103,7 @@ def read_sweep_csv(path: str | Path = DEFAULT_CSV) -> list[dict[str, Any]]:
             raise SweepTableError(
                 f"{path} lacks the column(s) {', '.join(missing)} (has: "
                 f"{', '.join(reader.fieldnames or []) or 'nothing'}). It should be the "
-                "sweep.csv written by `python -m utils.sweep`."
+                "sweep.csv written by `python -m utils.experiments.sweep`."
             )
         rows = []
         for line_no, raw in enumerate(reader, start=2):
@@ -123,17 +122,17 @@ def read_sweep_csv(path: str | Path = DEFAULT_CSV) -> list[dict[str, Any]]:
             except (TypeError, ValueError) as exc:
                 raise SweepTableError(
                     f"{path}, line {line_no}: non-numeric value ({exc}). Re-run "
-                    "`python -m utils.sweep` to rewrite the table."
+                    "`python -m utils.experiments.sweep` to rewrite the table."
                 ) from exc
             not_finite = [c for c, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
             if not_finite:
                 raise SweepTableError(
                     f"{path}, line {line_no}: {', '.join(not_finite)} is not a finite number. "
-                    "Re-run `python -m utils.sweep --tables-only` to rewrite the table.")
+                    "Re-run `python -m utils.experiments.sweep --tables-only` to rewrite the table.")
             rows.append(row)
     if not rows:
         raise SweepTableError(
-            f"{path} has no rows: no run has finished yet. Run `python -m utils.sweep`."
+            f"{path} has no rows: no run has finished yet. Run `python -m utils.experiments.sweep`."
         )
     return rows
 
@@ -160,7 +159,7 @@ def frontier_rows(csv_path: str | Path = DEFAULT_CSV,
                 rows.append({**row, "model": model, "variant": variant})
     elif variants_csv is not None:
         raise FileNotFoundError(f"No variants table at {variants_path}. Run "
-                                "`python -m utils.sweep --tables-only` to write it.")
+                                "`python -m utils.experiments.sweep --tables-only` to write it.")
     return rows
 
 
@@ -177,7 +176,7 @@ def best_by_budget(rows: Sequence[dict[str, Any]],
     not_a_number = [r.get("arch") for r in rows if not math.isfinite(r["val_mean"])]
     if not_a_number:  # NaN compares False both ways, so min() would keep whichever came first
         raise ValueError(f"Rows {not_a_number} have a val_mean that is not a finite number: "
-                         "rewrite the table with `python -m utils.sweep --tables-only`.")
+                         "rewrite the table with `python -m utils.experiments.sweep --tables-only`.")
     chosen = []
     for budget in budgets:
         candidates = [r for r in rows if r["params"] < budget]
@@ -268,10 +267,11 @@ def write_frontier(csv_path: str | Path = DEFAULT_CSV,
     the course's table, else beside the table it was drawn from."""
     figures_dir = check_output_dir(figure_folder(csv_path, figures_dir), "--figures-dir")
     rows = frontier_rows(csv_path, variants_csv)
-    from .plots import plt, save_figure  # matplotlib picks a headless backend without a display
-    from .plots.results import plot_frontier
+    # here, not at the top: reading and checking the tables needs no matplotlib
+    from utils.plots import plt, save_figure
+    from utils.plots.results import plot_frontier
 
-    fig = plot_frontier(rows)
+    fig = plot_frontier(rows, PUBLIC_ANCHORS)
     try:
         return save_figure(fig, FIGURE_NAME, figures_dir)
     finally:

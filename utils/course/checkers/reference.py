@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
-from ..data import MNISTSplits, load_mnist_splits, normalization_stats
-from ..paths import RESULTS_DIR, resolve_mnist_root, resolve_repo_path, shipped_run_dir
+from utils.data import MNISTSplits, load_mnist_splits, normalization_stats
+from utils.paths import RESULTS_DIR, resolve_mnist_root, resolve_repo_path, shipped_run_dir
+from utils.run_files import MODEL_FILE
 
 ABLATIONS_ROOT = RESULTS_DIR / "ablations"
 SWEEP_RUNS_ROOT = RESULTS_DIR / "runs"
@@ -53,19 +54,19 @@ def train_normalization(mnist_root: PathLike = None) -> tuple[float, float]:
 def _evaluation_model(path: str) -> Any:
     # utils.checkpoints loads utils.models and the checkpoint reader: only checkers that need a
     # trained model pay for them.
-    from ..checkpoints import load_evaluation_model
+    from utils.checkpoints import load_evaluation_model
 
     return load_evaluation_model(path)
 
 
 def shipped_model(arch: str = "primary19k") -> Any:
     """The committed seed-0 checkpoint of ``arch``, ready for evaluation on the CPU."""
-    return _evaluation_model(str(shipped_run_dir(arch) / "model.pt"))
+    return _evaluation_model(str(shipped_run_dir(arch) / MODEL_FILE))
 
 
 @functools.cache
 def _val_logits(arch: str, root: str) -> torch.Tensor:
-    from ..evaluate import predict_logits  # only the checkers that score a model need it
+    from utils.evaluate import predict_logits  # only the checkers that score a model need it
 
     model, data = shipped_model(arch), _splits(root)
     return predict_logits(model.model, data.val_images, model.mean, model.std)
@@ -78,7 +79,9 @@ def val_logits(arch: str = "primary19k", mnist_root: PathLike = None) -> torch.T
 
 @functools.cache
 def _ablation_rows(root: str) -> tuple[dict[str, Any], ...]:
-    from ..ablations import collect  # reads run folders; only notebook 05's checkers need it
+    from utils.experiments.ablations import (
+        collect,  # reads run folders; only notebook 05's checkers need it
+    )
 
     return tuple(collect(Path(root)))
 
@@ -98,7 +101,9 @@ def sweep_root(runs_root: PathLike = None) -> Path:
 
 @functools.cache
 def _robustness_curves(path: str) -> Any:
-    from ..robustness import read_results  # pandas: only notebook 06's checkers need it
+    from utils.experiments.robustness import (
+        read_results,  # pandas: only notebook 06's checkers need it
+    )
 
     return read_results(path)
 

@@ -1,7 +1,7 @@
 """The two baselines without convolutions, trained by the course's engine and sweep.
 
 Logistic regression (``logreg8k``) and a one-hidden-layer MLP (``mlp19k``) go through the very
-recipe of the CNNs (``utils.sweep``: same optimiser, schedule, augmentation, epochs, one test
+recipe of the CNNs (``utils.experiments.sweep``: same optimiser, schedule, augmentation, epochs, one test
 evaluation at the end of each run), so that notebook 02b can put them on the accuracy/parameter
 frontier beside the CNNs' rows of ``results/sweep.csv`` as a fair comparison. Their runs are
 kept apart from the course's, under ``results/baselines/runs/``, and their table is
@@ -9,8 +9,8 @@ kept apart from the course's, under ``results/baselines/runs/``, and their table
 baseline is also trained without it (the sweep's ``noaug`` variant, rows in
 ``sweep_variants.csv``); validation, not test, says which of the two serves it better::
 
-    OMP_NUM_THREADS=1 python -m utils.baselines            # seeds 0 1 2, about 5 CPU-minutes
-    python -m utils.baselines --tables-only                # rebuild the tables from the runs
+    OMP_NUM_THREADS=1 python -m utils.experiments.baselines            # seeds 0 1 2, about 5 CPU-minutes
+    python -m utils.experiments.baselines --tables-only                # rebuild the tables from the runs
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .frontier import read_sweep_csv, split_run_name
-from .models import BASELINE_MODELS
-from .paths import RESULTS_DIR
-from .run_store import checkpoint_header
-from .sweep import CONTROL, non_negative_int, run_folder
-from .sweep import main as sweep_main
-from .train import MODEL_FILE
+from utils.experiments.frontier import read_sweep_csv, split_run_name
+from utils.experiments.run_store import checkpoint_header
+from utils.experiments.sweep import CONTROL, non_negative_int, run_folder
+from utils.experiments.sweep import main as sweep_main
+from utils.models import BASELINE_MODELS
+from utils.paths import RESULTS_DIR
+from utils.train import MODEL_FILE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,7 +41,7 @@ VARIANTS = (CONTROL, "noaug")  # the CNNs' recipe as it is, and without augmenta
 
 def sweep_arguments(seeds: Sequence[int], runs_root: Path, mnist_root: str | None,
                     tables_only: bool, variant: str = CONTROL) -> list[str]:
-    """The ``utils.sweep`` command line that trains (or tabulates) the baselines: the CNNs'
+    """The ``utils.experiments.sweep`` command line that trains (or tabulates) the baselines: the CNNs'
     recipe (or one of its variants), only the models and the runs root differ."""
     argv = ["--models", *BASELINE_MODELS, "--seeds", *map(str, seeds), "--variant", variant,
             "--runs-root", str(runs_root), "--no-progress"]

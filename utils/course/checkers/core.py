@@ -2,7 +2,7 @@
 
 Every exercise is checked the same way, ``check("03.2", answer)``: the checker registered under
 that id computes its own reference (from ``utils``, the MNIST splits, the committed checkpoints
-and results, loaded once and cached in :mod:`utils.checkers.reference`), so a notebook, the
+and results, loaded once and cached in :mod:`utils.course.checkers.reference`), so a notebook, the
 student copy and a test can never hand it a wrong reference. A wrong answer raises
 ``AnswerError`` with a message that says what is wrong, never what the answer is; a right
 one prints one line. Constant keys (multiple choice, fixed numbers) are stored as salted
