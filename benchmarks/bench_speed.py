@@ -57,6 +57,7 @@ from benchmarks.original_pipeline import (
 from utils.atomic_files import atomic_write_json, atomic_write_text
 from utils.augment import AugmentConfig, training_batch
 from utils.data import MNISTSplits, load_mnist_splits, normalization_stats
+from utils.experiments.cli import positive_int
 from utils.models import build_model, count_parameters
 from utils.paths import (
     RESULTS_DIR,
@@ -65,12 +66,12 @@ from utils.paths import (
     resolve_device,
 )
 from utils.train import (
-    FastPath,
+    NumericPath,
     TrainConfig,
     cpu_model,
     cpu_supports_bf16,
     fit,
-    resolve_fast_path,
+    resolve_numeric_path,
     start_state,
     train_one_epoch,
 )
@@ -207,14 +208,14 @@ def measure_throughput(arch: str, batch_size: int, splits: MNISTSplits, original
 
 # ---------------------------------------------------------------- engine numeric paths
 ENGINE_PATHS = {
-    "fp32": FastPath(bf16_autocast=False, channels_last=False),
-    "fp32 channels_last": FastPath(bf16_autocast=False, channels_last=True),
-    "bf16": FastPath(bf16_autocast=True, channels_last=False),
-    "bf16 channels_last": FastPath(bf16_autocast=True, channels_last=True),
+    "fp32": NumericPath(bf16_autocast=False, channels_last=False),
+    "fp32 channels_last": NumericPath(bf16_autocast=False, channels_last=True),
+    "bf16": NumericPath(bf16_autocast=True, channels_last=False),
+    "bf16 channels_last": NumericPath(bf16_autocast=True, channels_last=True),
 }
 
 
-def engine_paths_for(device: torch.device) -> dict[str, FastPath]:
+def engine_paths_for(device: torch.device) -> dict[str, NumericPath]:
     """The paths worth timing here: bf16 only where the hardware has bf16 kernels (on a CPU
     without them autocast falls back to slow emulation, which says nothing about the path)."""
     has_bf16 = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_supports_bf16()
@@ -223,7 +224,7 @@ def engine_paths_for(device: torch.device) -> dict[str, FastPath]:
 
 
 def time_engine_epoch(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor,
-                      normalization: tuple[float, float], fast: FastPath,
+                      normalization: tuple[float, float], fast: NumericPath,
                       warmup_steps: int) -> float:
     """Images/s of ``train_one_epoch`` (exactly fit's inner loop) over ``images``."""
     state = start_state(config, images.device, fast)
@@ -316,7 +317,7 @@ def time_to_accuracy_ours(splits: MNISTSplits, device: torch.device, settings: B
     """
     config = TrainConfig(arch="primary19k", device=str(device), seed=settings.seed, amp=amp,
                          channels_last=channels_last)
-    fast = resolve_fast_path(config, device)
+    fast = resolve_numeric_path(config.amp, config.channels_last, device)
     if settings.ours_epochs is not None:
         config = replace(config, epochs=settings.ours_epochs)
     records: list[EpochRecord] = []
@@ -472,10 +473,10 @@ def tta_ratio(slow: dict[str, Any] | None, fast: dict[str, Any] | None) -> str:
     return f"{slow['train_seconds_to_target'] / fast['train_seconds_to_target']:.1f}x"
 
 
-def fast_path_to_race(device: torch.device) -> tuple[str, str]:
+def numeric_path_to_race(device: torch.device) -> tuple[str, str]:
     """(amp, channels_last) of the fast path: what "auto" picks, or, where "auto" is plain fp32
     (no bf16 here), channels_last alone: the part of the fast path this machine has."""
-    auto = resolve_fast_path(TrainConfig(device=str(device)), device)
+    auto = resolve_numeric_path("auto", "auto", device)
     if auto.bf16_autocast or auto.channels_last:
         return "auto", "auto"
     return "off", "on"
@@ -523,7 +524,7 @@ def run_benchmark(settings: BenchSettings, device: torch.device, mnist_root: str
     if time_to_accuracy:
         original = time_to_accuracy_original(splits, original_dataset, device, settings)
         fp32 = time_to_accuracy_ours(splits, device, settings)
-        fast = time_to_accuracy_ours(splits, device, settings, *fast_path_to_race(device))
+        fast = time_to_accuracy_ours(splits, device, settings, *numeric_path_to_race(device))
         report["time_to_accuracy"] = [original, fp32, fast]
         report["time_to_accuracy_ratio"] = tta_ratio(original, fp32)
         report["time_to_accuracy_fast_ratio"] = tta_ratio(fp32, fast)
@@ -548,13 +549,6 @@ def write_report(report: dict[str, Any], out_dir: Path, device: torch.device) ->
     atomic_write_text(render_markdown(report), md_path)
     atomic_write_json(report, json_path)
     return md_path, json_path
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -640,8 +634,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                            engine=not args.skip_engine, quick=args.quick)
     report["benchmark_seconds"] = time.perf_counter() - started
     report["hardware"]["flush_denormal"] = bool(flushed)
-    report["hardware"]["auto_path"] = resolve_fast_path(TrainConfig(device=str(device)),
-                                                        device).describe()
+    report["hardware"]["auto_path"] = resolve_numeric_path("auto", "auto", device).describe()
     md_path, json_path = write_report(report, args.out_dir, device)
     print()
     print(render_markdown(report))

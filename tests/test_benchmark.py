@@ -199,8 +199,8 @@ def test_engine_paths_each_train_and_the_batch_step_is_timed(tiny) -> None:
     assert row["batch_step_ips"] > 0
 
 
-def test_the_fast_path_raced_is_what_this_machine_has() -> None:
-    amp, channels_last = bench_speed.fast_path_to_race(torch.device("cpu"))
+def test_the_numeric_path_raced_is_what_this_machine_has() -> None:
+    amp, channels_last = bench_speed.numeric_path_to_race(torch.device("cpu"))
     if bench_speed.cpu_supports_bf16():
         assert (amp, channels_last) == ("auto", "auto")
     else:  # no bf16 here: channels_last alone

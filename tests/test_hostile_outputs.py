@@ -18,7 +18,7 @@ import pytest
 from utils.atomic_files import atomic_write_text
 from utils.course import student
 from utils.experiments import robustness
-from utils.train import FastPath, TrainConfig, load_history, numeric_path_change
+from utils.train import NumericPath, TrainConfig, load_history, numeric_path_change
 
 
 # ---------------------------------------------------------------- student copies
@@ -210,7 +210,7 @@ def test_two_processes_writing_one_file_never_fail(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the engine's files
 def test_the_resume_refusal_quotes_the_switches_asked_for_now() -> None:
     saved = {"epoch": 3, "config": {"amp": "auto", "channels_last": "auto"}}
-    message = numeric_path_change(saved, FastPath(True, True), FastPath(False, False),
+    message = numeric_path_change(saved, NumericPath(True, True), NumericPath(False, False),
                                   TrainConfig(amp="off", channels_last="off"))
     assert "amp='off', channels_last='off' asked for now give fp32, NCHW" in message
     assert "amp='auto'" not in message

@@ -206,7 +206,7 @@ def test_numeric_paths_pairs_only_seed_folders(tmp_path: Path) -> None:
     finished_run(tmp_path / "cand", 0, precision={**FP32, "forward": "bfloat16 autocast"})
     (tmp_path / "cand" / ARCH / "seed0").rename(tmp_path / "cand" / ARCH / "seed0_backup")
     with pytest.raises(ValueError, match="No seed of micro2k has finished under both"):
-        numeric_paths.paired_seeds(ARCH, tmp_path / "ref", tmp_path / "cand")
+        numeric_paths.shared_seeds(ARCH, tmp_path / "ref", tmp_path / "cand")
 
 
 def test_numeric_paths_output_and_roots_are_checked_before_mnist(tmp_path, no_data,

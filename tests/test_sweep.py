@@ -283,7 +283,7 @@ def test_concurrent_sweep_processes_share_one_folder(tmp_path: Path) -> None:
     [
         (["--epochs", "0"], "must be a positive integer, got 0"),
         (["--epochs", "-3"], "must be a positive integer, got -3"),
-        (["--models", "micro2k", "nope"], "Unknown model(s) ['nope']"),
+        (["--models", "micro2k", "nope"], "Unknown model(s) 'nope'"),
         (["--device", "cuda"], "no CUDA GPU"),
         (["--seeds", "1", "1"], "Seeds are repeated"),
         (["--seeds", "-1"], "must be 0 or more"),

@@ -131,7 +131,7 @@ def test_fit_follows_the_planned_schedule(reference: FitResult, small: MNISTSpli
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"arch": "resnet50"}, "Unknown architecture"),
+        ({"arch": "resnet50"}, "Unknown model(s) 'resnet50'"),
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"epochs": -3}, "epochs must be a positive integer"),
         ({"epochs": 1.5}, "epochs must be a positive integer"),
@@ -424,13 +424,15 @@ def test_cpu_bf16_autocast_rounds_inputs_and_result_but_sums_in_high_precision()
 
 @pytest.mark.parametrize("bf16", [True, False])
 def test_auto_picks_bf16_and_channels_last_only_where_the_cpu_has_bf16(monkeypatch, bf16):
-    import utils.train as train
+    import utils.numeric_path as numeric_path
 
-    monkeypatch.setattr(train, "cpu_supports_bf16", lambda: bf16)
+    monkeypatch.setattr(numeric_path, "cpu_supports_bf16", lambda: bf16)
 
     def path(**switches) -> tuple[bool, bool]:
-        fast = train.resolve_fast_path(quick_config(**switches), torch.device("cpu"))
-        return fast.bf16_autocast, fast.channels_last
+        config = quick_config(**switches)
+        numeric = numeric_path.resolve_numeric_path(config.amp, config.channels_last,
+                                                    torch.device("cpu"))
+        return numeric.bf16_autocast, numeric.channels_last
 
     assert path() == (bf16, bf16)
     assert path(amp="off", channels_last="on") == (False, True)  # forced switches win
@@ -444,16 +446,16 @@ def test_a_run_keeps_its_numeric_path_when_resumed_on_another_cpu(small, tmp_pat
     """A run that "auto" started in bf16 on a CPU with bf16 kernels is not silently continued in
     float32 on a CPU without them (the checkpoint would then misreport its path): the resume is
     refused with the switches that continue it, and those reproduce the uninterrupted run."""
-    import utils.train as train
+    import utils.numeric_path as numeric_path
 
     config = quick_config(train_subset=256)
-    monkeypatch.setattr(train, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(numeric_path, "cpu_supports_bf16", lambda: True)
     uninterrupted = run(config, small)
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         run(config, small, run_dir=run_dir, on_epoch_end=interrupt_after(1))
 
-    monkeypatch.setattr(train, "cpu_supports_bf16", lambda: False)  # "another machine"
+    monkeypatch.setattr(numeric_path, "cpu_supports_bf16", lambda: False)  # "another machine"
     with pytest.raises(CheckpointError, match="one numeric path") as caught:
         run(config, small, run_dir=run_dir, resume=True)
     message = str(caught.value)
@@ -476,7 +478,7 @@ def test_switches_spelled_differently_still_must_match_in_an_older_last_pt(small
     with pytest.raises(KeyboardInterrupt):
         run(quick_config(), small, run_dir=run_dir, on_epoch_end=interrupt_after(1))
     state = read_checkpoint(run_dir / STATE_FILE)
-    del state["fast_path"]
+    del state["numeric_path"]
     torch.save(state, run_dir / STATE_FILE)
     with pytest.raises(CheckpointError, match="amp: saved 'auto', now 'off'"):
         run(quick_config(amp="off"), small, run_dir=run_dir, resume=True)

@@ -33,12 +33,18 @@ def available_models() -> list[str]:
     return sorted(MODEL_REGISTRY)
 
 
+def require_known_models(names: list[str]) -> None:
+    """Refuse names the registry does not hold, listing the valid ones: every command checks
+    its models here before any work starts."""
+    unknown = [name for name in names if name not in MODEL_REGISTRY]
+    if unknown:
+        raise ValueError(f"Unknown model(s) {', '.join(map(repr, unknown))}. Valid names: "
+                         f"{', '.join(available_models())}.")
+
+
 def build_model(name: str) -> nn.Module:
     """A fresh, randomly initialised model by registry name."""
-    if name not in MODEL_REGISTRY:
-        raise ValueError(
-            f"Unknown model {name!r}. Valid names: {', '.join(available_models())}."
-        )
+    require_known_models([name])
     return MODEL_REGISTRY[name]()
 
 

@@ -261,17 +261,6 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.0
     return math.exp((a + b) / 2)
 
 
-def beyond_noise(differences: Sequence[float], pooled_p: float) -> bool:
-    """The older two-test rule, kept for :mod:`utils.experiments.numeric_paths` (fixed models on fixed
-    data): the paired t-test over seeds rejects "no change" at 5% *and* the exact McNemar test
-    on all seeds' discordant images (``pooled_p``) does too. Recipes are judged by
-    :func:`paired_seeds` alone: the pooled count repeats images and conditions on networks."""
-    if len(differences) < 3:
-        return False
-    return (abs(paired_t_statistic(differences)) > t_critical_95(len(differences) - 1)
-            and pooled_p < 0.05)
-
-
 # ---------------------------------------------------------------- run-level comparison over seeds
 # The unit of a recipe comparison is the training run: each seed gives one paired difference
 # (variant - control), and the seeds are the sample. Images are not: the same validation images

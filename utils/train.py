@@ -31,12 +31,12 @@ from utils.checkpoints import (
 from utils.data import MNISTSplits, normalization_stats
 from utils.distill import Teacher, distillation_loss, load_teacher, teacher_files, teacher_records
 from utils.evaluate import loss_and_accuracy
-from utils.models import MODEL_REGISTRY, available_models, build_model, count_parameters
+from utils.models import build_model, count_parameters, require_known_models
+from utils.numeric_path import SWITCHES, NumericPath, cpu_supports_bf16, resolve_numeric_path
 from utils.paths import resolve_device
 from utils.run_files import HISTORY_FILE, MODEL_FILE, STATE_FILE
 
 OPTIMIZERS = ("sgd", "adam")
-SWITCHES = ("auto", "on", "off")
 SCHEDULES = ("onecycle", "constant", "plateau")
 # "plateau": the original recipe's ReduceLROnPlateau (halve after 3 epochs without a gain),
 # stepped on *validation* accuracy.
@@ -64,8 +64,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     train_subset: int | None = None  # use only this many training images (quick runs)
-    amp: str = "auto"  # bfloat16 autocast of the forward pass: "auto" = on CPUs with bf16 kernels
-    channels_last: str = "auto"  # NHWC memory format: "auto" together with bf16 on the CPU
+    # The numeric path (utils.numeric_path): bfloat16 autocast of the forward pass, "auto" = on
+    # CPUs with bf16 kernels; and the memory format, "auto" = channels_last together with bf16.
+    amp: str = "auto"
+    channels_last: str = "auto"
     # Knowledge distillation: run folders (or model.pt files) of the teacher ensemble, the weight
     # of the distillation term (0 = labels only) and the softening temperature.
     teacher: tuple[str, ...] = ()
@@ -93,10 +95,7 @@ class TrainConfig:
 
     def validate(self, train_size: int | None = None) -> None:
         """Fail before any work starts, saying what is wrong and what would be right."""
-        if self.arch not in MODEL_REGISTRY:
-            raise ValueError(
-                f"Unknown architecture {self.arch!r}. Valid names: {', '.join(available_models())}."
-            )
+        require_known_models([self.arch])
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -228,12 +227,6 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.Adam(groups, lr=config.lr)
 
 
-def cpu_supports_bf16() -> bool:
-    """Whether oneDNN has native bfloat16 kernels on this CPU (AVX-512 BF16 / AMX): asked of
-    the library that will run them, not guessed from the CPU's name."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def cpu_model() -> str:
     """The CPU's model name (from ``/proc/cpuinfo`` where there is one): run metadata and the
     benchmark say which processor produced their numbers."""
@@ -244,36 +237,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-@dataclass(frozen=True)
-class FastPath:
-    """How the forward pass runs; weights, loss and optimiser state always stay float32."""
-
-    bf16_autocast: bool
-    channels_last: bool
-
-    def describe(self) -> str:
-        parts = ["bf16 autocast" if self.bf16_autocast else "fp32",
-                 "channels_last" if self.channels_last else "NCHW"]
-        return ", ".join(parts)
-
-
-def resolve_fast_path(config: TrainConfig, device: torch.device) -> FastPath:
-    """``"auto"``: bf16 autocast + channels_last on CPUs whose oneDNN has bf16 kernels (where
-    both together were measured fastest, about 2.5x fp32 at batch 128); fp32 NCHW elsewhere,
-    CUDA included: these models are too small for bf16 to pay on a GPU, where each step waits
-    on kernel launches (results/bench_cuda.md: bf16 0.9x fp32 on an H200).
-    ``"on"``/``"off"`` force a switch (tests use this to run every path on any machine)."""
-    pick = {"on": True, "off": False}
-    bf16_kernels = device.type == "cpu" and cpu_supports_bf16()
-    bf16_autocast = pick.get(config.amp, bf16_kernels)
-    # channels_last pays with bf16 kernels; in float32 "auto" keeps NCHW, so amp="off" is the
-    # very path of the float32 runs, on every CPU.
-    return FastPath(
-        bf16_autocast=bf16_autocast,
-        channels_last=pick.get(config.channels_last, bf16_autocast and bf16_kernels),
-    )
 
 
 class EMA:
@@ -318,12 +281,12 @@ class TrainingState:
     def epochs_done(self) -> int:
         return len(self.history)
 
-    def to_dict(self, config: TrainConfig, device: torch.device, fast: FastPath,
+    def to_dict(self, config: TrainConfig, device: torch.device, numeric: NumericPath,
                 teachers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return {
             "epoch": self.epochs_done,
             "config": config.to_dict(),
-            "fast_path": asdict(fast),
+            "numeric_path": asdict(numeric),
             "teachers": teachers or [],
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -381,21 +344,21 @@ def settings_that_differ(saved: dict[str, Any], now: dict[str, Any],
     ]
 
 
-def numeric_path_change(saved: dict[str, Any], before: FastPath, fast: FastPath,
+def numeric_path_change(saved: dict[str, Any], before: NumericPath, numeric: NumericPath,
                         config: TrainConfig) -> str:
     """Why resuming ``saved`` (which ran on path ``before``) with ``config``, whose switches give
-    path ``fast`` here, would switch the numeric path mid-run, and the switches that would
+    path ``numeric`` here, would switch the numeric path mid-run, and the switches that would
     continue it instead. The switches quoted are the ones asked for now, not the saved ones."""
     switch = {True: "'on'", False: "'off'"}
     return (f"its first {saved['epoch']} epoch(s) ran with {before.describe()}, but the "
             f"amp={config.amp!r}, channels_last={config.channels_last!r} asked for now give "
-            f"{fast.describe()} here. One run keeps one numeric path: resume with "
+            f"{numeric.describe()} here. One run keeps one numeric path: resume with "
             f"amp={switch[before.bf16_autocast]}, channels_last={switch[before.channels_last]} "
             "(bf16 on a CPU without bf16 kernels is emulated, several times slower), or start "
             "over with resume=False or another run_dir")
 
 
-def read_training_state(path: Path, config: TrainConfig, fast: FastPath,
+def read_training_state(path: Path, config: TrainConfig, numeric: NumericPath,
                         teachers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``last.pt`` checked before use: it must be a training state of *this* run's settings,
     numeric path and (for distillation) teachers' checkpoints."""
@@ -413,10 +376,10 @@ def read_training_state(path: Path, config: TrainConfig, fast: FastPath,
     # ("auto" there, "on" here) as long as they give the same path: a run that "auto" started in
     # bf16 on a CPU with bf16 kernels continues on one without them only if that path is forced.
     # A last.pt written before the path was recorded has only its switches, which must match.
-    recorded = FastPath(**state["fast_path"]) if "fast_path" in state else None
-    if recorded is not None and recorded != fast:
+    recorded = NumericPath(**state["numeric_path"]) if "numeric_path" in state else None
+    if recorded is not None and recorded != numeric:
         raise CheckpointError(
-            f"{path} cannot be resumed here: {numeric_path_change(state, recorded, fast, config)}."
+            f"{path} cannot be resumed here: {numeric_path_change(state, recorded, numeric, config)}."
         )
     hashes = [[t.get("sha256") for t in found or []] for found in (state.get("teachers"), teachers)]
     if "teachers" in state and teachers is not None and hashes[0] != hashes[1]:
@@ -435,11 +398,11 @@ def read_training_state(path: Path, config: TrainConfig, fast: FastPath,
     return state
 
 
-def start_state(config: TrainConfig, device: torch.device, fast: FastPath) -> TrainingState:
+def start_state(config: TrainConfig, device: torch.device, numeric: NumericPath) -> TrainingState:
     """A fresh, seeded model, optimiser, EMA and batch generator."""
     torch.manual_seed(config.seed)
     model = build_model(config.arch).to(device)
-    if fast.channels_last:
+    if numeric.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return TrainingState(
         model=model,
@@ -466,7 +429,7 @@ def training_step(
     y: torch.Tensor,
     lr: float,
     config: TrainConfig,
-    fast: FastPath,
+    numeric: NumericPath,
     teacher: Teacher | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimiser step at learning rate ``lr`` on a batch that is already augmented and
@@ -474,9 +437,9 @@ def training_step(
     step. Returns the loss and the logits."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    if fast.channels_last:
+    if numeric.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=fast.bf16_autocast):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=numeric.bf16_autocast):
         logits = model(x)
         soft_targets = teacher.soft_targets(x) if teacher is not None else None
     # bf16 logits are scored in float32; float32 (or float64, the pinned history) as they are
@@ -497,7 +460,7 @@ def train_one_epoch(
     labels: torch.Tensor,
     config: TrainConfig,
     normalization: tuple[float, float],
-    fast: FastPath,
+    numeric: NumericPath,
     progress: bool,
     teacher: Teacher | None = None,
 ) -> dict[str, float]:
@@ -520,7 +483,7 @@ def train_one_epoch(
         idx = order[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
         x = training_batch(images[idx], augment, *normalization, generator=generator)
         y = labels[idx]
-        loss, logits = training_step(model, optimizer, x, y, lr, config, fast, teacher)
+        loss, logits = training_step(model, optimizer, x, y, lr, config, numeric, teacher)
         if state.ema is not None:
             state.ema.update(model)
         loss_sum += loss.detach() * len(y)
@@ -566,7 +529,7 @@ def fit(
     train_size = len(splits.train_labels)
     config.validate(train_size)
     device = resolve_device(config.device)
-    fast = resolve_fast_path(config, device)
+    numeric = resolve_numeric_path(config.amp, config.channels_last, device)
     run_dir = Path(run_dir) if run_dir is not None else None
     if resume and run_dir is None:
         raise ValueError("resume=True needs run_dir=... (where last.pt was saved).")
@@ -575,11 +538,11 @@ def fit(
     teachers = teacher_records(config.teacher)  # hashed as loaded, not as found at the end
     saved = None
     if resume and (run_dir / STATE_FILE).is_file():
-        saved = read_training_state(run_dir / STATE_FILE, config, fast, teachers)
+        saved = read_training_state(run_dir / STATE_FILE, config, numeric, teachers)
     normalization = normalization_stats(splits.train_images)
     teacher = (load_teacher(config.teacher, config.distill_temperature, device, normalization,
-                            fast.channels_last) if config.teacher else None)
-    state = start_state(config, device, fast)
+                            numeric.channels_last) if config.teacher else None)
+    state = start_state(config, device, numeric)
     images, labels = training_images(splits, config, device)
     val_images, val_labels = splits.val_images.to(device), splits.val_labels.to(device)
     if saved is not None:
@@ -591,12 +554,12 @@ def fit(
 
     say(
         f"Training {config.arch} ({count_parameters(state.model):,} params) on {device} "
-        f"({fast.describe()}) for {config.epochs} epochs, {len(labels):,} images, "
+        f"({numeric.describe()}) for {config.epochs} epochs, {len(labels):,} images, "
         f"batch {config.batch_size}."
     )
     while state.epochs_done < config.epochs:
         started = time.perf_counter()
-        record = train_one_epoch(state, images, labels, config, normalization, fast, progress,
+        record = train_one_epoch(state, images, labels, config, normalization, numeric, progress,
                                  teacher)
         val_started = time.perf_counter()
         val_loss, val_acc = loss_and_accuracy(
@@ -614,13 +577,13 @@ def fit(
             f"acc {100 * val_acc:.2f}%  lr {record['lr']:.2e}  {record['seconds']:.1f}s"
         )
         if run_dir is not None:
-            atomic_torch_save(state.to_dict(config, device, fast, teachers), run_dir / STATE_FILE)
+            atomic_torch_save(state.to_dict(config, device, numeric, teachers), run_dir / STATE_FILE)
         if on_epoch_end is not None:
             on_epoch_end(record)
 
     final_model = state.final_model(config.arch, device).eval()
     if run_dir is not None:
-        save_run(run_dir, final_model, config, state.history, normalization, splits, fast,
+        save_run(run_dir, final_model, config, state.history, normalization, splits, numeric,
                  teachers)
     return FitResult(final_model, state.history, config, run_dir, normalization)
 
@@ -676,7 +639,7 @@ def save_run(
     history: list[dict[str, float]],
     normalization: tuple[float, float],
     splits: MNISTSplits,
-    fast: FastPath,
+    numeric: NumericPath,
     teachers: list[dict[str, Any]] | None = None,
 ) -> None:
     last = history[-1] if history else {}
@@ -695,8 +658,8 @@ def save_run(
         "cpu": cpu_model(),
         # bf16 autocast also runs on CPUs without bf16 kernels (emulated, several times slower):
         # record which, so a comparison of numeric paths can say what hardware it rests on.
-        "precision": {"forward": "bfloat16 autocast" if fast.bf16_autocast else "float32",
-                      "channels_last": fast.channels_last,
+        "precision": {"forward": numeric.forward,
+                      "channels_last": numeric.channels_last,
                       "cpu_bf16_kernels": cpu_supports_bf16()},
         # the checkpoints the student learnt from, by content: a path can be given a new file
         "teachers": teacher_records(config.teacher) if teachers is None else teachers,

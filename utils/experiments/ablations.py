@@ -40,6 +40,7 @@ from utils.atomic_files import atomic_write_json, atomic_write_text
 from utils.checkpoints import load_evaluation_model
 from utils.data import MNISTSplits, load_mnist_splits
 from utils.evaluate import predict_logits
+from utils.experiments.cli import add_amp, add_device, add_mnist_root, add_no_progress, add_seeds
 from utils.experiments.lr_range import lr_range_test, steepest_descent_lr
 from utils.experiments.run_store import (
     CONTROL,
@@ -60,11 +61,11 @@ from utils.experiments.sweep import (
     RunInProgress,
     RunSpec,
     complete_run,
-    non_negative_int,
     require_distinct_seeds,
     run_folder,
     run_name,
 )
+from utils.numeric_path import FLOAT32
 from utils.paths import RESULTS_DIR, check_output_dir, check_output_file, resolve_device
 from utils.stats import PairedSeeds, mcnemar_exact, paired_seeds, paired_t_statistic
 from utils.train import MODEL_FILE, TrainConfig, fit
@@ -189,7 +190,7 @@ def check_finished(spec: RunSpec, runs_root: Path) -> None:
     asked = expected_settings(spec.config)
     how = "another of --variants"
     if finished.get("forward pass", asked["forward pass"]) != asked["forward pass"]:
-        how = f"--amp {'off' if finished['forward pass'] == 'float32' else 'on'}"
+        how = f"--amp {'off' if finished['forward pass'] == FLOAT32 else 'on'}"
     refuse_other_settings(path, finished, asked, how)
 
 
@@ -446,25 +447,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=list(ABLATIONS), metavar="NAME",
                         help=f"ablations to run (default: all: {', '.join(ABLATIONS)})")
-    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0, 1, 2],
-                        metavar="K", help="one run per variant and seed (default 0 1 2)")
-    parser.add_argument("--device", default="auto",
-                        help="'auto' (CUDA when present, else CPU), 'cpu' or 'cuda[:N]'")
-    parser.add_argument("--amp", default="auto", choices=["auto", "on", "off"],
-                        help="bfloat16 autocast of the forward pass (TrainConfig.amp)")
+    add_seeds(parser, [0, 1, 2], "one run per variant and seed")
+    add_device(parser)
+    add_amp(parser)
     parser.add_argument("--runs-root", type=Path, default=RESULTS_DIR / "ablations",
                         help="one folder per variant and seed. Tables go beside it: to its "
                              "parent when it is named 'ablations', else into it")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for ablations.csv/.md and lr_range.csv (default: beside "
                              "the runs, see --runs-root)")
-    parser.add_argument("--mnist-root", default=None,
-                        help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
+    add_mnist_root(parser)
     parser.add_argument("--skip-lr-range", action="store_true",
                         help="do not run the LR range test (it runs when lr_range.csv is missing)")
     parser.add_argument("--tables-only", action="store_true",
                         help="train nothing: rebuild ablations.csv/.md from finished runs")
-    parser.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
+    add_no_progress(parser)
     args = parser.parse_args(argv)
     try:
         args.specs = plan_ablations(args.variants, args.seeds, args.device, args.amp)

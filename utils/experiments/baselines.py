@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from utils.experiments.cli import add_mnist_root, add_seeds
 from utils.experiments.frontier import read_sweep_csv, split_run_name
 from utils.experiments.run_store import checkpoint_header
-from utils.experiments.sweep import CONTROL, non_negative_int, run_folder
+from utils.experiments.sweep import CONTROL, run_folder
 from utils.experiments.sweep import main as sweep_main
 from utils.models import BASELINE_MODELS
 from utils.paths import RESULTS_DIR
@@ -133,12 +134,10 @@ def plot_baseline_frontier(cnn_rows: Sequence[dict[str, Any]],
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=list(DEFAULT_SEEDS),
-                        metavar="K", help="one run per model and seed")
+    add_seeds(parser, list(DEFAULT_SEEDS), "one run per model and seed")
     parser.add_argument("--runs-root", type=Path, default=BASELINE_RUNS,
                         help="one folder per run below it; the table goes to its parent")
-    parser.add_argument("--mnist-root", default=None,
-                        help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
+    add_mnist_root(parser)
     parser.add_argument("--tables-only", action="store_true",
                         help="train nothing: rebuild the table from the finished runs")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),

@@ -42,6 +42,14 @@ from utils.atomic_files import atomic_write_json, atomic_write_text
 from utils.data import DEFAULT_VAL_SIZE, MNISTSplits, load_mnist_splits
 from utils.experiments import ablations
 from utils.experiments.ablations import ABLATIONS, ARCH, CONTROL, PREDICTIONS_FILE
+from utils.experiments.cli import (
+    add_amp,
+    add_device,
+    add_mnist_root,
+    add_no_progress,
+    non_negative_int,
+    positive_int,
+)
 from utils.experiments.run_store import (
     RECORD_FILE,
     read_json,
@@ -53,11 +61,10 @@ from utils.experiments.run_store import (
 from utils.experiments.sweep import (
     METRICS_FILE,
     RunSpec,
-    non_negative_int,
-    positive_int,
     run_folder,
     run_name,
 )
+from utils.numeric_path import FLOAT32
 from utils.paths import REPO_ROOT, check_output_file, is_within
 from utils.run_files import non_finite
 from utils.train import HISTORY_FILE, MAX_SEED, TrainConfig, cpu_model, load_history
@@ -140,7 +147,7 @@ def numeric_path_of_metrics(metrics: dict[str, Any], config: TrainConfig) -> dic
     float32 the ``auto`` memory format is NCHW (the engine's rule), else it is not known."""
     forward = metrics["precision"]
     known = {"on": True, "off": False}
-    if forward == "float32" and config.channels_last == "auto":
+    if forward == FLOAT32 and config.channels_last == "auto":
         return {"forward": forward, "channels_last": False}
     return {"forward": forward, "channels_last": known.get(config.channels_last)}
 
@@ -523,22 +530,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="fewer epochs than the recipe's 15 (the whole class must use the same)")
     run.add_argument("--train-subset", type=positive_int, default=None, metavar="N",
                      help=f"train on N of the {TRAIN_SIZE:,} training images (same for all)")
-    run.add_argument("--device", default="auto",
-                     help="'auto' (CUDA when present, else CPU), 'cpu' or 'cuda[:N]'")
-    run.add_argument("--amp", default=CLASS_AMP, choices=["auto", "on", "off"],
-                     help="bfloat16 autocast (default off: float32 on every machine, so that a "
-                          "class's files share one numeric path)")
-    run.add_argument("--mnist-root", default=None,
-                     help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
-    run.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
+    add_device(run)
+    add_amp(run, CLASS_AMP, "default off: float32 on every machine, so that a class's files "
+            "share one numeric path")
+    add_mnist_root(run)
+    add_no_progress(run)
     merge = commands.add_parser("merge", help="check a class's result files and run notebook "
                                 "05's paired analysis on them")
     merge.add_argument("inputs", nargs="+", type=Path, metavar="FILE_OR_FOLDER",
                        help="result files, or folders of them (their .json files)")
     merge.add_argument("--out", type=Path, default=None,
                        help="also write the markdown table to this file")
-    merge.add_argument("--mnist-root", default=None,
-                       help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
+    add_mnist_root(merge)
     args = parser.parse_args(argv)
     try:
         check_args(args)

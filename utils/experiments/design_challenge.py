@@ -24,6 +24,7 @@ from torch import nn
 from utils.atomic_files import atomic_write_json
 from utils.checkpoints import checkpoint_normalization, load_state_dict_strict, read_checkpoint
 from utils.data import load_mnist_splits
+from utils.experiments.cli import add_mnist_root
 from utils.models import MODEL_REGISTRY, build_model, count_parameters
 from utils.paths import RESULTS_DIR, resolve_mnist_root
 from utils.run_files import METRICS_FILE
@@ -36,7 +37,7 @@ from utils.train import (
     cpu_model,
     fit,
     load_history,
-    resolve_fast_path,
+    resolve_numeric_path,
 )
 
 RESULTS = RESULTS_DIR / "design_challenge"
@@ -84,7 +85,7 @@ def train_reference(out_dir: Path = RESULTS, mnist_root: str | None = None) -> d
         "val_acc": result.history[-1]["val_acc"],
         "train_seconds": sum(r["seconds"] for r in result.history),
         "cpu": cpu_model(),
-        "fast_path": resolve_fast_path(result.config, torch.device("cpu")).describe(),
+        "numeric_path": resolve_numeric_path(result.config.amp, result.config.channels_last, torch.device("cpu")).describe(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -111,7 +112,7 @@ def load_reference_run(arch: str, run_dir: Path = RESULTS) -> FitResult:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--mnist-root", default=None)
+    add_mnist_root(parser)
     args = parser.parse_args(argv)
     metrics = train_reference(args.out, args.mnist_root)
     print(f"{metrics['arch']}: {100 * metrics['val_acc']:.2f}% on validation after "

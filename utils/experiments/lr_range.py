@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from utils.augment import training_batch
 from utils.data import MNISTSplits, normalization_stats
 from utils.paths import resolve_device
-from utils.train import TrainConfig, resolve_fast_path, start_state, training_step
+from utils.train import TrainConfig, resolve_numeric_path, start_state, training_step
 
 SMOOTHING = 0.05  # exponential moving average of the loss, as in Smith's and fastai's finders
 DIVERGED = 4.0  # stop once the smoothed loss exceeds 4x its best
@@ -41,8 +41,8 @@ def lr_range_test(config: TrainConfig, splits: MNISTSplits, start_lr: float = 1e
     if steps < 2:
         raise ValueError(f"steps must be at least 2, got {steps}.")
     device = resolve_device(config.device)
-    fast = resolve_fast_path(config, device)
-    state = start_state(config, device, fast)
+    numeric = resolve_numeric_path(config.amp, config.channels_last, device)
+    state = start_state(config, device, numeric)
     model, optimizer = state.model, state.optimizer
     images, labels = splits.train_images.to(device), splits.train_labels.to(device)
     normalization = normalization_stats(splits.train_images)
@@ -56,7 +56,7 @@ def lr_range_test(config: TrainConfig, splits: MNISTSplits, start_lr: float = 1e
         idx = torch.randint(len(labels), (config.batch_size,), device=device,
                             generator=state.generator)
         x = training_batch(images[idx], augment, *normalization, generator=state.generator)
-        loss, _ = training_step(model, optimizer, x, labels[idx], lr, config, fast)
+        loss, _ = training_step(model, optimizer, x, labels[idx], lr, config, numeric)
         value = loss.item()
         smoothed = SMOOTHING * value + (1 - SMOOTHING) * smoothed
         debiased = smoothed / (1 - (1 - SMOOTHING) ** (step + 1))

@@ -31,9 +31,11 @@ from utils.atomic_files import atomic_write_text
 from utils.checkpoints import load_model_checkpoint
 from utils.data import MNISTSplits, load_mnist_splits
 from utils.evaluate import predict_logits
+from utils.experiments.cli import add_mnist_root
 from utils.experiments.run_store import (
     RunFolderError,
     SettingsMismatch,
+    numeric_path_of,
     read_metrics,
     require_finished,
     require_runs_root,
@@ -42,16 +44,11 @@ from utils.experiments.run_store import (
     settings_differences,
 )
 from utils.experiments.sweep import METRICS_FILE, run_folder, tables_dir
-from utils.models import available_models
+from utils.models import require_known_models
+from utils.numeric_path import FLOAT32
 from utils.paths import RESULTS_DIR, check_output_file
-from utils.stats import (
-    McNemarResult,
-    beyond_noise,
-    mcnemar_exact,
-    mcnemar_from_correct,
-    paired_t_statistic,
-)
-from utils.train import MODEL_FILE
+from utils.run_files import MODEL_FILE
+from utils.stats import McNemarResult, PairedSeeds, mcnemar_from_correct, paired_seeds
 
 MODELS = ["primary19k", "compact8k"]  # the two models the bf16 study compares
 RUN_METRICS_KEYS = ("arch", "seed", "test_errors")  # what a comparison reads of metrics.json
@@ -62,19 +59,18 @@ class ScoredRun:
     """One finished run's right/wrong answers on the validation and test images."""
 
     seed: int
-    precision: str  # "float32" or "bfloat16 autocast"
+    precision: str  # the forward pass: FLOAT32 or BF16_AUTOCAST (utils.numeric_path)
     cpu: str  # where it trained (device, CPU, kernels, torch), as its run recorded it
     val_correct: torch.Tensor
     test_correct: torch.Tensor
 
 
 def training_precision(metadata: dict[str, Any]) -> str:
-    """The forward pass's number format. Runs saved before the engine recorded it trained in
-    float32 on the CPU (bf16 autocast was CUDA-only then); anything else is refused."""
-    if "precision" in metadata:
-        return metadata["precision"]["forward"]
-    if metadata.get("device") == "cpu":
-        return "float32"
+    """The forward pass's number format, as :func:`numeric_path_of` reads it; a run whose path
+    is not known (saved on a GPU before the engine recorded it) is refused."""
+    forward = numeric_path_of(metadata).get("forward")
+    if forward is not None:
+        return forward
     raise ValueError(f"A {metadata.get('device')} run saved without its numeric path: it may "
                      "have trained in bf16 (older engines turned autocast on for CUDA). Compare "
                      "runs that record metadata['precision'].")
@@ -84,7 +80,7 @@ def hardware_of(metadata: dict[str, Any], torch_version: str | None = None) -> s
     """``cpu: AMD EPYC, no bf16 kernels; torch 2.14.1`` (an emulated bf16 run). Kernels and
     memory format are named for bf16 runs only; older runs say what they did not record."""
     label = f"{metadata.get('device', '?')}: {metadata.get('cpu', 'CPU not recorded')}"
-    if training_precision(metadata) != "float32":
+    if training_precision(metadata) != FLOAT32:
         precision = metadata.get("precision", {})
         label += {True: ", bf16 kernels", False: ", no bf16 kernels"}.get(
             precision.get("cpu_bf16_kernels"), ", bf16 kernels not recorded")
@@ -144,16 +140,15 @@ class PairedSplit:
         return [m.p_value for m in self.per_seed]
 
     @property
-    def pooled_p(self) -> float:
-        return mcnemar_exact(sum(self.only_reference_right), sum(self.only_candidate_right)).p_value
-
-    @property
-    def t_statistic(self) -> float:
-        return paired_t_statistic(self.diffs)
+    def over_seeds(self) -> PairedSeeds | None:
+        """The run-level comparison (seeds are the sample); None with one seed."""
+        return paired_seeds(self.diffs) if len(self.diffs) > 1 else None
 
     @property
     def beyond_noise(self) -> bool:
-        return beyond_noise(self.diffs, self.pooled_p)
+        """Decided over seeds alone, as every recipe comparison of the course: the per-seed
+        McNemar tests describe fixed networks and play no part."""
+        return self.over_seeds is not None and self.over_seeds.beyond_noise
 
 
 def percent_right(correct: torch.Tensor) -> float:
@@ -183,7 +178,7 @@ def describe(runs: list[ScoredRun]) -> str:
     return "; ".join(labels)
 
 
-def paired_seeds(arch: str, reference_root: Path, candidate_root: Path) -> list[int]:
+def shared_seeds(arch: str, reference_root: Path, candidate_root: Path) -> list[int]:
     """The seeds of ``arch`` finished under both roots (``seed<N>`` folders only), each pair
     checked to differ in its numeric path alone: all from files, before any data loads."""
     def finished(root: Path) -> set[int]:
@@ -202,7 +197,7 @@ def paired_seeds(arch: str, reference_root: Path, candidate_root: Path) -> list[
 def compare_model(arch: str, reference_root: Path, candidate_root: Path,
                   splits: MNISTSplits) -> ModelComparison:
     """Pair every seed finished under both roots; a clear error when there is none."""
-    seeds = paired_seeds(arch, reference_root, candidate_root)
+    seeds = shared_seeds(arch, reference_root, candidate_root)
     reference = [score_run(run_folder(reference_root, arch, s), splits) for s in seeds]
     candidate = [score_run(run_folder(candidate_root, arch, s), splits) for s in seeds]
     if {r.precision for r in reference} == {c.precision for c in candidate}:
@@ -245,8 +240,14 @@ def mean_std(values: list[float], signed: bool = False) -> str:
 
 
 def t_cell(paired: PairedSplit) -> str:
-    """The paired t, or a dash for one seed (no spread over seeds to divide by)."""
-    return f"{paired.t_statistic:+.2f}" if len(paired.diffs) > 1 else "—"
+    """The paired t and its p, or a dash for one seed (no spread over seeds to divide by)."""
+    seeds = paired.over_seeds
+    return "—" if seeds is None else f"{seeds.t:+.2f} (p {seeds.p_value:.2g})"
+
+
+def interval_cell(paired: PairedSplit) -> str:
+    seeds = paired.over_seeds
+    return "—" if seeds is None else f"{seeds.ci95[0]:+.2f} to {seeds.ci95[1]:+.2f}"
 
 
 def verdict(paired: PairedSplit) -> str:
@@ -280,16 +281,18 @@ def markdown(comparisons: list[ModelComparison]) -> str:
              "(same model, seed, data order and augmentation); both are evaluated in float32 on "
              "the same images. Accuracy in %, final epoch. Δ = candidate − reference on the same "
              "seed. b / c = images only the reference / only the candidate gets right; p = exact "
-             "McNemar. 'Beyond noise': the paired t-test over seeds and the exact McNemar test on "
-             "all seeds' discordant images both reject 'no change' at 5%. The decision is read "
-             "on validation; the test rows re-score the same weights (nothing is chosen on them).",
+             "McNemar, per seed: a statement about those two fixed networks, not about the numeric "
+             "paths, so it plays no part in the verdict. 'Beyond noise': the paired t-test over "
+             "seeds (the training run is the unit) rejects 'no change' at 5%, which is the same "
+             "as the 95% interval of the mean Δ excluding zero. The decision is read on "
+             "validation; the test rows re-score the same weights (nothing is chosen on them).",
              ""]
     for comp in comparisons:
         seeds = f"{len(comp.seeds)} seed{'s' if len(comp.seeds) > 1 else ''}"
         lines += [f"## {comp.arch} ({seeds}: {', '.join(map(str, comp.seeds))})",
                   "", f"- reference: {comp.reference_path}", f"- candidate: {comp.candidate_path}",
                   "", "| split | reference mean ± std | candidate mean ± std | Δ per seed | "
-                  "Δ mean ± std | paired t | b / c per seed | McNemar p per seed | pooled p | "
+                  "Δ mean ± std | 95% CI of Δ | paired t | b / c per seed | McNemar p per seed | "
                   "verdict |", "|" + " --- |" * 10]
         for name, paired in (("validation (5,000)", comp.val), ("test (10,000)", comp.test)):
             diffs = paired.diffs
@@ -297,9 +300,9 @@ def markdown(comparisons: list[ModelComparison]) -> str:
             lines.append(
                 f"| {name} | {mean_std(paired.reference)} | {mean_std(paired.candidate)} | "
                 f"{', '.join(f'{d:+.2f}' for d in diffs)} | {mean_std(diffs, signed=True)} | "
-                f"{t_cell(paired)} | "
+                f"{interval_cell(paired)} | {t_cell(paired)} | "
                 f"{', '.join(f'{b} / {c}' for b, c in counts)} | "
-                f"{', '.join(f'{p:.2g}' for p in paired.p_values)} | {paired.pooled_p:.2g} | "
+                f"{', '.join(f'{p:.2g}' for p in paired.p_values)} | "
                 f"{verdict(paired)} |")
         lines.append("")
     return "\n".join(lines)
@@ -327,12 +330,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for comparison.md and .csv (default: beside the candidate "
                              "runs, as utils.experiments.sweep puts its tables)")
-    parser.add_argument("--mnist-root", default=None,
-                        help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
+    add_mnist_root(parser)
     args = parser.parse_args(argv)
-    unknown = [m for m in args.models if m not in available_models()]
-    if unknown:
-        parser.error(f"Unknown model(s) {unknown}: choose from {', '.join(available_models())}.")
+    try:
+        require_known_models(args.models)
+    except ValueError as exc:
+        parser.error(str(exc))
     for option, root in (("--reference-root", args.reference_root),
                          ("--candidate-root", args.candidate_root)):
         if not root.is_dir():

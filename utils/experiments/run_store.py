@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from utils.numeric_path import FLOAT32
 from utils.run_files import (
     METRICS_FILE,
     METRICS_KEYS,
@@ -142,7 +143,7 @@ def numeric_path_of(metadata: dict[str, Any]) -> dict[str, Any]:
         return {"forward": precision.get("forward"),
                 "channels_last": bool(precision.get("channels_last", False))}
     if metadata.get("device") == "cpu":
-        return {"forward": "float32", "channels_last": False}
+        return {"forward": FLOAT32, "channels_last": False}
     return {}
 
 
@@ -235,14 +236,13 @@ def expected_settings(config: Any) -> dict[str, Any]:
     """The settings a run of ``config`` (a TrainConfig) will record, known before it trains:
     the numeric path ``"auto"`` resolves to here, and the teachers' current checkpoints."""
     from utils.distill import teacher_records
+    from utils.numeric_path import resolve_numeric_path
     from utils.paths import resolve_device
-    from utils.train import resolve_fast_path
 
-    fast = resolve_fast_path(config, resolve_device(config.device))
+    numeric = resolve_numeric_path(config.amp, config.channels_last, resolve_device(config.device))
     return settings_of_record({
         "config": config.to_dict(),
-        "numeric_path": {"forward": "bfloat16 autocast" if fast.bf16_autocast else "float32",
-                         "channels_last": fast.channels_last},
+        "numeric_path": {"forward": numeric.forward, "channels_last": numeric.channels_last},
         "teachers": teacher_records(config.teacher),
     })
 

@@ -35,6 +35,14 @@ from utils.atomic_files import atomic_write_json, atomic_write_text
 from utils.checkpoints import load_model_checkpoint
 from utils.data import MNISTSplits, load_mnist_splits
 from utils.evaluate import predict_logits
+from utils.experiments.cli import (
+    add_amp,
+    add_device,
+    add_mnist_root,
+    add_no_progress,
+    add_seeds,
+    positive_int,
+)
 from utils.experiments.run_store import (
     CONTROL,
     KEEP_APART,
@@ -53,7 +61,8 @@ from utils.experiments.run_store import (
     scan_runs,
     settings_differences,
 )
-from utils.models import available_models
+from utils.models import available_models, require_known_models
+from utils.numeric_path import FLOAT32
 from utils.paths import (
     FIGURES_DIR,
     REPO_ROOT,
@@ -119,16 +128,14 @@ def require_distinct_seeds(seeds: list[int]) -> None:
 def plan_runs(models: list[str], seeds: list[int], variant: str, epochs: int | None,
               device: str, amp: str = "auto") -> list[RunSpec]:
     """Every run's config, validated: a bad name, epoch count or device fails here, at once."""
-    unknown = [m for m in models if m not in available_models()]
-    if unknown:
-        raise ValueError(f"Unknown model(s) {unknown}: choose from {', '.join(available_models())}.")
+    require_known_models(models)
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}: choose from {', '.join(VARIANTS)}.")
     require_distinct_seeds(seeds)
     resolve_device(device)
     specs = []
     for arch in models:
-        settings = {"arch": arch, "epochs": DEFAULT_EPOCHS.get(arch, 15), "device": device,
+        settings = {"arch": arch, "epochs": DEFAULT_EPOCHS.get(arch, TrainConfig.epochs), "device": device,
                     "amp": amp, **VARIANTS[variant]}
         config = TrainConfig(**{**settings, **({"epochs": epochs} if epochs else {})})
         for seed in seeds:
@@ -216,7 +223,7 @@ def flags_for(finished: dict[str, Any], asked: dict[str, Any]) -> list[str]:
         flags.append(f"--epochs {finished['epochs']}")
     if any(key in finished and finished[key] != asked.get(key)
            for key in ("forward pass", "memory format")):
-        flags.append("--amp off" if finished.get("forward pass") == "float32" else "--amp on")
+        flags.append("--amp off" if finished.get("forward pass") == FLOAT32 else "--amp on")
     return flags
 
 
@@ -390,20 +397,6 @@ def write_tables(rows: list[dict[str, Any]], out_dir: Path, stem: str = "sweep")
     atomic_write_text("\n".join(md) + "\n", out_dir / f"{stem}.md")
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
 def tables_dir(runs_root: Path, out: Path | None = None) -> Path:
     """Where a sweep's tables go: ``--out`` if given, else beside the runs they summarise: the
     parent of a root named ``runs`` (``results/runs`` -> ``results/``, ``results/bf16/runs`` ->
@@ -419,18 +412,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["primary19k", "compact8k", "original19k"],
                         metavar="NAME", help=f"architectures to train ({', '.join(available_models())})")
-    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0, 1, 2, 3, 4],
-                        metavar="K", help="one run per seed (weight init, batch order, augmentation)")
+    add_seeds(parser, [0, 1, 2, 3, 4], "one run per seed (weight init, batch order, augmentation)")
     parser.add_argument("--variant", default=CONTROL, choices=sorted(VARIANTS),
                         help="settings changed from the shipped recipe (default: none)")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="override the per-model epoch budget "
                              f"(default: {DEFAULT_EPOCHS})")
-    parser.add_argument("--device", default="auto",
-                        help="'auto' (CUDA when present, else CPU), 'cpu' or 'cuda[:N]'")
-    parser.add_argument("--amp", default="auto", choices=["auto", "on", "off"],
-                        help="bfloat16 autocast of the forward pass (TrainConfig.amp); 'off' "
-                             "keeps a GPU run in float32 like the CPU runs")
+    add_device(parser)
+    add_amp(parser, why="'off' keeps a GPU run in float32 like the CPU runs")
     parser.add_argument("--runs-root", type=Path, default=RESULTS_DIR / "runs",
                         help="one folder per run below it; runs of other settings need their "
                              "own root. Tables go beside it: to its parent when it is named "
@@ -438,9 +427,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for sweep.* and sweep_variants.* (default: beside the runs, "
                              "see --runs-root)")
-    parser.add_argument("--mnist-root", default=None,
-                        help="folder holding MNIST/raw/ (default: $MNIST_ROOT, else ./data)")
-    parser.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
+    add_mnist_root(parser)
+    add_no_progress(parser)
     parser.add_argument("--figures-dir", type=Path, default=None,
                         help="where the frontier figure goes (default: the repo's figures/; "
                              "with another --runs-root, no figure unless this is given)")

@@ -23,8 +23,8 @@ from utils.course.checkers.core import (
 from utils.evaluate import loss_and_accuracy
 from utils.models import build_model
 from utils.train import (
-    FastPath,
     FitResult,
+    NumericPath,
     TrainConfig,
     learning_rate_at,
     lr_schedule,
@@ -201,7 +201,7 @@ def reference_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Te
                    y: torch.Tensor, lr: float, label_smoothing: float) -> torch.Tensor:
     """The engine's own step in float32 (what fit runs), with the student's signature."""
     config = TrainConfig(arch="micro2k", label_smoothing=label_smoothing)
-    return training_step(net, opt, x, y, lr, config, FastPath(False, False))[0]
+    return training_step(net, opt, x, y, lr, config, NumericPath(False, False))[0]
 
 
 def _step_without_lr(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
