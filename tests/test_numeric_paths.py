@@ -166,3 +166,16 @@ def test_bad_arguments_fail_before_mnist_is_loaded(tmp_path, monkeypatch, capsys
     with pytest.raises(SystemExit):
         numeric_paths.main(argv)
     assert message in capsys.readouterr().err
+
+
+
+def test_the_command_pairs_two_roots_end_to_end(tmp_path: Path, small, monkeypatch, capsys) -> None:
+    """main(), as the command line runs it: arguments checked, seeds paired, tables written."""
+    fp32, bf16 = two_roots(tmp_path, small)
+    monkeypatch.setattr(numeric_paths, "load_mnist_splits", lambda root=None: small)
+    numeric_paths.main(["--models", ARCH, "--reference-root", str(fp32),
+                        "--candidate-root", str(bf16), "--out", str(tmp_path / "out")])
+    report = (tmp_path / "out" / "comparison.md").read_text()
+    assert f"## {ARCH} (3 seeds: 0, 1, 2)" in report and "95% CI of Δ" in report
+    assert "pooled" not in report  # the verdict is the run-level test's alone
+    assert "[numeric_paths] wrote" in capsys.readouterr().out

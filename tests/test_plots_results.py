@@ -29,6 +29,22 @@ def test_effects_draws_one_row_per_variant_without_the_control():
     _close(fig)
 
 
+def test_effects_draws_a_variant_that_did_not_train_at_the_edge_not_on_the_scale():
+    """A run that stayed at chance (-88 points) would squash every other row against zero."""
+    comparisons = [Comparison("control", [0, 1, 2], 99.57, 0.05, [0, 0, 0], [], 30.0),
+                   Comparison("aug2", [0, 1, 2], 99.38, 0.02, [-0.16, -0.24, -0.16], [], 30.0),
+                   Comparison("nobn-lr0.3", [0, 1, 2], 11.24, 0.0, [-88.3, -88.4, -88.3], [],
+                              30.0)]
+    fig = plot_effects(comparisons)
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    assert -1 < low < -0.24 and 0 < high < 1  # the scale of the rows that trained
+    notes = [t.get_text() for t in ax.texts]
+    assert any("-88.3" in t and "did not train" in t for t in notes)
+    assert len(ax.get_yticklabels()) == 2  # still one row each
+    _close(fig)
+
+
 def test_setting_curve_plots_means_in_setting_order_and_times_on_a_twin_axis():
     rows = [{"variant": v, "val_acc": a} for v, a in
             [("ep5", 0.9940), ("ep5", 0.9946), ("control", 0.9957), ("control", 0.9955)]]

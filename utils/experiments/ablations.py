@@ -30,6 +30,7 @@ import csv
 import io
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -404,9 +405,13 @@ MD_INTRO = (
 
 
 def markdown_table(rows: list[dict[str, Any]], comparisons: list[Comparison]) -> str:
-    devices = sorted({r["device"] for r in rows})
+    per_device = Counter(r["device"] for r in rows)
+    devices = ", ".join(f"{n} on {device}" for device, n in sorted(per_device.items()))
     md = ["# Ablations of primary19k (validation split only)", "",
-          f"Runs: {len(rows)} on {', '.join(devices)}. {MD_INTRO}", "",
+          f"Runs: {len(rows)} ({devices}; forward pass "
+          f"{', '.join(sorted({r.get('precision', 'not recorded') for r in rows}))}). A run's "
+          f"seconds depend on its device and on the load it shared the machine with. "
+          f"{MD_INTRO}", "",
           "| variant | changed | seeds | val acc mean ± std | Δ vs control (mean ± std) | "
           "95% CI of Δ | paired t | p (t-test) | MDE (80% power) | beyond noise | "
           "McNemar p per seed (fixed networks) | train s / run |",

@@ -351,7 +351,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         for name in ("comparison.csv", "comparison.md"):
             check_output_file(args.out / name, "--out")
         for arch in args.models:
-            paired_seeds(arch, args.reference_root, args.candidate_root)
+            shared_seeds(arch, args.reference_root, args.candidate_root)
     except ValueError as exc:
         parser.error(str(exc))
     return args

@@ -11,20 +11,37 @@ from matplotlib.figure import Figure
 
 from utils.experiments.ablations import ABLATIONS, CONTROL, Comparison
 
+OFF_SCALE = 5.0  # points: a variant further from the control than this did not train, and is
+# drawn as an arrow at the edge, so that it does not squash every other row against zero
+
 
 def plot_effects(comparisons: Sequence[Comparison]) -> Figure:
     """One row per variant: its paired difference to the control, seed by seed (dots) and
-    their mean ± std (bar); filled when beyond the seed noise. Rows grouped by design question."""
+    their mean ± std (bar); filled when beyond the seed noise. Rows grouped by design question.
+    A variant more than ``OFF_SCALE`` points away is an arrow at the edge, labelled."""
     rows = [c for c in comparisons if c.variant != CONTROL]
     order = {name: i for i, name in enumerate(ABLATIONS)}
     rows.sort(key=lambda c: order[c.variant])
+    on_scale = [c for c in rows if abs(c.diff_mean) <= OFF_SCALE]
+    values = [v for c in on_scale for v in (*c.diffs, c.diff_mean - c.diff_std,
+                                             c.diff_mean + c.diff_std)] or [-1.0, 1.0]
+    low, high = min(values + [0.0]) - 0.15, max(values + [0.0]) + 0.15
     fig, ax = plt.subplots(figsize=(8.5, 0.36 * len(rows) + 1.6))
     for y, comp in enumerate(rows):
         colour = "tab:red" if comp.diff_mean < 0 else "tab:green"
+        if comp not in on_scale:
+            edge = low if comp.diff_mean < 0 else high
+            inward = 0.3 * (high - low) * (1 if comp.diff_mean < 0 else -1)
+            ax.annotate(f"{comp.diff_mean:+.1f} (off the scale: did not train)", xy=(edge, y),
+                        xytext=(edge + inward, y), va="center",
+                        ha="left" if comp.diff_mean < 0 else "right", fontsize=8, color=colour,
+                        arrowprops={"arrowstyle": "->", "color": colour})
+            continue
         ax.errorbar(comp.diff_mean, y, xerr=comp.diff_std, fmt="o", color=colour,
                     markerfacecolor=colour if comp.beyond_noise else "white", markersize=7,
                     capsize=3, zorder=3)
         ax.scatter(comp.diffs, [y] * len(comp.diffs), s=10, color="0.35", zorder=4)
+    ax.set_xlim(low, high)
     ax.axvline(0, color="black", linewidth=1)
     labels = [f"{ABLATIONS[c.variant].group}: {ABLATIONS[c.variant].changed}" for c in rows]
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
