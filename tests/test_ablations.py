@@ -186,7 +186,7 @@ def test_markdown_states_the_run_level_rule_and_labels_mcnemar() -> None:
     comparisons = [ablations.Comparison("control", [0, 1, 2], 99.55, 0.05, [0.0] * 3, [], 30.0),
                    ablations.Comparison("aug2", [0, 1, 2], 99.36, 0.02, [-0.16, -0.24, -0.16],
                                         [0.1, 0.02, 0.13], 30.0)]
-    text = ablations.markdown_table(rows, comparisons)
+    text = ablations.markdown_report(rows, comparisons)
     assert "pooled" not in text.lower()
     assert "McNemar p per seed (fixed networks)" in text
     line = next(x for x in text.splitlines() if x.startswith("| aug2 |"))

@@ -13,6 +13,7 @@ where ``A`` is the map that enters the global average pool.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -183,6 +184,7 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, meth
     ``|gradient|``; integrated gradients and occlusion are signed (positive = evidence for
     ``target``); Grad-CAM is its ReLU'd map placed on the input grid like a CAM.
     """
+    # here, not at the top: captum takes seconds to import, and only this function needs it
     from captum.attr import IntegratedGradients, LayerGradCam, Occlusion, Saliency
 
     model = model.eval()
@@ -271,8 +273,6 @@ def effective_receptive_field(model: nn.Module, inputs: torch.Tensor,
 
 
 def _double_copy(model: nn.Module) -> nn.Module:
-    import copy
-
     return copy.deepcopy(model).double().eval()
 
 

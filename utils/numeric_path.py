@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
+from utils.run_files import BF16_AUTOCAST, FLOAT32
+
 SWITCHES = ("auto", "on", "off")
-FLOAT32, BF16_AUTOCAST = "float32", "bfloat16 autocast"  # the forward pass, as runs record it
 
 
 def cpu_supports_bf16() -> bool:

@@ -23,14 +23,14 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchinfo import summary
 
-if TYPE_CHECKING:
-    import pandas as pd
+from utils.models import build_model, count_parameters
 
 # Modules that act on each position independently (in eval mode): they keep the geometry.
 POINTWISE_TYPES: tuple[type[nn.Module], ...] = (
@@ -291,8 +291,6 @@ def rf_dataframe(rows: Sequence[LayerRF], key_layers_only: bool = False) -> pd.D
     ``key_layers_only`` keeps the rows that change the geometry or hold parameters (convs,
     pools, BatchNorm, Linear) and drops ReLU/Dropout/Flatten, which repeat the row above.
     """
-    import pandas as pd
-
     if key_layers_only:
         rows = [row for row in rows if row.kernel is not None or row.params > 0]
     frame = pd.DataFrame([asdict(row) for row in rows])
@@ -348,10 +346,6 @@ def unit_coverage(rows: Sequence[LayerRF], layer: str, input_size: int) -> list[
 
 def family_summary(names: Sequence[str], input_size: int = 28) -> pd.DataFrame:
     """One line per registered model: parameters, MACs per image, final RF and map size."""
-    import pandas as pd
-
-    from utils.models import build_model, count_parameters
-
     records = []
     for name in names:
         model = build_model(name)
@@ -470,8 +464,6 @@ def empirical_check(model: nn.Module, input_size: int = 64) -> pd.DataFrame:
     ``input_size`` defaults to 64 so that the centre unit's field lies inside the image and
     the measurement is not cut by the border (GAP's field is always cut: it spans the map).
     """
-    import pandas as pd
-
     records = []
     for row in spatial_rows(receptive_field_table(model, input_size), windows_only=True):
         centre = row.size // 2
@@ -496,8 +488,6 @@ def summary_text(model: nn.Module, input_size: int = 28, in_channels: int = 1) -
     """torchinfo's layer table as plain text, without the memory-estimate lines (MB), which
     depend on dtype and torchinfo version rather than on the architecture, and with the
     total mult-adds as an exact integer (torchinfo counts bias adds and BatchNorm too)."""
-    from torchinfo import summary
-
     stats = summary(
         model,
         input_size=(1, in_channels, input_size, input_size),

@@ -21,6 +21,8 @@ METRICS_FILE = "metrics.json"
 RECORD_FILE = "run.json"
 METRICS_KEYS = ("arch", "seed", "val_acc")  # what every finished run's metrics.json holds
 FRACTIONS = ("val_acc", "test_acc")  # accuracies are stored as fractions in [0, 1]
+# The forward pass of a run's numeric path (utils.numeric_path), as run records name it
+FLOAT32, BF16_AUTOCAST = "float32", "bfloat16 autocast"
 
 
 class RunFolderError(ValueError):

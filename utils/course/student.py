@@ -31,6 +31,8 @@ from pathlib import Path
 
 import nbformat
 
+from utils.paths import REPO_ROOT, check_output_dir, is_within
+
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 SOLUTION_TAG = "solution"
@@ -151,8 +153,6 @@ def check_out_dir(out_dir: Path, notebooks_dir: Path, notebooks: Sequence[Path])
     """The student copies must never land on the instructor notebooks: ``out_dir`` may not be
     the notebooks folder or lie inside it, and no copy may resolve to a source notebook (a
     link). Also a folder that can be written, checked before any notebook is read."""
-    from utils.paths import check_output_dir, is_within
-
     if is_within(out_dir, notebooks_dir):
         raise ValueError(f"--out {out_dir} is the notebooks folder {notebooks_dir} or inside it: "
                          "the student copies would replace or sit among the instructor "
@@ -207,8 +207,6 @@ IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "student.py")
 
 def check_support_target(out_dir: Path, repo_root: Path) -> None:
     """The folder may not lie inside a folder it copies (it would copy itself into itself)."""
-    from utils.paths import is_within
-
     for name in SUPPORT:
         if is_within(out_dir, repo_root / name):
             raise ValueError(f"--out {out_dir} is inside {repo_root / name}, which the student "
@@ -233,8 +231,6 @@ def write_support_files(notebooks_dir: Path, out_dir: Path, repo_root: Path) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from utils.paths import REPO_ROOT
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebooks", type=Path, default=REPO_ROOT / "notebooks",
                         help="folder holding the instructor notebooks 0*.ipynb")

@@ -66,8 +66,9 @@ from utils.experiments.sweep import (
     run_folder,
     run_name,
 )
-from utils.numeric_path import FLOAT32
+from utils.experiments.tables import markdown_table
 from utils.paths import RESULTS_DIR, check_output_dir, check_output_file, resolve_device
+from utils.run_files import FLOAT32
 from utils.stats import PairedSeeds, mcnemar_exact, paired_seeds, paired_t_statistic
 from utils.train import MODEL_FILE, TrainConfig, fit
 
@@ -390,7 +391,7 @@ def write_tables(rows: list[dict[str, Any]], comparisons: list[Comparison], out_
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(buffer.getvalue(), out_dir / "ablations.csv")
-    atomic_write_text(markdown_table(rows, comparisons), out_dir / "ablations.md")
+    atomic_write_text(markdown_report(rows, comparisons), out_dir / "ablations.md")
 
 
 MD_INTRO = (
@@ -404,19 +405,16 @@ MD_INTRO = (
     "about those networks, not about the recipes; it plays no part in the verdict.")
 
 
-def markdown_table(rows: list[dict[str, Any]], comparisons: list[Comparison]) -> str:
+def markdown_report(rows: list[dict[str, Any]], comparisons: list[Comparison]) -> str:
     per_device = Counter(r["device"] for r in rows)
     devices = ", ".join(f"{n} on {device}" for device, n in sorted(per_device.items()))
     md = ["# Ablations of primary19k (validation split only)", "",
           f"Runs: {len(rows)} ({devices}; forward pass "
           f"{', '.join(sorted({r.get('precision', 'not recorded') for r in rows}))}). A run's "
           f"seconds depend on its device and on the load it shared the machine with. "
-          f"{MD_INTRO}", "",
-          "| variant | changed | seeds | val acc mean ± std | Δ vs control (mean ± std) | "
-          "95% CI of Δ | paired t | p (t-test) | MDE (80% power) | beyond noise | "
-          "McNemar p per seed (fixed networks) | train s / run |",
-          "|" + " --- |" * 12]
+          f"{MD_INTRO}", ""]
     changed = {r["variant"]: r["changed"] for r in rows}
+    table = []
     for comp in comparisons:
         paired = comp.paired
         cells = ["—"] * 6
@@ -425,11 +423,14 @@ def markdown_table(rows: list[dict[str, Any]], comparisons: list[Comparison]) ->
             cells = [f"{low:+.2f} to {high:+.2f}", f"{paired.t:+.1f}", f"{paired.p_value:.2g}",
                      f"{paired.mde80:.2f}", "yes" if paired.beyond_noise else "no",
                      ", ".join(f"{p:.2g}" for p in comp.p_values)]
-        md.append(
-            f"| {comp.variant} | {changed[comp.variant]} | {len(comp.seeds)} | "
-            f"{comp.val_mean:.2f} ± {comp.val_std:.2f} | "
-            f"{comp.diff_mean:+.2f} ± {comp.diff_std:.2f} | {' | '.join(cells)} | "
-            f"{comp.seconds_mean:.0f} |")
+        table.append([comp.variant, changed[comp.variant], len(comp.seeds),
+                      f"{comp.val_mean:.2f} ± {comp.val_std:.2f}",
+                      f"{comp.diff_mean:+.2f} ± {comp.diff_std:.2f}", *cells,
+                      f"{comp.seconds_mean:.0f}"])
+    md += markdown_table(
+        ["variant", "changed", "seeds", "val acc mean ± std", "Δ vs control (mean ± std)",
+         "95% CI of Δ", "paired t", "p (t-test)", "MDE (80% power)", "beyond noise",
+         "McNemar p per seed (fixed networks)", "train s / run"], table)
     return "\n".join(md) + "\n"
 
 

@@ -19,7 +19,7 @@ as resolved, torch, the device and the CPU. ``run`` trains through the ablation 
 match their sha256 or their recorded accuracy, the same (variant, seed) or the same predictions
 handed in twice, files whose settings differ other than in variant and seed, and a variant seed
 without the control at that seed (the comparison is paired by seed). Then it runs notebook 05's
-analysis (``utils.experiments.ablations.compare_to_control`` and ``markdown_table``) on the files.
+analysis (``utils.experiments.ablations.compare_to_control`` and ``markdown_report``) on the files.
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ from utils.experiments.sweep import (
     run_folder,
     run_name,
 )
-from utils.numeric_path import FLOAT32
+from utils.experiments.tables import markdown_table
 from utils.paths import REPO_ROOT, check_output_file, is_within
-from utils.run_files import non_finite
+from utils.run_files import FLOAT32, non_finite
 from utils.train import HISTORY_FILE, MAX_SEED, TrainConfig, cpu_model, load_history
 
 FORMAT = "tiny-cnn class experiment result"
@@ -477,7 +477,7 @@ def analyse(results: Sequence[Result], val_labels: torch.Tensor) -> str:
         root = write_runs_root(results, Path(tmp) / "ablations")
         rows = ablations.collect(root)
         comparisons = ablations.compare_to_control(rows, root, val_labels)
-        table = ablations.markdown_table(rows, comparisons)
+        table = ablations.markdown_report(rows, comparisons)
     return class_markdown(results, table)
 
 
@@ -499,17 +499,17 @@ def describe_settings(data: dict[str, Any]) -> str:
 
 def class_markdown(results: Sequence[Result], table: str) -> str:
     """A title, the shared settings, notebook 05's table (its own title dropped) and the files."""
-    body = table.split("\n", 2)[2]  # markdown_table's text after its title and blank line
-    files = [f"| {r.path.name} | {r.variant} | {r.seed} | {r.data['device']} | "
-             f"{r.data['predictions_sha256'][:12]} |" for r in results]
+    body = table.split("\n", 2)[2]  # markdown_report's text after its title and blank line
+    files = markdown_table(
+        ["file", "variant", "seed", "device", "predictions sha256 (first 12)"],
+        [[r.path.name, r.variant, r.seed, r.data["device"], r.data["predictions_sha256"][:12]]
+         for r in results])
     return "\n".join([
         f"# Class experiment: {STUDY}", "",
         f"{len(results)} result files merged by python -m utils.experiments.class_experiment merge. Shared "
         f"settings: {describe_settings(results[0].data)}", "",
         body.rstrip("\n"), "",
-        "## Files", "",
-        "| file | variant | seed | device | predictions sha256 (first 12) |",
-        "|" + " --- |" * 5, *files]) + "\n"
+        "## Files", "", *files]) + "\n"
 
 
 # ------------------------------------------------------------------ command line

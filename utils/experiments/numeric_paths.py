@@ -44,10 +44,10 @@ from utils.experiments.run_store import (
     settings_differences,
 )
 from utils.experiments.sweep import METRICS_FILE, run_folder, tables_dir
+from utils.experiments.tables import markdown_table
 from utils.models import require_known_models
-from utils.numeric_path import FLOAT32
 from utils.paths import RESULTS_DIR, check_output_file
-from utils.run_files import MODEL_FILE
+from utils.run_files import FLOAT32, MODEL_FILE
 from utils.stats import McNemarResult, PairedSeeds, mcnemar_from_correct, paired_seeds
 
 MODELS = ["primary19k", "compact8k"]  # the two models the bf16 study compares
@@ -291,19 +291,20 @@ def markdown(comparisons: list[ModelComparison]) -> str:
         seeds = f"{len(comp.seeds)} seed{'s' if len(comp.seeds) > 1 else ''}"
         lines += [f"## {comp.arch} ({seeds}: {', '.join(map(str, comp.seeds))})",
                   "", f"- reference: {comp.reference_path}", f"- candidate: {comp.candidate_path}",
-                  "", "| split | reference mean ± std | candidate mean ± std | Δ per seed | "
-                  "Δ mean ± std | 95% CI of Δ | paired t | b / c per seed | McNemar p per seed | "
-                  "verdict |", "|" + " --- |" * 10]
+                  ""]
+        rows = []
         for name, paired in (("validation (5,000)", comp.val), ("test (10,000)", comp.test)):
             diffs = paired.diffs
             counts = zip(paired.only_reference_right, paired.only_candidate_right, strict=True)
-            lines.append(
-                f"| {name} | {mean_std(paired.reference)} | {mean_std(paired.candidate)} | "
-                f"{', '.join(f'{d:+.2f}' for d in diffs)} | {mean_std(diffs, signed=True)} | "
-                f"{interval_cell(paired)} | {t_cell(paired)} | "
-                f"{', '.join(f'{b} / {c}' for b, c in counts)} | "
-                f"{', '.join(f'{p:.2g}' for p in paired.p_values)} | "
-                f"{verdict(paired)} |")
+            rows.append([name, mean_std(paired.reference), mean_std(paired.candidate),
+                         ", ".join(f"{d:+.2f}" for d in diffs), mean_std(diffs, signed=True),
+                         interval_cell(paired), t_cell(paired),
+                         ", ".join(f"{b} / {c}" for b, c in counts),
+                         ", ".join(f"{p:.2g}" for p in paired.p_values), verdict(paired)])
+        lines += markdown_table(
+            ["split", "reference mean ± std", "candidate mean ± std", "Δ per seed",
+             "Δ mean ± std", "95% CI of Δ", "paired t", "b / c per seed",
+             "McNemar p per seed", "verdict"], rows)
         lines.append("")
     return "\n".join(lines)
 

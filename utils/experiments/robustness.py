@@ -24,12 +24,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from utils.atomic_files import atomic_write_text
 from utils.augment import affine_matrices, warp
 from utils.checkpoints import EvaluationModel, load_evaluation_model
 from utils.data import load_mnist_splits, to_unit_float
 from utils.evaluate import predict_logits
+from utils.experiments.tables import markdown_table
 from utils.paths import RESULTS_DIR, check_output_file, resolve_repo_path
 
 TRANSFORMS = ("rotation", "shift", "scale", "noise", "thickness")
@@ -177,8 +179,6 @@ def robustness_curves(models: dict[str, EvaluationModel], images: torch.Tensor,
                       progress: bool = False) -> pd.DataFrame:
     """One row per (model, transform, level): correct, total, accuracy. The identity level of
     every transform is the plain accuracy, computed once per model."""
-    from tqdm.auto import tqdm
-
     levels = dict(DEFAULT_LEVELS if levels is None else levels)
     for transform in levels:
         if transform not in TRANSFORMS:
@@ -346,10 +346,8 @@ def markdown_report(frame: pd.DataFrame) -> str:
         "`-` = not within the measured levels). Units: " +
         "; ".join(f"{t} in {u}" for t, u in UNITS.items()) + ".",
         "",
-        "| model | plain accuracy (%) | " + " | ".join(
-            f"{t} <99% / <95%" for t in TRANSFORMS) + " |",
-        "| --- | --- | " + " | ".join("---" for _ in TRANSFORMS) + " |",
     ]
+    rows = []
     for model in dict.fromkeys(frame["model"]):
         acc = plain[plain["model"] == model]["accuracy"]
         cells = []
@@ -358,7 +356,9 @@ def markdown_report(frame: pd.DataFrame) -> str:
             cells.append("n/a" if row.empty else
                          f"{row.iloc[0]['below 99%']} / {row.iloc[0]['below 95%']}")
         plain_text = f"{100 * acc.iloc[0]:.2f}" if len(acc) else "n/a"
-        lines.append(f"| {model} | {plain_text} | " + " | ".join(cells) + " |")
+        rows.append([model, plain_text, *cells])
+    lines += markdown_table(
+        ["model", "plain accuracy (%)", *(f"{t} <99% / <95%" for t in TRANSFORMS)], rows)
     return "\n".join(lines) + "\n"
 
 

@@ -22,8 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from utils.numeric_path import FLOAT32
+from utils.checkpoints import read_checkpoint
+from utils.distill import teacher_records
+from utils.numeric_path import resolve_numeric_path
+from utils.paths import resolve_device
 from utils.run_files import (
+    FLOAT32,
     METRICS_FILE,
     METRICS_KEYS,
     MODEL_FILE,
@@ -32,6 +36,7 @@ from utils.run_files import (
     read_json,
     read_metrics,
 )
+from utils.train import TrainConfig
 
 CONTROL = "control"  # the variant name of a recipe as shipped, in every study
 SEED_FOLDER = re.compile(r"seed(0|[1-9][0-9]*)")
@@ -174,7 +179,6 @@ def settings_of_record(record: dict[str, Any]) -> dict[str, Any]:
     """The settings two runs must share to be seeds of one recipe, flat and comparable: the
     config (less ``NOT_COMPARED``), the numeric path, the data split and, where recorded, the
     teachers' checkpoint hashes."""
-    from utils.train import TrainConfig  # torch is needed only once settings are compared
 
     settings: dict[str, Any] = {}
     if isinstance(record.get("config"), dict):
@@ -223,7 +227,6 @@ def run_settings(folder: Path, metrics: dict[str, Any] | None = None) -> dict[st
 
 def checkpoint_header(path: Path) -> dict[str, Any]:
     """A model checkpoint without its weights (arch, torch, metadata), read safely."""
-    from utils.checkpoints import read_checkpoint
 
     payload = read_checkpoint(path)
     if not isinstance(payload, dict) or "metadata" not in payload:
@@ -235,9 +238,6 @@ def checkpoint_header(path: Path) -> dict[str, Any]:
 def expected_settings(config: Any) -> dict[str, Any]:
     """The settings a run of ``config`` (a TrainConfig) will record, known before it trains:
     the numeric path ``"auto"`` resolves to here, and the teachers' current checkpoints."""
-    from utils.distill import teacher_records
-    from utils.numeric_path import resolve_numeric_path
-    from utils.paths import resolve_device
 
     numeric = resolve_numeric_path(config.amp, config.channels_last, resolve_device(config.device))
     return settings_of_record({

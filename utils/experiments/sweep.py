@@ -61,8 +61,8 @@ from utils.experiments.run_store import (
     scan_runs,
     settings_differences,
 )
+from utils.experiments.tables import markdown_table
 from utils.models import available_models, require_known_models
-from utils.numeric_path import FLOAT32
 from utils.paths import (
     FIGURES_DIR,
     REPO_ROOT,
@@ -71,6 +71,7 @@ from utils.paths import (
     check_output_file,
     resolve_device,
 )
+from utils.run_files import FLOAT32
 from utils.stats import accuracy_with_ci
 from utils.train import MODEL_FILE, STATE_FILE, TrainConfig, fit
 
@@ -384,15 +385,13 @@ def write_tables(rows: list[dict[str, Any]], out_dir: Path, stem: str = "sweep")
     for r in rows:
         writer.writerow({k: f"{r[k]:.4f}" if isinstance(r[k], float) else r[k]
                          for k in TABLE_COLUMNS})
-    md = [("| model | params | epochs | seeds | test acc mean ± std (%) | min | max | "
-          "val acc mean (%) | train time / run | device |"), "|" + " --- |" * 10]
-    for r in rows:
-        md.append(
-            f"| {r['arch']} | {r['params']:,} | {r['epochs']} | {r['seeds']} | "
-            f"{r['test_mean']:.2f} ± {r['test_std']:.2f} | {r['test_min']:.2f} | "
-            f"{r['test_max']:.2f} | {r['val_mean']:.2f} | {r['train_seconds_mean'] / 60:.1f} min "
-            f"| {r['device']} |"
-        )
+    md = markdown_table(
+        ["model", "params", "epochs", "seeds", "test acc mean ± std (%)", "min", "max",
+         "val acc mean (%)", "train time / run", "device"],
+        [[r["arch"], f"{r['params']:,}", r["epochs"], r["seeds"],
+          f"{r['test_mean']:.2f} ± {r['test_std']:.2f}", f"{r['test_min']:.2f}",
+          f"{r['test_max']:.2f}", f"{r['val_mean']:.2f}",
+          f"{r['train_seconds_mean'] / 60:.1f} min", r["device"]] for r in rows])
     atomic_write_text(buffer.getvalue(), out_dir / f"{stem}.csv")
     atomic_write_text("\n".join(md) + "\n", out_dir / f"{stem}.md")
 
@@ -530,9 +529,8 @@ def main(argv: list[str] | None = None) -> None:
         write_all_tables(args.runs_root, args.out)
     figures = frontier_dir(args.runs_root, args.figures_dir)
     if figures is not None and aggregate(args.runs_root):
-        from utils.experiments.frontier import (
-            write_frontier,  # matplotlib only once there is something to plot
-        )
+        # here, not at the top: the frontier's figure needs matplotlib, training does not
+        from utils.experiments.frontier import write_frontier
 
         figure = write_frontier(tables_dir(args.runs_root, args.out) / "sweep.csv", figures)
         print(f"[sweep] frontier figure: {figure}")

@@ -79,9 +79,8 @@ def val_logits(arch: str = "primary19k", mnist_root: PathLike = None) -> torch.T
 
 @functools.cache
 def _ablation_rows(root: str) -> tuple[dict[str, Any], ...]:
-    from utils.experiments.ablations import (
-        collect,  # reads run folders; only notebook 05's checkers need it
-    )
+    # here, not at the top: only notebook 05's checkers read the ablation runs
+    from utils.experiments.ablations import collect
 
     return tuple(collect(Path(root)))
 
@@ -101,9 +100,8 @@ def sweep_root(runs_root: PathLike = None) -> Path:
 
 @functools.cache
 def _robustness_curves(path: str) -> Any:
-    from utils.experiments.robustness import (
-        read_results,  # pandas: only notebook 06's checkers need it
-    )
+    # here, not at the top: only notebook 06's checkers read the robustness curves
+    from utils.experiments.robustness import read_results
 
     return read_results(path)
 
