@@ -52,7 +52,7 @@ def test_robustness_curves_draw_one_line_per_model_and_a_legend_panel():
     rows = [{"model": m, "transform": t, "level": lv, "accuracy": 0.99}
             for m in ("a", "b") for t in ("rotation", "noise") for lv in (0.0, 1.0)]
     fig = plot_robustness_curves(pd.DataFrame(rows), {"rotation": "degrees"},
-                                 {"rotation": (-10.0, 10.0)})
+                                 {"rotation": (-10.0, 10.0)}, (0.99, 0.95))
     assert len(fig.axes[0].lines) == 2 + 2  # two models + two threshold lines
     assert fig.axes[2].get_legend() is not None
     plt.close("all")

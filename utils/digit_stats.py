@@ -202,12 +202,15 @@ def ink_kept_under_augmentation(
     return ink_kept_fraction(images, angles, scales, shifts)
 
 
-def ink_kept_summary(kept: torch.Tensor, tolerance: float = 1e-9) -> dict[str, float]:
+ALL_INK_TOLERANCE = 1e-9  # absorbs float rounding of an exact 1.0
+
+
+def ink_kept_summary(kept: torch.Tensor) -> dict[str, float]:
     """Percentages over digits: all ink kept, mean ink kept, and the 1st percentile / minimum
-    of ink kept (the worst digits). ``tolerance`` absorbs float rounding of an exact 1.0."""
+    of ink kept (the worst digits)."""
     kept = kept.to(torch.float64)
     return {
-        "digits keeping all ink (%)": 100 * float((kept >= 1 - tolerance).double().mean()),
+        "digits keeping all ink (%)": 100 * float((kept >= 1 - ALL_INK_TOLERANCE).double().mean()),
         "mean ink kept (%)": 100 * float(kept.mean()),
         "ink kept, 1st percentile (%)": 100 * float(torch.quantile(kept, 0.01)),
         "ink kept, worst digit (%)": 100 * float(kept.min()),

@@ -53,15 +53,14 @@ def gap_input(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 @torch.no_grad()
-def feature_maps(model: nn.Module, inputs: torch.Tensor,
-                 layer_type: type[nn.Module] = nn.ReLU) -> dict[str, torch.Tensor]:
+def feature_maps(model: nn.Module, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
     """Output of every ``layer_type`` module (default: each ReLU, i.e. each stage), in the
     order they run, keyed by module name. Copies, so in-place layers cannot overwrite them."""
     maps: dict[str, torch.Tensor] = {}
     handles = [
         module.register_forward_hook(
             lambda module, args, output, name=name: maps.__setitem__(name, output.detach().clone()))
-        for name, module in model.named_modules() if isinstance(module, layer_type)
+        for name, module in model.named_modules() if isinstance(module, nn.ReLU)
     ]
     try:
         model.eval()(inputs)
@@ -72,8 +71,8 @@ def feature_maps(model: nn.Module, inputs: torch.Tensor,
 
 
 @torch.no_grad()
-def channel_statistics(model: nn.Module, inputs: torch.Tensor, batch_size: int = 500,
-                       layer_type: type[nn.Module] = nn.ReLU) -> pd.DataFrame:
+def channel_statistics(model: nn.Module, inputs: torch.Tensor, batch_size: int = 500
+                       ) -> pd.DataFrame:
     """Per stage over all ``inputs``: mean activation, share of positions that fire (> 0), and
     dead channels (never > 0 on any input and position): capacity the model paid for and
     does not use."""
@@ -82,7 +81,7 @@ def channel_statistics(model: nn.Module, inputs: torch.Tensor, batch_size: int =
     peak: dict[str, torch.Tensor] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     for start in range(0, len(inputs), batch_size):
-        for name, a in feature_maps(model, inputs[start:start + batch_size], layer_type).items():
+        for name, a in feature_maps(model, inputs[start:start + batch_size]).items():
             a = a.double()
             if a.dim() != 4:
                 continue
@@ -174,8 +173,12 @@ def gap_input_layer(model: nn.Module) -> nn.Module:
     return previous
 
 
+IG_STEPS = 32  # integrated gradients: steps of the path integral from the baseline
+OCCLUSION_WINDOW = 4  # occlusion: side of the square patch, in pixels
+
+
 def attribute(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, method: str,
-              baseline: float, ig_steps: int = 32, occlusion_window: int = 4) -> torch.Tensor:
+              baseline: float) -> torch.Tensor:
     """Attribution maps ``[N, 28, 28]`` for class ``target`` with captum (PyTorch's
     interpretability library: tested implementations beat hand-written ones).
 
@@ -194,9 +197,9 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, meth
         maps = Saliency(model).attribute(inputs, target=target, abs=True)
     elif method == "integrated_gradients":
         maps = IntegratedGradients(model).attribute(inputs, baselines=baseline, target=target,
-                                                    n_steps=ig_steps)
+                                                    n_steps=IG_STEPS)
     elif method == "occlusion":
-        window = occlusion_window
+        window = OCCLUSION_WINDOW
         maps = Occlusion(model).attribute(
             inputs, sliding_window_shapes=(1, window, window), strides=(1, window // 2, window // 2),
             baselines=baseline, target=target, perturbations_per_eval=64)

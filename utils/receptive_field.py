@@ -32,6 +32,7 @@ from torchinfo import summary
 
 from utils.models import build_model, count_parameters
 
+IN_CHANNELS = 1  # MNIST is greyscale
 # Modules that act on each position independently (in eval mode): they keep the geometry.
 POINTWISE_TYPES: tuple[type[nn.Module], ...] = (
     nn.BatchNorm2d,
@@ -148,7 +149,7 @@ class _Call:
     chained: bool  # its input is the previous leaf's output object
 
 
-def trace_leaf_calls(model: nn.Module, input_size: int = 28, in_channels: int = 1) -> list[_Call]:
+def trace_leaf_calls(model: nn.Module, input_size: int = 28) -> list[_Call]:
     """Leaf modules in execution order with their shapes, from one eval-mode forward pass."""
     names = {module: name for name, module in model.named_modules()}
     calls: list[_Call] = []
@@ -173,7 +174,7 @@ def trace_leaf_calls(model: nn.Module, input_size: int = 28, in_channels: int = 
     model.eval()
     try:
         with torch.no_grad():
-            x = torch.zeros(1, in_channels, input_size, input_size)
+            x = torch.zeros(1, IN_CHANNELS, input_size, input_size)
             param = next(model.parameters(), None)
             if param is not None:
                 x = x.to(device=param.device, dtype=param.dtype)
@@ -187,7 +188,7 @@ def trace_leaf_calls(model: nn.Module, input_size: int = 28, in_channels: int = 
 
 
 def receptive_field_table(
-    model: nn.Module, input_size: int = 28, in_channels: int = 1
+    model: nn.Module, input_size: int = 28
 ) -> list[LayerRF]:
     """Per executed leaf module, in forward order: geometry, receptive field, params, MACs.
 
@@ -200,7 +201,7 @@ def receptive_field_table(
     seen: set[int] = set()
     rows: list[LayerRF] = []
     previous: str = "the input"
-    for call in trace_leaf_calls(model, input_size, in_channels):
+    for call in trace_leaf_calls(model, input_size):
         module, name = call.module, call.name
         params = 0
         if id(module) not in seen:  # shared modules count their parameters once
@@ -420,7 +421,6 @@ def empirical_receptive_field(
     layer: str,
     input_size: int = 64,
     unit: tuple[int, int] | None = None,
-    in_channels: int = 1,
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """Input rows and columns ``((top, bottom), (left, right))`` whose gradient is non-zero
     for one unit (default: the centre unit) of the named layer's output, channel 0.
@@ -439,7 +439,7 @@ def empirical_receptive_field(
         raise _StopForward(output)
 
     handle = target.register_forward_hook(stop)
-    x = torch.ones(1, in_channels, input_size, input_size, dtype=torch.float64, requires_grad=True)
+    x = torch.ones(1, IN_CHANNELS, input_size, input_size, dtype=torch.float64, requires_grad=True)
     try:
         probe(x)
         raise ValueError(f"Layer {layer!r} was not called in the forward pass.")
@@ -484,13 +484,13 @@ def empirical_check(model: nn.Module, input_size: int = 64) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
-def summary_text(model: nn.Module, input_size: int = 28, in_channels: int = 1) -> str:
+def summary_text(model: nn.Module, input_size: int = 28) -> str:
     """torchinfo's layer table as plain text, without the memory-estimate lines (MB), which
     depend on dtype and torchinfo version rather than on the architecture, and with the
     total mult-adds as an exact integer (torchinfo counts bias adds and BatchNorm too)."""
     stats = summary(
         model,
-        input_size=(1, in_channels, input_size, input_size),
+        input_size=(1, IN_CHANNELS, input_size, input_size),
         col_names=("output_size", "num_params", "mult_adds"),
         depth=3,
         device="cpu",

@@ -230,13 +230,13 @@ def _check_temperature(temperature: float) -> None:
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.05,
-                    high: float = 20.0, tol: float = 1e-4) -> float:
+                    high: float = 20.0) -> float:
     """The single temperature T minimising the NLL of ``softmax(logits / T)`` (Guo et al. 2017).
 
     Fit it on *validation* logits, then divide test logits by it: the argmax, and so the
     accuracy, cannot change; only the confidence does. The NLL is convex in 1/T, hence
     unimodal in log T, so a golden-section search on log T in [low, high] finds the minimum
-    to ``tol`` (in log T) without gradients or an optimiser's settings.
+    to 1e-4 (in log T) without gradients or an optimiser's settings.
     """
     logits, labels = _check_scores(logits, labels)
     if not 0 < low < high:
@@ -249,7 +249,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.0
     a, b = math.log(low), math.log(high)
     x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
     f1, f2 = nll(x1), nll(x2)
-    while b - a > tol:
+    while b - a > 1e-4:
         if f1 <= f2:
             b, x2, f2 = x2, x1, f1
             x1 = b - ratio * (b - a)

@@ -146,21 +146,24 @@ class TrainConfig:
                 )
 
 
+# OneCycle's start and end rates, as torch.optim.lr_scheduler.OneCycleLR's defaults: the peak
+# divided by 25, then that divided by 1e4
+ONE_CYCLE_DIV, ONE_CYCLE_FINAL_DIV = 25.0, 1e4
+
+
 def one_cycle_lr(
     step: int,
     total_steps: int,
     peak_lr: float,
     pct_start: float = 0.2,
-    div_factor: float = 25.0,
-    final_div_factor: float = 1e4,
 ) -> float:
     """Cosine OneCycle: warm up from peak/div to peak, then anneal to peak/(div*final_div).
 
     A pure function of the step, so the schedule can be plotted before training and a
     resumed run needs no scheduler state.
     """
-    start_lr = peak_lr / div_factor
-    end_lr = start_lr / final_div_factor
+    start_lr = peak_lr / ONE_CYCLE_DIV
+    end_lr = start_lr / ONE_CYCLE_FINAL_DIV
     warm_steps = max(1, round(pct_start * total_steps))
     if step < warm_steps:
         frac, lo, hi = step / warm_steps, start_lr, peak_lr

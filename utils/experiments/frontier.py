@@ -242,9 +242,10 @@ def run_metrics(name: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> dict[in
     return found
 
 
-def per_seed_differences(a: str, b: str, runs_root: str | Path = DEFAULT_RUNS_ROOT,
-                         metric: str = "val_acc") -> list[dict[str, Any]]:
-    """``a`` minus ``b`` seed by seed (percentage points) on the seeds both have finished.
+def per_seed_differences(a: str, b: str, runs_root: str | Path = DEFAULT_RUNS_ROOT
+                         ) -> list[dict[str, Any]]:
+    """``a`` minus ``b`` in validation accuracy, seed by seed (percentage points), on the
+    seeds both have finished.
 
     Without saved per-image predictions this is the only pairing available: same seed, same
     validation images, accuracies compared. For two runs of one architecture (kd vs e20) the
@@ -255,8 +256,8 @@ def per_seed_differences(a: str, b: str, runs_root: str | Path = DEFAULT_RUNS_RO
     seeds = sorted(set(runs_a) & set(runs_b))
     if not seeds:
         raise ValueError(f"{a!r} and {b!r} share no seed: nothing to pair.")
-    return [{"seed": s, a: 100 * runs_a[s][metric], b: 100 * runs_b[s][metric],
-             "difference": 100 * (runs_a[s][metric] - runs_b[s][metric])} for s in seeds]
+    return [{"seed": s, a: 100 * runs_a[s]["val_acc"], b: 100 * runs_b[s]["val_acc"],
+             "difference": 100 * (runs_a[s]["val_acc"] - runs_b[s]["val_acc"])} for s in seeds]
 
 
 def write_frontier(csv_path: str | Path = DEFAULT_CSV,

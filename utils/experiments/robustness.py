@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,7 +218,10 @@ def breaking_point(frame: pd.DataFrame, model: str, transform: str,
     return float(order[0])
 
 
-def breaking_table(frame: pd.DataFrame, thresholds: Iterable[float] = (0.99, 0.95)) -> pd.DataFrame:
+THRESHOLDS = (0.99, 0.95)  # the accuracies whose crossing the tables and figures mark
+
+
+def breaking_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per model and transform: the plain accuracy and where it falls below each threshold."""
     records = []
     for model in dict.fromkeys(frame["model"]):
@@ -227,7 +230,7 @@ def breaking_table(frame: pd.DataFrame, thresholds: Iterable[float] = (0.99, 0.9
             if sub.empty:
                 continue
             record = {"model": model, "transform": transform}
-            for threshold in thresholds:
+            for threshold in THRESHOLDS:
                 point = breaking_point(frame, model, transform, threshold)
                 record[f"below {100 * threshold:.0f}%"] = "-" if point is None else f"{point:g}"
             records.append(record)

@@ -87,8 +87,11 @@ def plot_rf_growth(
     return fig
 
 
+MAX_BOXES = 8  # the last layers' fields drawn on a digit; more would hide it
+
+
 def plot_rf_on_digit(
-    image: torch.Tensor, rows: Sequence[LayerRF], title: str = "", max_boxes: int = 8
+    image: torch.Tensor, rows: Sequence[LayerRF], title: str = ""
 ) -> Figure:
     """A digit with the receptive field of the centre unit of each conv/pool layer drawn on it.
 
@@ -96,7 +99,7 @@ def plot_rf_on_digit(
     zero padding there, not pixels.
     """
     layers = [r for r in spatial_rows(rows, windows_only=True) if _short_label(r) != "GAP"]
-    layers = layers[-max_boxes:]
+    layers = layers[-MAX_BOXES:]
     fig, ax = plt.subplots(figsize=(4.8, 4.8))
     size = image.shape[-1]
     ax.imshow(torch.as_tensor(image).cpu().numpy(), cmap="gray_r", extent=(-0.5, size - 0.5, size - 0.5, -0.5))

@@ -176,7 +176,7 @@ def plot_transform_examples(examples: Mapping[str, Sequence[tuple[str, torch.Ten
 
 def plot_robustness_curves(frame: pd.DataFrame, units: Mapping[str, str],
                            training_ranges: Mapping[str, tuple[float, float]],
-                           thresholds: Sequence[float] = (0.99, 0.95)) -> Figure:
+                           thresholds: Sequence[float]) -> Figure:
     """Accuracy (%) against the level of each transform, one line per model; grey band: the
     range training augmented with; dotted lines: the thresholds."""
     transforms = list(dict.fromkeys(frame["transform"]))

@@ -82,22 +82,24 @@ def lr_at_step(given: Any) -> None:
                  slips=slips)
 
 
-def smoothing_floor(eps: float, classes: int = 10, others_only: bool = False,
-                    base: float = math.e) -> float:
+CLASSES = 10  # MNIST's digits
+
+
+def smoothing_floor(eps: float, others_only: bool = False, base: float = math.e) -> float:
     """Entropy of the label-smoothed target: torch's convention (ε/C on every class) or the
     "ε spread over the other classes" convention (ε/(C-1)), in nats or another ``base``."""
     if others_only:
-        target = torch.full((classes,), eps / (classes - 1), dtype=torch.float64)
+        target = torch.full((CLASSES,), eps / (CLASSES - 1), dtype=torch.float64)
         target[0] = 1 - eps
     else:
-        target = torch.full((classes,), eps / classes, dtype=torch.float64)
+        target = torch.full((CLASSES,), eps / CLASSES, dtype=torch.float64)
         target[0] += 1 - eps
     return float(-(target * target.log()).sum()) / math.log(base)
 
 
-def torch_floor(eps: float, classes: int = 10) -> float:
+def torch_floor(eps: float) -> float:
     """The floor from torch's own loss at the optimal logits (the log of the target)."""
-    target = torch.full((1, classes), eps / classes, dtype=torch.float64)
+    target = torch.full((1, CLASSES), eps / CLASSES, dtype=torch.float64)
     target[0, 0] += 1 - eps
     return float(F.cross_entropy(target.log(), torch.tensor([0]), label_smoothing=eps))
 
