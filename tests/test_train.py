@@ -131,7 +131,7 @@ def test_fit_follows_the_planned_schedule(reference: FitResult, small: MNISTSpli
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"arch": "resnet50"}, "Unknown model(s) 'resnet50'"),
+        ({"arch": "resnet50"}, r"Unknown model\(s\) 'resnet50'"),
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"epochs": -3}, "epochs must be a positive integer"),
         ({"epochs": 1.5}, "epochs must be a positive integer"),

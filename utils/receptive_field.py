@@ -187,6 +187,59 @@ def trace_leaf_calls(model: nn.Module, input_size: int = 28) -> list[_Call]:
     return calls
 
 
+@dataclass
+class _Geometry:
+    """Where the recursion stands after a layer: map size n, jump j, receptive field r and the
+    centre of the first unit's field (``start``), in input pixels."""
+
+    n: int
+    j: int = 1
+    r: int = 1
+    start: float = 0.0
+
+    def window(self, kernel: int, stride: int, padding: int, dilation: int, n_out: int) -> None:
+        self.start += (dilation * (kernel - 1) / 2 - padding) * self.j
+        self.r += dilation * (kernel - 1) * self.j
+        self.j *= stride
+        self.n = n_out
+
+    def whole_map(self) -> None:
+        """Every later unit may see the whole map: its receptive field is the union."""
+        self.r, self.start, self.j = (self.r + (self.n - 1) * self.j,
+                                      self.start + (self.n - 1) / 2 * self.j, self.j * self.n)
+
+
+def _spatial_step(module: nn.Module, name: str, geometry: _Geometry, in_shape: tuple[int, ...]
+                  ) -> tuple[tuple[int | None, ...], bool]:
+    """Move ``geometry`` through one module of the spatial part: its (kernel, stride, padding,
+    dilation), and whether the spatial part goes on after it."""
+    if isinstance(module, WINDOW_TYPES):
+        kernel, stride, padding, dilation, ceil_mode = _window_geometry(module, name)
+        geometry.window(kernel, stride, padding, dilation,
+                        output_size(geometry.n, kernel, stride, padding, dilation, ceil_mode))
+        return (kernel, stride, padding, dilation), True
+    if isinstance(module, GLOBAL_POOL_TYPES):
+        out = _square(module.output_size, "output_size", name)
+        if out is None or geometry.n % out != 0:
+            raise ReceptiveFieldError(
+                f"Layer {name!r} pools {geometry.n}x{geometry.n} to {module.output_size}: only "
+                "output sizes that divide the input (e.g. 1, global pooling) have fixed windows."
+            )
+        kernel = geometry.n // out
+        geometry.window(kernel, kernel, 0, 1, out)
+        return (kernel, kernel, 0, 1), True
+    if isinstance(module, nn.Flatten) or (isinstance(module, nn.Linear) and len(in_shape) == 2):
+        geometry.whole_map()
+        return (None, None, None, None), False
+    if not isinstance(module, POINTWISE_TYPES):
+        raise ReceptiveFieldError(
+            f"Unsupported layer {name!r} ({type(module).__name__}) in the spatial part. "
+            "Supported: Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvg/MaxPool2d, Flatten, "
+            f"and per-position layers ({', '.join(t.__name__ for t in POINTWISE_TYPES)})."
+        )
+    return (None, None, None, None), True
+
+
 def receptive_field_table(
     model: nn.Module, input_size: int = 28
 ) -> list[LayerRF]:
@@ -196,7 +249,7 @@ def receptive_field_table(
     which mixes positions), for non-square geometry, or when the forward pass is not a plain
     chain of modules in the spatial part (a functional op between modules would be invisible).
     """
-    n, j, r, start = input_size, 1, 1, 0.0
+    geometry = _Geometry(input_size)
     spatial = True
     seen: set[int] = set()
     rows: list[LayerRF] = []
@@ -207,8 +260,7 @@ def receptive_field_table(
         if id(module) not in seen:  # shared modules count their parameters once
             params = sum(p.numel() for p in module.parameters(recurse=False))
             seen.add(id(module))
-        macs = _layer_macs(module, call.out_shape)
-        kernel = stride = padding = dilation = None
+        window: tuple[int | None, ...] = (None, None, None, None)
         if spatial and not call.chained:
             if len(call.in_shape) == 4:
                 raise ReceptiveFieldError(
@@ -216,8 +268,7 @@ def receptive_field_table(
                     "does something between modules (a functional op, a branch or a residual). "
                     "The calculator needs a plain chain; wrap such ops in nn.Modules."
                 )
-            # e.g. torch.flatten(x, 1) in forward: the spatial part ends here.
-            r, start, j = r + (n - 1) * j, start + (n - 1) / 2 * j, j * n
+            geometry.whole_map()  # e.g. torch.flatten(x, 1) in forward: the spatial part ends
             spatial = False
         if not spatial:
             if isinstance(module, WINDOW_TYPES + GLOBAL_POOL_TYPES):
@@ -225,63 +276,20 @@ def receptive_field_table(
                     f"Spatial layer {name!r} ({type(module).__name__}) comes after the spatial "
                     "part ended (Flatten/Linear): the calculator cannot place it."
                 )
-        elif isinstance(module, WINDOW_TYPES):
-            kernel, stride, padding, dilation, ceil_mode = _window_geometry(module, name)
-            n_out = output_size(n, kernel, stride, padding, dilation, ceil_mode)
-            start = start + (dilation * (kernel - 1) / 2 - padding) * j
-            r = r + dilation * (kernel - 1) * j
-            j = j * stride
-            n = n_out
-        elif isinstance(module, GLOBAL_POOL_TYPES):
-            out = _square(module.output_size, "output_size", name)
-            if out is None or n % out != 0:
-                raise ReceptiveFieldError(
-                    f"Layer {name!r} pools {n}x{n} to {module.output_size}: only output sizes "
-                    "that divide the input (e.g. 1, global pooling) have fixed windows."
-                )
-            kernel = stride = n // out
-            padding, dilation = 0, 1
-            start = start + (kernel - 1) / 2 * j
-            r = r + (kernel - 1) * j
-            j = j * stride
-            n = out
-        elif isinstance(module, nn.Flatten):
-            # Every later unit may see the whole map: its receptive field is the union.
-            r, start, j = r + (n - 1) * j, start + (n - 1) / 2 * j, j * n
-            spatial = False
-        elif not isinstance(module, POINTWISE_TYPES):
-            if isinstance(module, nn.Linear) and len(call.in_shape) == 2:
-                r, start, j = r + (n - 1) * j, start + (n - 1) / 2 * j, j * n
-                spatial = False
-            else:
-                raise ReceptiveFieldError(
-                    f"Unsupported layer {name!r} ({type(module).__name__}) in the spatial part. "
-                    "Supported: Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvg/MaxPool2d, Flatten, "
-                    f"and per-position layers ({', '.join(t.__name__ for t in POINTWISE_TYPES)})."
-                )
-        if spatial:
-            if tuple(call.out_shape[2:]) != (n, n):
-                raise ReceptiveFieldError(
-                    f"Layer {name!r}: the formula gives {n}x{n} but the forward pass gave "
-                    f"{tuple(call.out_shape[2:])}; its geometry is not what the calculator assumes."
-                )
-        rows.append(
-            LayerRF(
-                name=name,
-                type=type(module).__name__,
-                kernel=kernel,
-                stride=stride,
-                padding=padding,
-                dilation=dilation,
-                channels=int(call.out_shape[1]) if spatial else None,
-                size=n if spatial else None,
-                jump=j,
-                rf=r,
-                start=start,
-                params=params,
-                macs=macs,
+        else:
+            window, spatial = _spatial_step(module, name, geometry, call.in_shape)
+        n = geometry.n
+        if spatial and tuple(call.out_shape[2:]) != (n, n):
+            raise ReceptiveFieldError(
+                f"Layer {name!r}: the formula gives {n}x{n} but the forward pass gave "
+                f"{tuple(call.out_shape[2:])}; its geometry is not what the calculator assumes."
             )
-        )
+        kernel, stride, padding, dilation = window
+        rows.append(LayerRF(
+            name=name, type=type(module).__name__, kernel=kernel, stride=stride, padding=padding,
+            dilation=dilation, channels=int(call.out_shape[1]) if spatial else None,
+            size=n if spatial else None, jump=geometry.j, rf=geometry.r, start=geometry.start,
+            params=params, macs=_layer_macs(module, call.out_shape)))
         previous = repr(name)
     return rows
 

@@ -512,6 +512,30 @@ def training_images(splits: MNISTSplits, config: TrainConfig,
     return images, labels
 
 
+def validated_epoch(state: TrainingState, train: tuple[torch.Tensor, torch.Tensor],
+                    val: tuple[torch.Tensor, torch.Tensor], config: TrainConfig,
+                    normalization: tuple[float, float], numeric: NumericPath, progress: bool,
+                    teacher: Teacher | None) -> dict[str, float]:
+    """One epoch of training, then the validation pass: the epoch's history record, timed."""
+    started = time.perf_counter()
+    trained = train_one_epoch(state, *train, config, normalization, numeric, progress, teacher)
+    val_started = time.perf_counter()
+    val_loss, val_acc = loss_and_accuracy(state.final_model(config.arch, val[0].device), *val,
+                                          *normalization)
+    finished = time.perf_counter()
+    return {"epoch": state.epochs_done + 1, "train_loss": trained["train_loss"],
+            "train_acc": trained["train_acc"], "val_loss": val_loss, "val_acc": val_acc,
+            "lr": trained["lr"], "seconds": finished - started,
+            "val_seconds": finished - val_started}
+
+
+def epoch_line(record: dict[str, float], epochs: int) -> str:
+    """The line printed after each epoch."""
+    return (f"epoch {record['epoch']:2d}/{epochs}  train loss {record['train_loss']:.4f} "
+            f"acc {100 * record['train_acc']:.2f}%  val loss {record['val_loss']:.4f} "
+            f"acc {100 * record['val_acc']:.2f}%  lr {record['lr']:.2e}  {record['seconds']:.1f}s")
+
+
 def fit(
     config: TrainConfig,
     splits: MNISTSplits,
@@ -561,24 +585,10 @@ def fit(
         f"batch {config.batch_size}."
     )
     while state.epochs_done < config.epochs:
-        started = time.perf_counter()
-        record = train_one_epoch(state, images, labels, config, normalization, numeric, progress,
-                                 teacher)
-        val_started = time.perf_counter()
-        val_loss, val_acc = loss_and_accuracy(
-            state.final_model(config.arch, device), val_images, val_labels, *normalization
-        )
-        finished = time.perf_counter()
-        record = {"epoch": state.epochs_done + 1, "train_loss": record["train_loss"],
-                  "train_acc": record["train_acc"], "val_loss": val_loss, "val_acc": val_acc,
-                  "lr": record["lr"], "seconds": finished - started,
-                  "val_seconds": finished - val_started}
+        record = validated_epoch(state, (images, labels), (val_images, val_labels), config,
+                                 normalization, numeric, progress, teacher)
         state.history.append(record)
-        say(
-            f"epoch {record['epoch']:2d}/{config.epochs}  train loss {record['train_loss']:.4f} "
-            f"acc {100 * record['train_acc']:.2f}%  val loss {val_loss:.4f} "
-            f"acc {100 * val_acc:.2f}%  lr {record['lr']:.2e}  {record['seconds']:.1f}s"
-        )
+        say(epoch_line(record, config.epochs))
         if run_dir is not None:
             atomic_torch_save(state.to_dict(config, device, numeric, teachers), run_dir / STATE_FILE)
         if on_epoch_end is not None:

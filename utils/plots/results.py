@@ -98,6 +98,54 @@ def _legend_rank(label: str) -> int:
     return 3
 
 
+Labelled = tuple[int, float, float, str, str]  # true params, drawn x, y, text, colour
+
+
+def _draw_runs(ax: Any, rows: Sequence[dict[str, Any]]) -> list[Labelled]:
+    """Our runs: mean ± std (thick) and min..max (thin) per model and variant."""
+    labelled: list[Labelled] = []
+    for row in rows:
+        style = SERIES.get(row.get("variant", CONTROL), SERIES[CONTROL])
+        x, mean = row["params"] * style.x_offset, row["test_mean"]
+        ax.vlines(x, row["test_min"], row["test_max"], color=style.color, alpha=0.45,
+                  linewidth=1.2, zorder=2)
+        ax.errorbar(x, mean, yerr=row["test_std"], fmt=style.marker, color=style.color,
+                    elinewidth=3.5, capsize=0, markersize=6.5, zorder=3)
+        labelled.append((row["params"], x, mean, f"{row['arch']} {mean:.2f}", style.color))
+    return labelled
+
+
+def _draw_anchors(ax: Any, anchors: Sequence[Anchor]) -> None:
+    """The published single runs, in purple, labelled under their crosses."""
+    for anchor in anchors:
+        x = anchor.params * ANCHOR_X_OFFSET
+        ax.scatter(x, anchor.accuracy, marker="P", s=80, color=ANCHOR_COLOR, edgecolors="black",
+                   linewidths=0.5, zorder=4)
+        # labelled just below its cross: the stacks left of our points would collide with it
+        ax.annotate(f"{anchor.accuracy:.2f} (1 run)", (x, anchor.accuracy),
+                    textcoords="offset points", xytext=(0, -11), ha="center", va="center",
+                    fontsize=7.5, color=ANCHOR_COLOR)
+
+
+def _draw_label_stacks(ax: Any, labelled: list[Labelled], gap: float) -> None:
+    """Points of about the same size share one column of labels left of them."""
+    labelled.sort(key=lambda item: item[0])
+    clusters: list[list[Labelled]] = []
+    for item in labelled:
+        if clusters and item[0] / clusters[-1][0][0] < CLUSTER_RATIO:
+            clusters[-1].append(item)
+        else:
+            clusters.append([item])
+    for cluster in clusters:
+        heights = _stack_labels([item[2] for item in cluster], gap)
+        left = min(item[1] for item in cluster) / 1.06
+        for (_, x, y, text, color), height in zip(cluster, heights, strict=True):
+            ax.annotate(text, (x, y), xytext=(left, height), textcoords="data", ha="right",
+                        va="center", fontsize=7.5, color=color,
+                        arrowprops={"arrowstyle": "-", "color": color, "alpha": 0.5,
+                                    "linewidth": 0.6, "shrinkA": 1, "shrinkB": 3})
+
+
 def plot_frontier(
     rows: Sequence[dict[str, Any]],
     anchors: Sequence[Anchor],
@@ -120,42 +168,9 @@ def plot_frontier(
     highs = [r["test_max"] for r in rows] + [p.accuracy for p in reference_points] + \
         [a.accuracy for a in anchors]
     ylim = (min(lows) - 0.12, max(highs) + 0.12) if lows else (98.0, 100.0)
-    gap = (ylim[1] - ylim[0]) * 0.042  # one label line, in data units
-
-    # every labelled point: (true params, drawn x, y, text, colour)
-    labelled: list[tuple[int, float, float, str, str]] = []
-    for row in rows:
-        style = SERIES.get(row.get("variant", CONTROL), SERIES[CONTROL])
-        x, mean = row["params"] * style.x_offset, row["test_mean"]
-        ax.vlines(x, row["test_min"], row["test_max"], color=style.color, alpha=0.45,
-                  linewidth=1.2, zorder=2)
-        ax.errorbar(x, mean, yerr=row["test_std"], fmt=style.marker, color=style.color,
-                    elinewidth=3.5, capsize=0, markersize=6.5, zorder=3)
-        labelled.append((row["params"], x, mean, f"{row['arch']} {mean:.2f}", style.color))
-    for anchor in anchors:
-        x = anchor.params * ANCHOR_X_OFFSET
-        ax.scatter(x, anchor.accuracy, marker="P", s=80, color=ANCHOR_COLOR, edgecolors="black",
-                   linewidths=0.5, zorder=4)
-        # labelled just below its cross: the stacks left of our points would collide with it
-        ax.annotate(f"{anchor.accuracy:.2f} (1 run)", (x, anchor.accuracy),
-                    textcoords="offset points", xytext=(0, -11), ha="center", va="center",
-                    fontsize=7.5, color=ANCHOR_COLOR)
-    # Label stacks: points of about the same size share one column of labels left of them.
-    labelled.sort(key=lambda item: item[0])
-    clusters: list[list[tuple[int, float, float, str, str]]] = []
-    for item in labelled:
-        if clusters and item[0] / clusters[-1][0][0] < CLUSTER_RATIO:
-            clusters[-1].append(item)
-        else:
-            clusters.append([item])
-    for cluster in clusters:
-        heights = _stack_labels([item[2] for item in cluster], gap)
-        left = min(item[1] for item in cluster) / 1.06
-        for (_, x, y, text, color), height in zip(cluster, heights, strict=True):
-            ax.annotate(text, (x, y), xytext=(left, height), textcoords="data", ha="right",
-                        va="center", fontsize=7.5, color=color,
-                        arrowprops={"arrowstyle": "-", "color": color, "alpha": 0.5,
-                                    "linewidth": 0.6, "shrinkA": 1, "shrinkB": 3})
+    labelled = _draw_runs(ax, rows)
+    _draw_anchors(ax, anchors)
+    _draw_label_stacks(ax, labelled, gap=(ylim[1] - ylim[0]) * 0.042)  # one label line
     for point in reference_points:
         x = point.params * REFERENCE_X_OFFSET
         ax.scatter(x, point.accuracy, marker=point.marker, s=70, color="tab:red",
