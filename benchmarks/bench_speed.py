@@ -65,9 +65,9 @@ from utils.paths import (
     check_output_file,
     resolve_device,
 )
+from utils.recipe import TrainConfig
 from utils.train import (
     NumericPath,
-    TrainConfig,
     cpu_model,
     cpu_supports_bf16,
     fit,

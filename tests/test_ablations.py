@@ -15,7 +15,8 @@ import utils.experiments.ablations as ablations
 from utils.experiments.lr_range import lr_range_test, steepest_descent_lr
 from utils.experiments.run_store import RunFolderError, SettingsMismatch
 from utils.models import build_model, count_parameters
-from utils.train import MODEL_FILE, STATE_FILE, TrainConfig
+from utils.recipe import TrainConfig
+from utils.train import MODEL_FILE, STATE_FILE
 
 
 def test_every_ablation_changes_exactly_what_it_says() -> None:

@@ -23,7 +23,7 @@ from utils.experiments.frontier import read_sweep_csv
 from utils.experiments.sweep import CONTROL, plan_runs, run_folder
 from utils.models import BASELINE_MODELS, build_model, count_parameters
 from utils.paths import RESULTS_DIR
-from utils.train import TrainConfig
+from utils.recipe import TrainConfig
 
 # The specification (not read from the code under test): logistic regression is 784*10 + 10.
 PARAMETERS = {"logreg8k": 7_850, "mlp19k": 19_090}

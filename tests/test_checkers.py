@@ -27,7 +27,8 @@ from utils.course.checkers import (
 )
 from utils.experiments.design_challenge import load_reference_run
 from utils.models import GapNet, build_model, conv_bn_relu, separable_bn_relu
-from utils.train import FitResult, TrainConfig
+from utils.recipe import TrainConfig
+from utils.train import FitResult
 
 
 # ---------------------------------------------------------------- the registry

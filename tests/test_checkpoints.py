@@ -20,12 +20,12 @@ from utils.checkpoints import (
 from utils.data import MNISTSplits
 from utils.evaluate import predict_logits
 from utils.models import build_model, count_parameters
+from utils.recipe import TrainConfig
 from utils.train import (
     HISTORY_FILE,
     MODEL_FILE,
     STATE_FILE,
     FitResult,
-    TrainConfig,
     cpu_model,
     cpu_supports_bf16,
     fit,

@@ -11,15 +11,8 @@ import torch.nn.functional as F
 
 from utils.data import MNISTSplits
 from utils.distill import Teacher, distillation_loss
-from utils.train import (
-    STATE_FILE,
-    FitResult,
-    TrainConfig,
-    fit,
-    learning_rate_at,
-    lr_schedule,
-    plateau_lr,
-)
+from utils.recipe import TrainConfig, learning_rate_at, lr_schedule, plateau_lr
+from utils.train import STATE_FILE, FitResult, fit
 
 
 @pytest.fixture(scope="module")

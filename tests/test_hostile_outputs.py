@@ -18,7 +18,8 @@ import pytest
 from utils.atomic_files import atomic_write_text
 from utils.course import student
 from utils.experiments import robustness
-from utils.train import NumericPath, TrainConfig, load_history, numeric_path_change
+from utils.recipe import TrainConfig
+from utils.train import NumericPath, load_history, numeric_path_change
 
 
 # ---------------------------------------------------------------- student copies

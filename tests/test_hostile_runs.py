@@ -17,7 +17,7 @@ from utils.checkpoints import save_model_checkpoint
 from utils.experiments import frontier, numeric_paths
 from utils.experiments.run_store import METRICS_FILE, RECORD_FILE, SettingsMismatch
 from utils.models import build_model
-from utils.train import TrainConfig
+from utils.recipe import TrainConfig
 
 ARCH = "micro2k"
 

@@ -27,7 +27,7 @@ from utils.experiments.run_store import (
 )
 from utils.models import build_model
 from utils.paths import RESULTS_DIR
-from utils.train import TrainConfig
+from utils.recipe import TrainConfig
 
 ARCH = "micro2k"
 SPLIT = {"train": 55000, "train_used": 55000, "val": 5000, "val_source": "5,000 images"}

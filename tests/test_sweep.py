@@ -12,7 +12,8 @@ import pytest
 
 import utils.experiments.sweep as sweep
 from utils.checkpoints import read_checkpoint
-from utils.train import HISTORY_FILE, MODEL_FILE, STATE_FILE, TrainConfig, fit
+from utils.recipe import TrainConfig
+from utils.train import HISTORY_FILE, MODEL_FILE, STATE_FILE, fit
 
 # (arch, params, seed, test_acc, val_acc, train_seconds)
 RUNS = [

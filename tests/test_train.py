@@ -19,18 +19,15 @@ import torch.nn.functional as F
 from utils.checkpoints import CheckpointError, read_checkpoint
 from utils.data import MNISTSplits
 from utils.models import available_models
+from utils.recipe import TrainConfig, learning_rate_at, one_cycle_lr, steps_per_epoch
 from utils.train import (
     HISTORY_FILE,
     MODEL_FILE,
     STATE_FILE,
     FitResult,
-    TrainConfig,
     cpu_supports_bf16,
     fit,
-    learning_rate_at,
     load_history,
-    one_cycle_lr,
-    steps_per_epoch,
 )
 
 ARCH = "micro2k"
@@ -335,7 +332,7 @@ def test_lr_schedule_plot_draws_the_engine_schedule():
     import matplotlib.pyplot as plt
 
     from utils.plots.training import plot_lr_schedule
-    from utils.train import lr_schedule
+    from utils.recipe import lr_schedule
 
     config = quick_config(epochs=3)
     lrs = lr_schedule(config, 10)

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from utils.data import MNISTSplits
 from utils.paths import REPO_ROOT
-from utils.train import TrainConfig, fit
+from utils.recipe import TrainConfig
+from utils.train import fit
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "03_training.ipynb"
 LIVE_TAG = "live-loop"

@@ -5,7 +5,8 @@ The library (this folder) is one way data flows::
 
     paths (folders, MNIST root, device) -> data (validated MNIST, fixed split)
     -> augment (batched random affine, the one batch step) -> models (registry)
-    -> train (engine, resume; distill for a teacher) -> run_files (what a run folder holds)
+    -> recipe (TrainConfig, schedules, optimiser) -> train (the engine, resumable; distill for
+    a teacher; numeric_path) -> run_files (what a run folder holds)
     -> checkpoints (weights_only loading) -> evaluate (logits, loss)
     -> stats (intervals, paired tests) / error_analysis / interpretation -> plots/
     atomic_files is used by every writer; receptive_field and digit_stats serve notebooks 02

@@ -25,7 +25,8 @@ from typing import Any
 import torch
 
 from utils.data import MNISTSplits, load_mnist_splits
-from utils.train import TrainConfig, fit
+from utils.recipe import TrainConfig
+from utils.train import fit
 
 OUT = Path(__file__).with_name("pinned_history.json")
 N_TRAIN, N_VAL = 1500, 500

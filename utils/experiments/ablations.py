@@ -68,9 +68,10 @@ from utils.experiments.sweep import (
 )
 from utils.experiments.tables import markdown_table
 from utils.paths import RESULTS_DIR, check_output_dir, check_output_file, resolve_device
+from utils.recipe import TrainConfig
 from utils.run_files import FLOAT32
 from utils.stats import PairedSeeds, mcnemar_exact, paired_seeds, paired_t_statistic
-from utils.train import MODEL_FILE, TrainConfig, fit
+from utils.train import MODEL_FILE, fit
 
 ARCH = "primary19k"
 PREDICTIONS_FILE = "val_predictions.txt"  # one digit per validation image, in split order

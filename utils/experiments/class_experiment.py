@@ -66,8 +66,9 @@ from utils.experiments.sweep import (
 )
 from utils.experiments.tables import markdown_table
 from utils.paths import REPO_ROOT, check_output_file, is_within
+from utils.recipe import MAX_SEED, TrainConfig
 from utils.run_files import FLOAT32, non_finite
-from utils.train import HISTORY_FILE, MAX_SEED, TrainConfig, cpu_model, load_history
+from utils.train import HISTORY_FILE, cpu_model, load_history
 
 FORMAT = "tiny-cnn class experiment result"
 FORMAT_VERSION = 1

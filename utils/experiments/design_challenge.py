@@ -27,13 +27,13 @@ from utils.data import load_mnist_splits
 from utils.experiments.cli import add_mnist_root
 from utils.models import MODEL_REGISTRY, build_model, count_parameters
 from utils.paths import RESULTS_DIR, resolve_mnist_root
+from utils.recipe import TrainConfig
 from utils.run_files import METRICS_FILE
 from utils.train import (
     HISTORY_FILE,
     MODEL_FILE,
     STATE_FILE,
     FitResult,
-    TrainConfig,
     cpu_model,
     fit,
     load_history,

@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 from utils.augment import training_batch
 from utils.data import MNISTSplits, normalization_stats
 from utils.paths import resolve_device
-from utils.train import TrainConfig, resolve_numeric_path, start_state, training_step
+from utils.recipe import TrainConfig
+from utils.train import resolve_numeric_path, start_state, training_step
 
 SMOOTHING = 0.05  # exponential moving average of the loss, as in Smith's and fastai's finders
 DIVERGED = 4.0  # stop once the smoothed loss exceeds 4x its best

@@ -26,6 +26,7 @@ from utils.checkpoints import read_checkpoint
 from utils.distill import teacher_records
 from utils.numeric_path import resolve_numeric_path
 from utils.paths import resolve_device
+from utils.recipe import TrainConfig
 from utils.run_files import (
     FLOAT32,
     METRICS_FILE,
@@ -36,7 +37,6 @@ from utils.run_files import (
     read_json,
     read_metrics,
 )
-from utils.train import TrainConfig
 
 CONTROL = "control"  # the variant name of a recipe as shipped, in every study
 SEED_FOLDER = re.compile(r"seed(0|[1-9][0-9]*)")

@@ -71,9 +71,10 @@ from utils.paths import (
     check_output_file,
     resolve_device,
 )
+from utils.recipe import TrainConfig
 from utils.run_files import FLOAT32
 from utils.stats import accuracy_with_ci
-from utils.train import MODEL_FILE, STATE_FILE, TrainConfig, fit
+from utils.train import MODEL_FILE, STATE_FILE, fit
 
 # Epoch budgets from the accuracy targets (primary <= 20, compact <= 15).
 DEFAULT_EPOCHS = {"primary19k": 15, "compact8k": 15, "original19k": 20, "tiny4k": 15,

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from utils.augment import AugmentConfig, random_affine
 from utils.data import to_unit_float
 from utils.plots.data import plot_augmented_grid
-from utils.train import TrainConfig, lr_schedule
+from utils.recipe import TrainConfig, lr_schedule
 
 
 def plot_lr_schedule(config: TrainConfig, steps_per_epoch: int) -> Figure:

@@ -22,16 +22,8 @@ from utils.course.checkers.core import (
 )
 from utils.evaluate import loss_and_accuracy
 from utils.models import build_model
-from utils.train import (
-    FitResult,
-    NumericPath,
-    TrainConfig,
-    learning_rate_at,
-    lr_schedule,
-    make_optimizer,
-    steps_per_epoch,
-    training_step,
-)
+from utils.recipe import TrainConfig, learning_rate_at, lr_schedule, make_optimizer, steps_per_epoch
+from utils.train import FitResult, NumericPath, training_step
 
 TRAIN_IMAGES, BATCH, EPOCHS = 55_000, 256, 15
 SHIPPED_STEPS_PER_EPOCH = 430  # batch 128 on 55,000 images: printed in the notebook
