@@ -15,6 +15,9 @@ border: padding adds zeros, not pixels).
 
 ``empirical_receptive_field`` checks the calculator independently, by back-propagating from one
 output unit to the input and measuring where the gradient is non-zero.
+
+One concern past 400 lines: the calculator, its independent gradient check and the tables
+notebook 02 prints share one geometry.
 """
 
 from __future__ import annotations

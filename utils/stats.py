@@ -2,6 +2,9 @@
 
 Every function takes plain counts or tensors and returns numbers or small tables, so the
 notebooks can show the arithmetic and the tests can check it against hand-computed cases.
+
+One concern past 400 lines, the course's statistics; every function is short and tested on
+hand-computed cases.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 ``fit`` never sees the test split. Model selection is "the final epoch"; validation is
 reported every epoch so a reader can see over- or under-fitting, not to pick a winner.
+
+One concern past 400 lines, the engine (state, step, epoch, resume, save); what to train is
+``utils.recipe``, and the numeric path is ``utils.numeric_path``.
 """
 
 from __future__ import annotations

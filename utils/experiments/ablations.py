@@ -21,6 +21,9 @@ of other settings than asked is refused before MNIST loads, naming the differenc
 The unit of comparison between two recipes is the training run (the seed), not the image: the
 verdict comes from the seeds alone. McNemar's test appears per seed only, as a statement about
 two fixed networks on the same validation images.
+
+One module past 400 lines: the variants and their run-level analysis stay together, because
+notebook 05 and the class experiment read both.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ match their sha256 or their recorded accuracy, the same (variant, seed) or the s
 handed in twice, files whose settings differ other than in variant and seed, and a variant seed
 without the control at that seed (the comparison is paired by seed). Then it runs notebook 05's
 analysis (``utils.experiments.ablations.compare_to_control`` and ``markdown_report``) on the files.
+
+One module past 400 lines because ``run`` and ``merge`` share the hand-in file's format, and
+most of its length is the named refusals, each a small function of its own.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ anything. Results go once into ``results/robustness.csv`` (+ ``.md``)::
 
     python -m utils.experiments.robustness --models primary19k compact8k
     python -m utils.experiments.robustness --models original-published --original-checkpoint PATH
+
+One module past 400 lines: the transforms, their sweep over the finished models and its tables,
+with the transforms built on the augmentation's own warp.
 """
 
 from __future__ import annotations

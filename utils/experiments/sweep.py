@@ -12,6 +12,9 @@ the same run twice. Every argument is checked before MNIST is loaded or anything
 
     python -m utils.experiments.sweep --models primary19k compact8k --seeds 0 1 2 3 4
     python -m utils.experiments.sweep --models primary19k --variant noaug --seeds 0
+
+One module past 400 lines: planning, training (locks, the notebook mode) and the tables are the
+three steps of one command; what other studies share lives in ``run_store``, ``cli`` and ``tables``.
 """
 
 from __future__ import annotations

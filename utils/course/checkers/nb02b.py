@@ -6,6 +6,9 @@ the answer differs, the checker first tries the common wrong implementations (a 
 a missing bias, unbiased variance in the normalisation...) and names the one that matches, so
 the message says what is wrong without giving the expected values. Torch's own conv2d and
 batch_norm are disabled while the student's function runs: the point is to build them.
+
+Past 400 lines because each of its five checkers carries the catalogue of wrong
+implementations it recognises.
 """
 
 from __future__ import annotations
