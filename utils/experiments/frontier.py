@@ -73,15 +73,18 @@ PUBLIC_ANCHORS: tuple[PublicAnchor, ...] = (
                  "best of about 700 runs, test set used for validation"),
 )
 
-# The course's targets per budget (percent): mean over seeds, and for < 20k also every seed's minimum.
+# The course's targets per budget (percent): the final epoch's test accuracy, mean over at least
+# TARGET_SEEDS seeds, every choice made on validation, at most MAX_EPOCHS epochs; under 20k also
+# every seed's minimum. Set above the best public small models' single, mostly test-picked runs.
 TARGETS: dict[int, dict[str, float | None]] = {
     20_000: {"mean": 99.68, "every_seed": 99.60},
     8_000: {"mean": 99.55, "every_seed": None},
-    4_000: {"mean": 99.35, "every_seed": None},
-    2_000: {"mean": 99.05, "every_seed": None},
-    1_000: {"mean": None, "every_seed": None},  # report the best honest result
+    4_000: {"mean": 99.50, "every_seed": None},
+    2_000: {"mean": 99.20, "every_seed": None},
+    1_000: {"mean": 99.00, "every_seed": None},
 }
-TARGET_SEEDS = 5  # the targets are means over at least this many seeds
+TARGET_SEEDS = 5
+MAX_EPOCHS = 30
 
 
 class SweepTableError(ValueError):
@@ -199,6 +202,18 @@ def target_reached(row: dict[str, Any], budget: int) -> bool | None:
     return row["test_mean"] >= target["mean"] and (every is None or row["test_min"] >= every)
 
 
+def short_by(row: dict[str, Any], target: dict[str, float | None]) -> str:
+    """How far a chosen row is below its target, in points: the mean, and under 20k also the
+    worst seed where that falls short."""
+    gaps = []
+    if target.get("mean") is not None and row["test_mean"] < target["mean"]:
+        gaps.append(f"mean {target['mean'] - row['test_mean']:.2f} pp")
+    every = target.get("every_seed")
+    if every is not None and row["test_min"] < every:
+        gaps.append(f"worst seed {every - row['test_min']:.2f} pp")
+    return ", ".join(gaps)
+
+
 def targets_table(control_rows: Sequence[dict[str, Any]],
                   candidate_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The targets table: per budget, the old number (best control row by validation), the
@@ -228,6 +243,7 @@ def targets_table(control_rows: Sequence[dict[str, Any]],
             "seeds": best.get("seeds"),
             "device": best.get("device"),
             "reached": {None: "no target", True: "yes", False: "no"}[reached],
+            "short by": short_by(best, target) if reached is False else "",
         })
     return table
 
