@@ -223,14 +223,13 @@ def stratified_split(
 def load_mnist_splits(
     root: str | os.PathLike | None = None,
     val_size: int = DEFAULT_VAL_SIZE,
-    split_seed: int = DEFAULT_SPLIT_SEED,
     download: bool = True,
 ) -> MNISTSplits:
     """Validated MNIST as train/val (carved from the 60k) and the untouched 10k test split."""
     resolved = ensure_mnist_files(root, download=download)
     train_set = MNIST(str(resolved), train=True, download=False)
     test_set = MNIST(str(resolved), train=False, download=False)
-    train_idx, val_idx = stratified_split(train_set.targets, val_size=val_size, seed=split_seed)
+    train_idx, val_idx = stratified_split(train_set.targets, val_size=val_size)
     return MNISTSplits(
         train_images=train_set.data[train_idx].contiguous(),
         train_labels=train_set.targets[train_idx].contiguous(),
@@ -239,7 +238,7 @@ def load_mnist_splits(
         test_images=test_set.data.contiguous(),
         test_labels=test_set.targets.contiguous(),
         val_source=(f"{val_size:,} images stratified from the 60,000 training images "
-                    f"(split seed {split_seed})"),
+                    f"(split seed {DEFAULT_SPLIT_SEED})"),
     )
 
 

@@ -268,7 +268,10 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.0
 # The unit of a recipe comparison is the training run: each seed gives one paired difference
 # (variant - control), and the seeds are the sample. Images are not: the same validation images
 # are scored by every run, and a test on them conditions on the particular trained networks.
+# The course's design for comparing recipes: a two-sided test at 5%, planned for 80% power.
+ALPHA, POWER = 0.05, 0.8
 _Z_ALPHA, _Z_POWER = 1.959964, 0.841621  # standard normal 97.5% and 80% quantiles
+MOST_SEEDS = 1000  # seeds_needed gives up beyond this
 
 
 def _t_tail(c: float, df: int, shift: float = 0.0, steps: int = 400) -> float:
@@ -322,22 +325,21 @@ def t_two_sided_p(t: float, df: int) -> float:
     return min(1.0, 2 * _t_tail(abs(t), df))
 
 
-def paired_power(effect_in_sd: float, n: int, alpha: float = 0.05) -> float:
+def paired_power(effect_in_sd: float, n: int) -> float:
     """Power of the two-sided paired t-test over ``n`` seeds when the true mean difference is
     ``effect_in_sd`` standard deviations of the paired differences (noncentral t, exact)."""
     if n < 2:
         raise ValueError(f"A paired t-test needs at least 2 seeds, got {n}.")
     df, shift = n - 1, effect_in_sd * math.sqrt(n)
-    bar = t_quantile(1 - alpha / 2, df)
+    bar = t_quantile(1 - ALPHA / 2, df)
     return _t_tail(bar, df, shift) + _t_tail(bar, df, -shift)
 
 
-def minimum_detectable_effect(sd_diff: float, n: int, power: float = 0.8,
-                              alpha: float = 0.05) -> float:
+def minimum_detectable_effect(sd_diff: float, n: int) -> float:
     """The smallest true mean difference the paired t-test over ``n`` seeds detects with
-    probability ``power`` at two-sided level ``alpha``, given the SD of the paired differences.
+    probability ``POWER`` at two-sided level ``ALPHA``, given the SD of the paired differences.
 
-    The textbook approximation is MDE = (t_{1-alpha/2, n-1} + t_{power, n-1}) * sd_diff / sqrt(n)
+    The textbook approximation is MDE = (t_{1-ALPHA/2, n-1} + t_{POWER, n-1}) * sd_diff / sqrt(n)
     (with normal quantiles: (1.96 + 0.84) * sd / sqrt(n)); here the power is computed exactly
     from the noncentral t and the effect found by bisection, because at 3 seeds the
     approximation is optimistic. It inherits the uncertainty of ``sd_diff``, which 3 seeds
@@ -345,21 +347,18 @@ def minimum_detectable_effect(sd_diff: float, n: int, power: float = 0.8,
     """
     if sd_diff < 0 or not math.isfinite(sd_diff):
         raise ValueError(f"sd_diff must be a finite non-negative number, got {sd_diff!r}.")
-    if not 0 < power < 1:
-        raise ValueError(f"power must be in (0, 1), got {power!r}.")
     low, high = 0.0, 1.0
-    while paired_power(high, n, alpha) < power:
+    while paired_power(high, n) < POWER:
         high *= 2
     for _ in range(30):  # 1e-9 of the bracket: far below what sd_diff is known to
         middle = (low + high) / 2
-        low, high = (middle, high) if paired_power(middle, n, alpha) < power else (low, middle)
+        low, high = (middle, high) if paired_power(middle, n) < POWER else (low, middle)
     return high * sd_diff
 
 
-def seeds_needed(sd_diff: float, effect: float, power: float = 0.8, alpha: float = 0.05,
-                 most: int = 1000) -> int:
+def seeds_needed(sd_diff: float, effect: float) -> int:
     """The fewest seeds (at least 3) whose paired t-test detects a true difference of
-    ``effect`` points with probability ``power``, for paired differences of SD ``sd_diff``.
+    ``effect`` points with probability ``POWER``, for paired differences of SD ``sd_diff``.
 
     Starts from the normal formula n = ((1.96 + 0.84) * sd_diff / effect)**2 and steps up
     until the exact (noncentral t) power is reached.
@@ -368,20 +367,17 @@ def seeds_needed(sd_diff: float, effect: float, power: float = 0.8, alpha: float
         raise ValueError(f"effect must be positive, got {effect!r}.")
     if sd_diff == 0:
         return 3
-    n = max(3, math.ceil(normal_seeds_needed(sd_diff, effect, power, alpha)))
-    while minimum_detectable_effect(sd_diff, n, power, alpha) > effect:
+    n = max(3, math.ceil(normal_seeds_needed(sd_diff, effect)))
+    while minimum_detectable_effect(sd_diff, n) > effect:
         n += 1
-        if n > most:
-            raise ValueError(f"More than {most} seeds needed for {effect} at sd {sd_diff}.")
+        if n > MOST_SEEDS:
+            raise ValueError(f"More than {MOST_SEEDS} seeds needed for {effect} at sd {sd_diff}.")
     return n
 
 
-def normal_seeds_needed(sd_diff: float, effect: float, power: float = 0.8,
-                        alpha: float = 0.05) -> float:
-    """The back-of-envelope n = ((z_{1-alpha/2} + z_power) * sd_diff / effect)**2, before
+def normal_seeds_needed(sd_diff: float, effect: float) -> float:
+    """The back-of-envelope n = ((z_{1-ALPHA/2} + z_POWER) * sd_diff / effect)**2, before
     rounding up (the normal approximation; :func:`seeds_needed` corrects it for small n)."""
-    if (alpha, power) != (0.05, 0.8):
-        raise ValueError("The normal formula here is tabulated for alpha 0.05 and power 0.8 only.")
     return ((_Z_ALPHA + _Z_POWER) * sd_diff / effect) ** 2
 
 

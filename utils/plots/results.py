@@ -149,7 +149,6 @@ def _draw_label_stacks(ax: Any, labelled: list[Labelled], gap: float) -> None:
 def plot_frontier(
     rows: Sequence[dict[str, Any]],
     anchors: Sequence[Anchor],
-    reference_points: Sequence[ReferencePoint] = ORIGINAL_REFERENCE_POINTS,
     target: float | None = COURSE_TARGET,
 ) -> Figure:
     """Parameters (log x) vs mean test accuracy, one labelled point per model and variant: the
@@ -162,6 +161,7 @@ def plot_frontier(
     each, against our means over seeds.
     ``rows`` are sweep rows (``arch, params, seeds, test_mean, test_std, test_min, test_max``).
     """
+    reference_points = ORIGINAL_REFERENCE_POINTS
     fig, ax = plt.subplots(figsize=(11, 6.8))
     lows = [r["test_min"] for r in rows] + [p.accuracy for p in reference_points] + \
         [a.accuracy for a in anchors]
