@@ -23,6 +23,18 @@ def _short_label(row: LayerRF) -> str:
     return f"{row.kernel}x{row.kernel} pool"
 
 
+def _digit_bands(heights: torch.Tensor | None, widths: torch.Tensor | None
+                 ) -> list[tuple[str, float, float, float]]:
+    """(label, 5%, median, 95%) of the digits' heights and widths that are given."""
+    bands = []
+    for sizes, label in ((heights, "digit height"), (widths, "digit width")):
+        if sizes is not None:
+            sizes = sizes[sizes > 0].to(torch.float64)
+            low, mid, high = (float(torch.quantile(sizes, q)) for q in (0.05, 0.5, 0.95))
+            bands.append((label, low, mid, high))
+    return bands
+
+
 def plot_rf_growth(
     tables: Mapping[str, Sequence[LayerRF]],
     image_size: int = 28,
@@ -40,12 +52,7 @@ def plot_rf_growth(
     count = len(tables)
     fig, axes = plt.subplots(1, count, figsize=(2.6 * count + 1, 3.6), sharey=True,
                              squeeze=False)
-    bands = []
-    for sizes, label in ((digit_heights, "digit height"), (digit_widths, "digit width")):
-        if sizes is not None:
-            sizes = sizes[sizes > 0].to(torch.float64)
-            low, mid, high = (float(torch.quantile(sizes, q)) for q in (0.05, 0.5, 0.95))
-            bands.append((label, low, mid, high))
+    bands = _digit_bands(digit_heights, digit_widths)
     for ax, (name, rows) in zip(axes[0], tables.items(), strict=True):
         layers = [r for r in spatial_rows(rows, windows_only=True) if _short_label(r) != "GAP"]
         depth = list(range(1, len(layers) + 1))
