@@ -385,16 +385,13 @@ def fit(
     val_images, val_labels = splits.val_images.to(device), splits.val_labels.to(device)
     if saved is not None:
         restore_state(state, saved, config, device, run_dir / STATE_FILE)
-        say(f"Resumed {config.arch} from {run_dir / STATE_FILE} after epoch "
-            f"{state.epochs_done}.")
+        say(f"Resumed {config.arch} from {run_dir / STATE_FILE} after epoch {state.epochs_done}.")
     elif resume:
         say(f"No {STATE_FILE} in {run_dir}: starting from scratch.")
 
-    say(
-        f"Training {config.arch} ({count_parameters(state.model):,} params) on {device} "
+    say(f"Training {config.arch} ({count_parameters(state.model):,} params) on {device} "
         f"({numeric.describe()}) for {config.epochs} epochs, {len(labels):,} images, "
-        f"batch {config.batch_size}."
-    )
+        f"batch {config.batch_size}.")
     while state.epochs_done < config.epochs:
         record = validated_epoch(state, (images, labels), (val_images, val_labels), config,
                                  normalization, numeric, progress, teacher)

@@ -146,6 +146,18 @@ def _draw_label_stacks(ax: Any, labelled: list[Labelled], gap: float) -> None:
                                     "linewidth": 0.6, "shrinkA": 1, "shrinkB": 3})
 
 
+def _add_legend_proxies(ax: Any, shown: set[str], anchors: Sequence[Anchor]) -> None:
+    """Legend entries for the series drawn and the anchors (empty artists, labels only)."""
+    for variant, style in SERIES.items():
+        if variant in shown:
+            ax.errorbar([], [], yerr=[], fmt=style.marker, color=style.color, elinewidth=3.5,
+                        capsize=0, label=f"{style.legend}: mean ± std over seeds")
+    ax.vlines([], [], [], color="grey", alpha=0.45, label="our runs: min to max over seeds")
+    for anchor in anchors:
+        ax.scatter([], [], marker="P", s=80, color=ANCHOR_COLOR, edgecolors="black",
+                   linewidths=0.5, label=anchor.label)
+
+
 def plot_frontier(
     rows: Sequence[dict[str, Any]],
     anchors: Sequence[Anchor],
@@ -177,16 +189,7 @@ def plot_frontier(
                    edgecolors="black", linewidths=0.5, zorder=4, label=point.label)
         ax.annotate(f"{point.accuracy:.2f}%", (x, point.accuracy), textcoords="offset points",
                     xytext=(8, 0), va="center", fontsize=8, color="tab:red")
-    # legend proxies for the measured runs and the anchors
-    shown = {row.get("variant", CONTROL) for row in rows}
-    for variant, style in SERIES.items():
-        if variant in shown:
-            ax.errorbar([], [], yerr=[], fmt=style.marker, color=style.color, elinewidth=3.5,
-                        capsize=0, label=f"{style.legend}: mean ± std over seeds")
-    ax.vlines([], [], [], color="grey", alpha=0.45, label="our runs: min to max over seeds")
-    for anchor in anchors:
-        ax.scatter([], [], marker="P", s=80, color=ANCHOR_COLOR, edgecolors="black",
-                   linewidths=0.5, label=anchor.label)
+    _add_legend_proxies(ax, {row.get("variant", CONTROL) for row in rows}, anchors)
     if target is not None:
         ax.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"{target:.1f}% target")
     ax.set_xscale("log")
