@@ -285,8 +285,8 @@ def mlp19k() -> nn.Module:
                    "MLP, one hidden layer of 24 (19,090)")
 
 
-# Facts about the original mnist_994 (github.com/pradeep6kumar/mnist_994; its README and training
-# log are in ../shared/reference/original_mnist_994 beside the checkout). One place for them all.
+# Facts about the original mnist_994, from its README and training log
+# (github.com/pradeep6kumar/mnist_994). One place for them all.
 ORIGINAL_PARAMS = 19_898
 ORIGINAL_NORMALIZATION = (0.1307, 0.3081)  # its Normalize(); used to evaluate its bare state dict
 ORIGINAL_TEST_ACCURACY = {  # percent, on the 10,000 test images

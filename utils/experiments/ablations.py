@@ -44,7 +44,14 @@ from utils.atomic_files import atomic_write_json, atomic_write_text
 from utils.checkpoints import load_evaluation_model
 from utils.data import MNISTSplits, load_mnist_splits
 from utils.evaluate import predict_logits
-from utils.experiments.cli import add_amp, add_device, add_mnist_root, add_no_progress, add_seeds
+from utils.experiments.cli import (
+    add_amp,
+    add_device,
+    add_mnist_root,
+    add_no_progress,
+    add_seeds,
+    amp_flag,
+)
 from utils.experiments.lr_range import lr_range_test, steepest_descent_lr
 from utils.experiments.run_store import (
     CONTROL,
@@ -72,7 +79,6 @@ from utils.experiments.sweep import (
 from utils.experiments.tables import markdown_table
 from utils.paths import RESULTS_DIR, check_output_dir, check_output_file, resolve_device
 from utils.recipe import TrainConfig
-from utils.run_files import FLOAT32
 from utils.stats import PairedSeeds, mcnemar_exact, paired_seeds, paired_t_statistic
 from utils.train import MODEL_FILE, fit
 
@@ -196,7 +202,7 @@ def check_finished(spec: RunSpec, runs_root: Path) -> None:
     asked = expected_settings(spec.config)
     how = "another of --variants"
     if finished.get("forward pass", asked["forward pass"]) != asked["forward pass"]:
-        how = f"--amp {'off' if finished['forward pass'] == FLOAT32 else 'on'}"
+        how = amp_flag(finished["forward pass"])
     refuse_other_settings(path, finished, asked, how)
 
 

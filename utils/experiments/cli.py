@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from utils.numeric_path import SWITCHES
+from utils.run_files import FLOAT32
 
 
 def positive_int(text: str) -> int:
@@ -36,6 +37,11 @@ def add_amp(parser: argparse.ArgumentParser, default: str = "auto", why: str = "
     parser.add_argument("--amp", default=default, choices=SWITCHES,
                         help="bfloat16 autocast of the forward pass (TrainConfig.amp; see "
                              "utils.numeric_path)" + (f"; {why}" if why else ""))
+
+
+def amp_flag(forward: str) -> str:
+    """The ``--amp`` option that asks for a run whose forward pass was ``forward``."""
+    return "--amp off" if forward == FLOAT32 else "--amp on"
 
 
 def add_seeds(parser: argparse.ArgumentParser, default: list[int], what: str) -> None:

@@ -44,6 +44,7 @@ from utils.experiments.cli import (
     add_mnist_root,
     add_no_progress,
     add_seeds,
+    amp_flag,
     positive_int,
 )
 from utils.experiments.run_store import (
@@ -75,7 +76,6 @@ from utils.paths import (
     resolve_device,
 )
 from utils.recipe import TrainConfig
-from utils.run_files import FLOAT32
 from utils.stats import accuracy_with_ci
 from utils.train import MODEL_FILE, STATE_FILE, fit
 
@@ -228,7 +228,7 @@ def flags_for(finished: dict[str, Any], asked: dict[str, Any]) -> list[str]:
         flags.append(f"--epochs {finished['epochs']}")
     if any(key in finished and finished[key] != asked.get(key)
            for key in ("forward pass", "memory format")):
-        flags.append("--amp off" if finished.get("forward pass") == FLOAT32 else "--amp on")
+        flags.append(amp_flag(finished.get("forward pass")))
     return flags
 
 

@@ -22,14 +22,14 @@ def plot_effects(comparisons: Sequence[Comparison]) -> Figure:
     rows = [c for c in comparisons if c.variant != CONTROL]
     order = {name: i for i, name in enumerate(ABLATIONS)}
     rows.sort(key=lambda c: order[c.variant])
-    on_scale = [c for c in rows if abs(c.diff_mean) <= OFF_SCALE]
+    on_scale = [c for c in rows if abs(c.diff_mean) <= OFF_SCALE]  # fix the axis from these
     values = [v for c in on_scale for v in (*c.diffs, c.diff_mean - c.diff_std,
                                              c.diff_mean + c.diff_std)] or [-1.0, 1.0]
     low, high = min(values + [0.0]) - 0.15, max(values + [0.0]) + 0.15
     fig, ax = plt.subplots(figsize=(8.5, 0.36 * len(rows) + 1.6))
     for y, comp in enumerate(rows):
         colour = "tab:red" if comp.diff_mean < 0 else "tab:green"
-        if comp not in on_scale:
+        if abs(comp.diff_mean) > OFF_SCALE:
             edge = low if comp.diff_mean < 0 else high
             inward = 0.3 * (high - low) * (1 if comp.diff_mean < 0 else -1)
             ax.annotate(f"{comp.diff_mean:+.1f} (off the scale: did not train)", xy=(edge, y),
