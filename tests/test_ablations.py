@@ -114,7 +114,8 @@ def test_runs_finish_on_validation_only_and_tabulate(tmp_path: Path, splits) -> 
     ([0.3, 0.3], False),  # two seeds: no verdict
 ])
 def test_beyond_noise_is_the_run_level_test_alone(diffs, expected) -> None:
-    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, diffs, [1e-9] * len(diffs), 1.0)
+    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, diffs, [1e-9] * len(diffs),
+                                      {"cpu": 1.0}, 0)
     assert comparison.beyond_noise is expected  # per-seed McNemar p of 1e-9 changes nothing
     if len(diffs) >= 3:
         low, high = comparison.paired.ci95
@@ -122,7 +123,8 @@ def test_beyond_noise_is_the_run_level_test_alone(diffs, expected) -> None:
 
 
 def test_the_control_has_no_comparison() -> None:
-    control = ablations.Comparison("control", [0, 1, 2], 99.5, 0.1, [0.0, 0.0, 0.0], [], 1.0)
+    control = ablations.Comparison("control", [0, 1, 2], 99.5, 0.1, [0.0, 0.0, 0.0], [],
+                                   {"cpu": 1.0}, 0)
     assert control.paired is None and not control.beyond_noise
 
 
@@ -181,21 +183,76 @@ def test_committed_predictions_agree_with_their_metrics(splits) -> None:
         assert len(predictions) == 5_000
 
 
+def test_a_run_at_chance_did_not_learn_and_its_plateau_is_read_from_the_history(
+        tmp_path: Path) -> None:
+    assert ablations.learned(0.9919) and not ablations.learned(0.1124)
+    accs = {"0": [0.11, 0.6, 0.97], "1": [0.11, 0.32, 0.11], "2": [0.11, 0.11, 0.52]}
+    for seed, values in accs.items():
+        folder = ablations.run_folder(tmp_path, ablations.ARCH, int(seed), "nobn-lr0.1")
+        folder.mkdir(parents=True)
+        (folder / "history.json").write_text(json.dumps(
+            [{"epoch": i + 1, "val_acc": a} for i, a in enumerate(values)]))
+    epochs = [ablations.first_learned_epoch(tmp_path, "nobn-lr0.1", s) for s in (0, 1, 2)]
+    assert epochs == [2, None, 3]  # seed 1 left chance for an epoch, then fell back
+    rows = [{"variant": v, "seed": seed, "device": "cpu", "val_acc": accs[str(seed)][-1]}
+            for v in ("control", "nobn-lr0.1") for seed in (0, 1, 2)]
+    outcomes = ablations.learning_outcomes(rows, tmp_path, ["nobn-lr0.1"])
+    assert [(o["seed"], o["learned_at_epoch"]) for o in outcomes] == [(0, 2), (1, None), (2, 3)]
+    assert [o["val_acc"] for o in outcomes] == pytest.approx([97.0, 11.0, 52.0])
+
+
+def test_markdown_counts_runs_that_did_not_learn_and_times_per_device() -> None:
+    rows = [{"variant": v, "seed": s, "val_acc": a, "changed": v, "device": d}
+            for v, s, a, d in [("control", 0, 0.995, "cuda"), ("control", 1, 0.996, "cpu"),
+                               ("control", 2, 0.996, "cpu"), ("nobn-lr0.1", 0, 0.992, "cuda"),
+                               ("nobn-lr0.1", 1, 0.1124, "cpu"), ("nobn-lr0.1", 2, 0.991, "cpu")]]
+    comparisons = [ablations.Comparison("control", [0, 1, 2], 99.57, 0.06, [0.0] * 3, [],
+                                        {"cpu": 900.0, "cuda": 34.0}, 0),
+                   ablations.Comparison("nobn-lr0.1", [0, 1, 2], 69.8, 50.0, [-0.3, -88.5, -0.5],
+                                        [], {"cpu": 700.0, "cuda": 28.0}, 1)]
+    line = next(x for x in ablations.markdown_report(rows, comparisons).splitlines()
+                if x.startswith("| nobn-lr0.1 |"))
+    assert line.endswith("| 1 of 3 | 700 on cpu; 28 on cuda |")
+
+
+def test_a_curve_across_variants_uses_the_seeds_all_of_them_ran() -> None:
+    rows = _rows({"control": [0.995, 0.996, 0.9955, 0.997], "lr0.2": [0.994, 0.995, 0.996],
+                  "ls0": [0.99]})
+    kept = ablations.on_shared_seeds(rows, ["control", "lr0.2"])
+    assert sorted((r["variant"], r["seed"]) for r in kept) == [
+        ("control", 0), ("control", 1), ("control", 2), ("lr0.2", 0), ("lr0.2", 1), ("lr0.2", 2)]
+
+
+def test_times_compare_on_a_device_every_variant_ran_on() -> None:
+    def timed(variant: str, seconds: dict[str, float]) -> ablations.Comparison:
+        return ablations.Comparison(variant, [0, 1, 2], 99.5, 0.1, [0.0] * 3, [], seconds, 0)
+
+    comparisons = [timed("control", {"cpu": 900.0, "cuda": 34.0}), timed("bs64", {"cuda": 64.0}),
+                   timed("bs512", {"cpu": 300.0, "cuda": 13.0}), timed("ls0", {"cpu": 800.0})]
+    assert ablations.shared_device(comparisons, ["control", "bs64", "bs512"]) == "cuda"
+    assert ablations.shared_device(comparisons, ["control", "bs512"]) == "cpu"
+    with pytest.raises(ValueError, match="bs64, ls0 share no device"):
+        ablations.shared_device(comparisons, ["bs64", "ls0"])
+
+
 def test_markdown_states_the_run_level_rule_and_labels_mcnemar() -> None:
     rows = [{**r, "changed": r["variant"], "device": "cpu"} for r in _rows(
         {"control": [0.9950, 0.9960, 0.9955], "aug2": [0.9934, 0.9936, 0.9939]})]
-    comparisons = [ablations.Comparison("control", [0, 1, 2], 99.55, 0.05, [0.0] * 3, [], 30.0),
+    comparisons = [ablations.Comparison("control", [0, 1, 2], 99.55, 0.05, [0.0] * 3, [],
+                                        {"cpu": 30.0}, 0),
                    ablations.Comparison("aug2", [0, 1, 2], 99.36, 0.02, [-0.16, -0.24, -0.16],
-                                        [0.1, 0.02, 0.13], 30.0)]
+                                        [0.1, 0.02, 0.13], {"cpu": 30.0}, 0)]
     text = ablations.markdown_report(rows, comparisons)
     assert "pooled" not in text.lower()
     assert "McNemar p per seed (fixed networks)" in text
     line = next(x for x in text.splitlines() if x.startswith("| aug2 |"))
     assert "| -0.30 to -0.07 | -7.0 | 0.02 |" in line and "| yes | 0.1, 0.02, 0.13 |" in line
+    assert line.endswith("| 0 of 3 | 30 on cpu |")
 
 
 def test_t_statistic_by_hand() -> None:
-    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, [0.1, 0.2, 0.3], [], 1.0)
+    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, [0.1, 0.2, 0.3], [],
+                                      {"cpu": 1.0}, 0)
     # mean 0.2, sd 0.1, n 3: t = 0.2 / (0.1 / sqrt 3) = 3.46
     assert comparison.t_statistic == pytest.approx(2 * 3**0.5)
 

@@ -15,6 +15,7 @@ from utils.stats import (
     mcnemar_from_correct,
     negative_log_likelihood,
     paired_table,
+    sign_test,
     wilson_interval,
 )
 
@@ -23,6 +24,17 @@ def binomial_two_sided(b: int, c: int) -> float:
     """The textbook formula, written independently: 2 * sum_{i<=min} C(n, i) / 2^n, capped at 1."""
     n = b + c
     return min(1.0, 2 * math.fsum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n)
+
+
+def test_sign_test_counts_signs_only_and_drops_ties() -> None:
+    assert sign_test([-0.16, -0.24, -0.16]) == pytest.approx(0.25)  # 3 of 3: 2 / 8
+    assert sign_test([-88.3, -0.4, -0.2, -0.6, -88.4, -0.1, -0.3, -0.2]) == pytest.approx(2 / 256)
+    # the size of a difference does not count, only its sign: one huge loss is one seed
+    assert sign_test([-88.0, 0.1, 0.2]) == sign_test([-0.01, 0.1, 0.2]) == 1.0
+    assert sign_test([0.0, -0.1, -0.2, -0.3, -0.4, -0.5]) == pytest.approx(2 / 32)  # tie dropped
+    assert sign_test([0.1, -0.1, 0.2, 0.3, 0.4]) == pytest.approx(binomial_two_sided(1, 4))
+    with pytest.raises(ValueError, match="at least one"):
+        sign_test([])
 
 
 def test_mcnemar_hand_computed_cases() -> None:

@@ -84,29 +84,47 @@ class McNemarResult:
                 f"p = {self.p_value:.4f}")
 
 
+def _two_sided_binomial(b: int, c: int) -> float:
+    """Two-sided exact p of ``b`` against ``c`` when each of the ``b + c`` events is a fair coin
+    flip: min(1, 2 * P(X <= min(b, c))) with X ~ Binomial(b + c, 1/2), summed in exact integers
+    (binomial coefficients over ``2**n``) and rounded to a float once, so it stays right for
+    any count (no overflow, no underflow until the final float, no approximation)."""
+    n, k = b + c, min(b, c)
+    if n == 0 or b == c:
+        return 1.0
+    term = tail = 1  # C(n, 0); then C(n, i + 1) = C(n, i) * (n - i) / (i + 1), exactly
+    for i in range(k):
+        term = term * (n - i) // (i + 1)
+        tail += term
+    # int / int is correctly rounded in Python, however large the integers
+    return min(1.0, 2 * tail / 2**n)
+
+
 def mcnemar_exact(b: int, c: int) -> McNemarResult:
     """Two-sided exact McNemar test of two *fixed* models: under "no difference" each of the
     ``b + c`` discordant examples is a fair coin flip, so given ``b + c``, ``b`` is
     Binomial(b + c, 1/2). Its sample is the examples, not training runs: it cannot compare
     recipes or architectures (use :class:`PairedSeeds` over seeds for that).
 
-    p = min(1, 2 * P(X <= min(b, c))), summed in exact integers (binomial coefficients over
-    ``2**n``) and rounded to a float once, so it stays right for any count (no overflow, no underflow
-    until the final float, no approximation). Chosen over the chi-squared version because our
-    discordant counts are small (tens), where the approximation is poor. McNemar (1947).
+    Chosen over the chi-squared version because our discordant counts are small (tens), where
+    the approximation is poor. McNemar (1947).
     """
     for name, value in (("b", b), ("c", c)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer count, got {value!r}.")
-    n, k = b + c, min(b, c)
-    if n == 0 or b == c:
-        return McNemarResult(b, c, 1.0)
-    term = tail = 1  # C(n, 0); then C(n, i + 1) = C(n, i) * (n - i) / (i + 1), exactly
-    for i in range(k):
-        term = term * (n - i) // (i + 1)
-        tail += term
-    # int / int is correctly rounded in Python, however large the integers
-    return McNemarResult(b, c, min(1.0, 2 * tail / 2**n))
+    return McNemarResult(b, c, _two_sided_binomial(b, c))
+
+
+def sign_test(differences: Sequence[float]) -> float:
+    """Two-sided exact sign test of paired differences (ties dropped): under "no change" each
+    seed is as likely to go up as down. It asks only for the signs, so it still holds where the
+    paired t-test's assumption of roughly normal differences fails, e.g. when some runs do not
+    learn at all; the price is power (3 seeds of one sign give p = 0.25)."""
+    if not differences:
+        raise ValueError("sign_test needs at least one paired difference.")
+    ups = sum(1 for d in differences if d > 0)
+    downs = sum(1 for d in differences if d < 0)
+    return _two_sided_binomial(ups, downs)
 
 
 def paired_table(correct_a: torch.Tensor, correct_b: torch.Tensor) -> pd.DataFrame:

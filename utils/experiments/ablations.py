@@ -34,6 +34,7 @@ import io
 import statistics
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,12 @@ from utils.experiments.sweep import (
 from utils.experiments.tables import markdown_table
 from utils.paths import RESULTS_DIR, check_output_dir, check_output_file, resolve_device
 from utils.recipe import TrainConfig
+from utils.run_files import HISTORY_FILE, read_json
 from utils.stats import PairedSeeds, mcnemar_exact, paired_seeds, paired_t_statistic
 from utils.train import MODEL_FILE, fit
 
 ARCH = "primary19k"
+LEARNED = 0.5  # final validation accuracy of a run that learned the task; chance is about 0.1
 PREDICTIONS_FILE = "val_predictions.txt"  # one digit per validation image, in split order
 RESTORE = "Restore the run's files (e.g. from git) or move its seed folder away and re-run it."
 
@@ -345,8 +348,8 @@ class Comparison:
     val_std: float
     diffs: list[float]  # variant - control per paired seed, accuracy points
     p_values: list[float]  # exact McNemar per seed: two fixed networks, same validation images
-    seconds_mean: float
-    pooled_p: float | None = None  # not computed: images pooled over seeds are no recipe test
+    seconds_by_device: dict[str, float]  # mean training seconds per run on each device
+    not_learned: int  # runs whose final validation accuracy is below LEARNED
 
     @property
     def diff_mean(self) -> float:
@@ -373,6 +376,29 @@ class Comparison:
         return self.paired is not None and self.paired.beyond_noise
 
 
+def learned(val_acc: float) -> bool:
+    """Did a run learn the task at all? A network that never leaves its starting plateau ends
+    at chance (about one image in ten right), far below any run that trained."""
+    return float(val_acc) >= LEARNED
+
+
+def first_learned_epoch(runs_root: Path, variant: str, seed: int) -> int | None:
+    """The first epoch whose validation accuracy reaches LEARNED (None if none does): how long
+    a run sat on its starting plateau."""
+    history = read_json(run_folder(runs_root, ARCH, seed, variant) / HISTORY_FILE, "history")
+    return next((int(e["epoch"]) for e in history if learned(e["val_acc"])), None)
+
+
+def learning_outcomes(rows: list[dict[str, Any]], runs_root: Path,
+                      variants: list[str]) -> list[dict[str, Any]]:
+    """Per run of ``variants``: where it ran, its final validation accuracy, and the epoch it
+    left its starting plateau (None: it never did), for variants whose runs do not all learn."""
+    return [{"variant": r["variant"], "seed": r["seed"], "device": r["device"],
+             "val_acc": 100 * float(r["val_acc"]),
+             "learned_at_epoch": first_learned_epoch(runs_root, r["variant"], r["seed"])}
+            for r in rows if r["variant"] in variants]
+
+
 def compare_to_control(rows: list[dict[str, Any]], runs_root: Path,
                        val_labels: torch.Tensor) -> list[Comparison]:
     by_variant: dict[str, dict[int, dict[str, Any]]] = {}
@@ -382,6 +408,9 @@ def compare_to_control(rows: list[dict[str, Any]], runs_root: Path,
     comparisons = []
     for variant, runs in by_variant.items():
         accs = [100 * r["val_acc"] for r in runs.values()]
+        by_device: dict[str, list[float]] = {}
+        for run in runs.values():
+            by_device.setdefault(run["device"], []).append(float(run["train_seconds"]))
         p_values = ([] if variant == CONTROL else
                     mcnemar_per_seed(runs_root, variant, list(differences[variant]), val_labels))
         comparisons.append(Comparison(
@@ -389,9 +418,30 @@ def compare_to_control(rows: list[dict[str, Any]], runs_root: Path,
             val_mean=statistics.fmean(accs),
             val_std=statistics.stdev(accs) if len(accs) > 1 else 0.0,
             diffs=list(differences[variant].values()), p_values=p_values,
-            seconds_mean=statistics.fmean(r["train_seconds"] for r in runs.values()),
+            seconds_by_device={d: statistics.fmean(s) for d, s in sorted(by_device.items())},
+            not_learned=sum(1 for r in runs.values() if not learned(r["val_acc"])),
         ))
     return comparisons
+
+
+def on_shared_seeds(rows: list[dict[str, Any]], variants: Iterable[str]) -> list[dict[str, Any]]:
+    """The rows of ``variants`` at the seeds every one of them ran, so that a curve across the
+    variants compares means over the same seeds."""
+    names = list(variants)
+    seeds = set.intersection(*({r["seed"] for r in rows if r["variant"] == n} for n in names))
+    return [r for r in rows if r["variant"] in names and r["seed"] in seeds]
+
+
+def shared_device(comparisons: list[Comparison], variants: Iterable[str]) -> str:
+    """A device on which every one of ``variants`` ran (the first by name if several): training
+    seconds compare only within one machine."""
+    by_name = {c.variant: c for c in comparisons}
+    names = list(variants)
+    common = set.intersection(*(set(by_name[n].seconds_by_device) for n in names))
+    if not common:
+        raise ValueError(f"{', '.join(names)} share no device, so their training times do not "
+                         "compare: run them on one machine.")
+    return sorted(common)[0]
 
 
 def write_tables(rows: list[dict[str, Any]], comparisons: list[Comparison], out_dir: Path) -> None:
@@ -412,7 +462,10 @@ MD_INTRO = (
     "seeds, the measured sd of its paired differences) detects with 80% power at 5%, from the "
     "noncentral t; a variant not beyond noise may still differ by less than its MDE. "
     "McNemar p per seed: two *fixed* networks on the same 5,000 validation images, a statement "
-    "about those networks, not about the recipes; it plays no part in the verdict.")
+    "about those networks, not about the recipes; it plays no part in the verdict. 'did not "
+    f"learn': runs whose final validation accuracy is below {LEARNED:.0%} (chance is about 10%); "
+    "where there are any, the paired differences are far from normal and the t-test's verdict "
+    "is not to be trusted (notebook 05, section 2). Seconds: the mean per run on each device.")
 
 
 def markdown_report(rows: list[dict[str, Any]], comparisons: list[Comparison]) -> str:
@@ -436,11 +489,13 @@ def markdown_report(rows: list[dict[str, Any]], comparisons: list[Comparison]) -
         table.append([comp.variant, changed[comp.variant], len(comp.seeds),
                       f"{comp.val_mean:.2f} ± {comp.val_std:.2f}",
                       f"{comp.diff_mean:+.2f} ± {comp.diff_std:.2f}", *cells,
-                      f"{comp.seconds_mean:.0f}"])
+                      f"{comp.not_learned} of {len(comp.seeds)}",
+                      "; ".join(f"{sec:.0f} on {device}"
+                                for device, sec in comp.seconds_by_device.items())])
     md += markdown_table(
         ["variant", "changed", "seeds", "val acc mean ± std", "Δ vs control (mean ± std)",
          "95% CI of Δ", "paired t", "p (t-test)", "MDE (80% power)", "beyond noise",
-         "McNemar p per seed (fixed networks)", "train s / run"], table)
+         "McNemar p per seed (fixed networks)", "did not learn", "train s / run"], table)
     return "\n".join(md) + "\n"
 
 

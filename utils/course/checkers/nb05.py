@@ -19,7 +19,7 @@ from utils.course.checkers.core import (
     require_number,
     wrong,
 )
-from utils.experiments.ablations import checked_predictions
+from utils.experiments.ablations import checked_predictions, on_shared_seeds
 from utils.stats import mcnemar_exact, paired_t_statistic, pooled_sd
 
 
@@ -142,9 +142,10 @@ WITHIN_PP = 0.05
 
 @register("05.4")
 def peak_lr_choice(given: Any, runs_root: Any = None) -> None:
-    """The smallest peak LR whose mean validation accuracy is within 0.05 points of the best."""
+    """The smallest peak LR whose mean validation accuracy, over the seeds every rate ran, is
+    within 0.05 points of the best."""
     require_answer(given, "05.4")
-    rows = reference.ablation_rows(runs_root)
+    rows = on_shared_seeds(reference.ablation_rows(runs_root), PEAK_LRS)
     means = {lr: statistics.fmean(val_by_seed(rows, v).values()) for v, lr in PEAK_LRS.items()}
     if not isinstance(given, int | float) or isinstance(given, bool) or given not in means:
         raise wrong("05.4", f"choose one of the measured peak LRs {sorted(means)}, "
@@ -161,6 +162,7 @@ def peak_lr_choice(given: Any, runs_root: Any = None) -> None:
 
 
 SCHEDULE = ("constant-lr0.1", "constant-lr0.02", "adam-plateau")
+PLANNING_SEEDS = (0, 1, 2)  # the seeds that existed when the extra seeds were planned
 EFFECT = 0.2
 Z_ALPHA, Z_POWER = 1.959964, 0.841621
 
@@ -174,9 +176,10 @@ def seeds_formula(sd: float, effect: float, square: bool = True, power_term: boo
 @register("05.7")
 def seeds_needed(given: Any, runs_root: Any = None) -> None:
     """Seeds per variant to detect 0.2 points with 80% power at 5%, from the pooled SD of the
-    schedule variants' paired differences; names the usual slip without the count."""
+    schedule variants' paired differences over the planning seeds; names the usual slip
+    without the count."""
     value = require_int(given, "05.7", "the number of seeds")
-    rows = reference.ablation_rows(runs_root)
+    rows = [r for r in reference.ablation_rows(runs_root) if int(r["seed"]) in PLANNING_SEEDS]
     sd = pooled_sd([paired_diffs(rows, v, "control") for v in SCHEDULE])
     exact = seeds_formula(sd, EFFECT)
     if value == math.ceil(exact):
