@@ -35,18 +35,23 @@ def test_effects_draws_one_row_per_variant_without_the_control():
     _close(fig)
 
 
-def test_effects_draws_a_variant_that_did_not_train_at_the_edge_not_on_the_scale():
+def test_effects_counts_runs_that_did_not_learn_at_the_edge_not_on_the_scale():
     """A run that stayed at chance (-88 points) would squash every other row against zero."""
     comparisons = [_comparison("control", 99.57, [0, 0, 0]),
                    _comparison("aug2", 99.38, [-0.16, -0.24, -0.16]),
-                   _comparison("nobn-lr0.3", 11.24, [-88.3, -88.4, -88.3], not_learned=3)]
+                   _comparison("nobn-lr0.3", 11.24, [-88.3, -88.4, -88.3], not_learned=3),
+                   _comparison("nobn-lr0.1", 69.9, [-0.2, -88.4, -0.5], not_learned=1)]
     fig = plot_effects(comparisons)
     ax = fig.axes[0]
     low, high = ax.get_xlim()
-    assert -1 < low < -0.24 and 0 < high < 1  # the scale of the rows that trained
-    notes = [t.get_text() for t in ax.texts]
-    assert any("-88.3" in t and "did not train" in t for t in notes)
-    assert len(ax.get_yticklabels()) == 2  # still one row each
+    assert -1 < low < -0.5 and 0 < high < 1  # the scale of the runs that learned
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 3  # still one row each
+    assert "[3 of 3 at -88: did not learn]" in labels[0]  # rows in ABLATIONS order
+    assert "[1 of 3 at -88: did not learn]" in labels[1] and "did not learn" not in labels[2]
+    bars = [line for line in ax.lines if line.get_marker() in ("o", "D")]
+    diamond = next(line for line in bars if line.get_marker() == "D")
+    assert list(diamond.get_xdata()) == pytest.approx([-0.35])  # the mean of the two that learned
     _close(fig)
 
 

@@ -11,44 +11,55 @@ from matplotlib.figure import Figure
 
 from utils.experiments.ablations import ABLATIONS, CONTROL, Comparison
 
-OFF_SCALE = 5.0  # points: a variant further from the control than this did not train, and is
-# drawn as an arrow at the edge, so that it does not squash every other row against zero
+OFF_SCALE = 5.0  # points: a seed this far below the control did not learn (it sits at chance);
+# it is drawn as a mark at the edge and counted in the row's label, so that it does not squash
+# every other row against zero
+
+
+def _row_label(comp: Comparison, off: list[float]) -> str:
+    label = f"{ABLATIONS[comp.variant].group}: {ABLATIONS[comp.variant].changed}"
+    if off:
+        label += f" [{len(off)} of {len(comp.diffs)} at {statistics.fmean(off):+.0f}: did not learn]"
+    return label
 
 
 def plot_effects(comparisons: Sequence[Comparison]) -> Figure:
     """One row per variant: its paired difference to the control, seed by seed (dots) and
     their mean ± std (bar); filled when beyond the seed noise. Rows grouped by design question.
-    A variant more than ``OFF_SCALE`` points away is an arrow at the edge, labelled."""
+    A seed more than ``OFF_SCALE`` points away is a mark at the edge, counted in the row's label;
+    the bar of such a row (a diamond) is over the other seeds only, and never filled, because
+    the run-level test of a mixture of failed and trained runs means little."""
     rows = [c for c in comparisons if c.variant != CONTROL]
     order = {name: i for i, name in enumerate(ABLATIONS)}
     rows.sort(key=lambda c: order[c.variant])
-    on_scale = [c for c in rows if abs(c.diff_mean) <= OFF_SCALE]  # fix the axis from these
-    values = [v for c in on_scale for v in (*c.diffs, c.diff_mean - c.diff_std,
-                                             c.diff_mean + c.diff_std)] or [-1.0, 1.0]
-    low, high = min(values + [0.0]) - 0.15, max(values + [0.0]) + 0.15
+    split = {c.variant: ([d for d in c.diffs if abs(d) <= OFF_SCALE],
+                         [d for d in c.diffs if abs(d) > OFF_SCALE]) for c in rows}
+    values = [v for on, _ in split.values() for v in on] or [-1.0, 1.0]
+    low, high = min(values + [0.0]) - 0.25, max(values + [0.0]) + 0.15
     fig, ax = plt.subplots(figsize=(8.5, 0.36 * len(rows) + 1.6))
     for y, comp in enumerate(rows):
-        colour = "tab:red" if comp.diff_mean < 0 else "tab:green"
-        if abs(comp.diff_mean) > OFF_SCALE:
-            edge = low if comp.diff_mean < 0 else high
-            inward = 0.3 * (high - low) * (1 if comp.diff_mean < 0 else -1)
-            ax.annotate(f"{comp.diff_mean:+.1f} (off the scale: did not train)", xy=(edge, y),
-                        xytext=(edge + inward, y), va="center",
-                        ha="left" if comp.diff_mean < 0 else "right", fontsize=8, color=colour,
-                        arrowprops={"arrowstyle": "->", "color": colour})
+        on, off = split[comp.variant]
+        if off:
+            ax.scatter([low + 0.05 * (high - low)] * len(off), [y] * len(off), marker="<", s=40,
+                       color="tab:red", zorder=4)
+        if not on:
             continue
-        ax.errorbar(comp.diff_mean, y, xerr=comp.diff_std, fmt="o", color=colour,
-                    markerfacecolor=colour if comp.beyond_noise else "white", markersize=7,
-                    capsize=3, zorder=3)
-        ax.scatter(comp.diffs, [y] * len(comp.diffs), s=10, color="0.35", zorder=4)
+        mean = statistics.fmean(on)
+        colour = "tab:red" if mean < 0 else "tab:green"
+        filled = comp.beyond_noise and not off
+        ax.errorbar(mean, y, xerr=statistics.stdev(on) if len(on) > 1 else 0.0,
+                    fmt="D" if off else "o", color=colour,
+                    markerfacecolor=colour if filled else "white", markersize=7, capsize=3,
+                    zorder=3)
+        ax.scatter(on, [y] * len(on), s=10, color="0.35", zorder=4)
     ax.set_xlim(low, high)
     ax.axvline(0, color="black", linewidth=1)
-    labels = [f"{ABLATIONS[c.variant].group}: {ABLATIONS[c.variant].changed}" for c in rows]
-    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.set_yticks(range(len(rows)), [_row_label(c, split[c.variant][1]) for c in rows],
+                  fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("validation accuracy − control, same seed (percentage points)")
-    ax.set_title("What each change does to primary19k (filled: beyond seed noise; "
-                 "grey dots: single seeds)", fontsize=10)
+    ax.set_title("What each change does to primary19k\n(filled: beyond seed noise; grey dots: "
+                 "single seeds; ◀: a run that did not learn)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
