@@ -210,9 +210,10 @@ def test_markdown_counts_runs_that_did_not_learn_and_times_per_device() -> None:
                                         {"cpu": 900.0, "cuda": 34.0}, 0),
                    ablations.Comparison("nobn-lr0.1", [0, 1, 2], 69.8, 50.0, [-0.3, -88.5, -0.5],
                                         [], {"cpu": 700.0, "cuda": 28.0}, 1)]
-    line = next(x for x in ablations.markdown_report(rows, comparisons).splitlines()
-                if x.startswith("| nobn-lr0.1 |"))
+    text = ablations.markdown_report(rows, comparisons)
+    line = next(x for x in text.splitlines() if x.startswith("| nobn-lr0.1 |"))
     assert line.endswith("| 1 of 3 | 700 on cpu; 28 on cuda |")
+    assert "cuDNN run float32 convolutions in TF32" in text  # what "float32" means on CUDA
 
 
 def test_a_curve_across_variants_uses_the_seeds_all_of_them_ran() -> None:
@@ -243,7 +244,7 @@ def test_markdown_states_the_run_level_rule_and_labels_mcnemar() -> None:
                    ablations.Comparison("aug2", [0, 1, 2], 99.36, 0.02, [-0.16, -0.24, -0.16],
                                         [0.1, 0.02, 0.13], {"cpu": 30.0}, 0)]
     text = ablations.markdown_report(rows, comparisons)
-    assert "pooled" not in text.lower()
+    assert "pooled" not in text.lower() and "TF32" not in text  # CPU runs only
     assert "McNemar p per seed (fixed networks)" in text
     line = next(x for x in text.splitlines() if x.startswith("| aug2 |"))
     assert "| -0.30 to -0.07 | -7.0 | 0.02 |" in line and "| yes | 0.1, 0.02, 0.13 |" in line

@@ -10,6 +10,7 @@ import torch
 
 from utils.stats import (
     brier_score,
+    fisher_exact,
     fit_temperature,
     mcnemar_exact,
     mcnemar_from_correct,
@@ -24,6 +25,33 @@ def binomial_two_sided(b: int, c: int) -> float:
     """The textbook formula, written independently: 2 * sum_{i<=min} C(n, i) / 2^n, capped at 1."""
     n = b + c
     return min(1.0, 2 * math.fsum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n)
+
+
+def hypergeometric_two_sided(a: int, b: int, c: int, d: int) -> float:
+    """Fisher's test from its textbook definition, in floats, written independently."""
+    row1, col1, n = a + b, a + c, a + b + c + d
+
+    def prob(x: int) -> float:
+        return math.comb(col1, x) * math.comb(n - col1, row1 - x) / math.comb(n, row1)
+
+    lo, hi = max(0, row1 + col1 - n), min(row1, col1)
+    return min(1.0, math.fsum(prob(x) for x in range(lo, hi + 1) if prob(x) <= prob(a) * (1 + 1e-9)))
+
+
+def test_fisher_exact_hand_computed_cases() -> None:
+    # the lady tasting tea, 3 of 4 cups right each way: 2 * (16 + 1) / 70
+    assert fisher_exact([[3, 1], [1, 3]]) == pytest.approx(34 / 70)
+    assert fisher_exact([[4, 0], [0, 4]]) == pytest.approx(2 / 70)
+    # 9 of 9 runs learned on one machine, 1 of 4 on the other: 10 of the C(13, 9) = 715
+    # equally likely tables are this one, and no other is as unlikely
+    assert fisher_exact([[9, 0], [1, 3]]) == pytest.approx(hypergeometric_two_sided(9, 0, 1, 3))
+    assert fisher_exact([[9, 0], [1, 3]]) == pytest.approx(4 / 286)
+    for table in ([[5, 2], [3, 6]], [[0, 7], [6, 1]], [[10, 10], [10, 10]], [[1, 0], [0, 0]]):
+        assert fisher_exact(table) == pytest.approx(hypergeometric_two_sided(*table[0], *table[1]))
+    assert fisher_exact([[0, 0], [0, 0]]) == 1.0
+    for bad in ([[1, 2, 3], [4, 5, 6]], [[1, -2], [3, 4]], [[1.5, 2], [3, 4]], [[True, 2], [3, 4]]):
+        with pytest.raises(ValueError, match="2x2 table"):
+            fisher_exact(bad)
 
 
 def test_sign_test_counts_signs_only_and_drops_ties() -> None:

@@ -127,6 +127,31 @@ def sign_test(differences: Sequence[float]) -> float:
     return _two_sided_binomial(ups, downs)
 
 
+def fisher_exact(table: Sequence[Sequence[int]]) -> float:
+    """Two-sided exact p of a 2x2 table of counts, e.g. runs that learned / did not on two
+    machines: with the margins fixed, the sum of the hypergeometric probabilities of every
+    table no more likely than the observed one. Exact integers, one float division at the end
+    (the 2x2 counts of training runs are small, where chi-squared approximations fail).
+    Fisher (1935)."""
+    counts = [value for row in table for value in row]
+    if len(table) != 2 or any(len(row) != 2 for row in table) or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in counts):
+        raise ValueError(f"fisher_exact needs a 2x2 table of non-negative integer counts, "
+                         f"got {table!r}.")
+    (a, b), (c, d) = table
+    row1, col1, n = a + b, a + c, a + b + c + d
+    if n == 0:
+        return 1.0
+
+    def weight(x: int) -> int:  # C(col1, x) * C(n - col1, row1 - x): the tables' shared scale
+        return math.comb(col1, x) * math.comb(n - col1, row1 - x)
+
+    observed = weight(a)
+    tables = range(max(0, row1 + col1 - n), min(row1, col1) + 1)
+    as_likely = sum(w for w in map(weight, tables) if w <= observed)
+    return min(1.0, as_likely / math.comb(n, row1))
+
+
 def paired_table(correct_a: torch.Tensor, correct_b: torch.Tensor) -> pd.DataFrame:
     """The 2x2 table of (A right/wrong) x (B right/wrong) counts on the same examples."""
     correct_a = check_correct(correct_a, "correct_a")

@@ -468,6 +468,10 @@ MD_INTRO = (
     "is not to be trusted (notebook 05, section 2). Seconds: the mean per run on each device.")
 
 
+CUDA_NOTE = ("On CUDA, float32 is torch's default, which lets cuDNN run float32 convolutions "
+             "in TF32. ")
+
+
 def markdown_report(rows: list[dict[str, Any]], comparisons: list[Comparison]) -> str:
     per_device = Counter(r["device"] for r in rows)
     devices = ", ".join(f"{n} on {device}" for device, n in sorted(per_device.items()))
@@ -475,6 +479,7 @@ def markdown_report(rows: list[dict[str, Any]], comparisons: list[Comparison]) -
           f"Runs: {len(rows)} ({devices}; forward pass "
           f"{', '.join(sorted({r.get('precision', 'not recorded') for r in rows}))}). A run's "
           f"seconds depend on its device and on the load it shared the machine with. "
+          f"{CUDA_NOTE if any(r['device'].startswith('cuda') for r in rows) else ''}"
           f"{MD_INTRO}", ""]
     changed = {r["variant"]: r["changed"] for r in rows}
     table = []
