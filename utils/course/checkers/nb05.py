@@ -19,8 +19,8 @@ from utils.course.checkers.core import (
     require_number,
     wrong,
 )
-from utils.experiments.ablations import checked_predictions, on_shared_seeds
-from utils.stats import mcnemar_exact, paired_t_statistic, pooled_sd
+from utils.experiments.ablations import checked_predictions, learned, on_shared_seeds
+from utils.stats import fisher_exact, mcnemar_exact, paired_t_statistic, pooled_sd
 
 
 def val_by_seed(rows: Sequence[dict[str, Any]], variant: str) -> dict[int, float]:
@@ -115,7 +115,8 @@ def seed_mcnemar(given: Any, runs_root: Any = None, mnist_root: Any = None) -> N
     root = reference.ablation_root(runs_root)
     labels = reference.splits(mnist_root).val_labels
     a, b = MCNEMAR_PAIR
-    seeds = sorted(set(val_by_seed(reference.ablation_rows(runs_root), a)))
+    rows = reference.ablation_rows(runs_root)
+    seeds = sorted(set(val_by_seed(rows, a)) & set(val_by_seed(rows, b)))  # both finished
     expected = pair_p(root, a, b, [MCNEMAR_SEED], labels)
     value = require_number(given, "05.3", "the p-value")
     slips = [
@@ -203,3 +204,45 @@ def seeds_needed(given: Any, runs_root: Any = None) -> None:
     raise wrong("05.7", f"{value} seeds is too {'many' if value > exact else 'few'}.")
 
 
+
+
+NOBN_RATES = ("nobn-lr0.1", "nobn-lr0.03", "nobn-lr0.01")  # the rates below the one that never learns
+
+
+def learned_counts(rows: Sequence[dict[str, Any]], variants: Sequence[str]) -> list[int]:
+    """[runs that learned, runs that did not] over every seed of ``variants``."""
+    runs = [r for r in rows if r["variant"] in variants]
+    if not runs:
+        raise ValueError(f"No finished runs of {', '.join(variants)} in the ablation table.")
+    k = sum(1 for r in runs if learned(float(r["val_acc"])))
+    return [k, len(runs) - k]
+
+
+def one_tail(table: list[list[int]]) -> float:
+    """P(as few or fewer runs of the first row learn), margins fixed: the one-sided slip."""
+    (a, b), (c, d) = table
+    row1, col1, n = a + b, a + c, a + b + c + d
+    lowest = max(0, row1 + col1 - n)
+    return sum(math.comb(col1, x) * math.comb(n - col1, row1 - x)
+               for x in range(lowest, a + 1)) / math.comb(n, row1)
+
+
+@register("05.8")
+def learned_by_batchnorm(given: Any, runs_root: Any = None) -> None:
+    """Two-sided Fisher p of learned-or-not: every control run against every no-BatchNorm run
+    at the three lower rates pooled (all seeds, both machines)."""
+    rows = reference.ablation_rows(runs_root)
+    control, plain = learned_counts(rows, ("control",)), learned_counts(rows, NOBN_RATES)
+    expected = fisher_exact([control, plain])
+    with_top = learned_counts(rows, (*NOBN_RATES, "nobn-lr0.3"))
+    slips = [
+        (fisher_exact([control, with_top]), "that pools nobn-lr0.3 too; the question asks for "
+                                            "the three lower rates, where a run can learn."),
+        (one_tail([plain, control]), "that is one tail; the question asks for the two-sided p."),
+        (fisher_exact([[control[0], sum(control)], [plain[0], sum(plain)]]),
+         "the table's second column holds totals; it must count the runs that did not learn."),
+        (fisher_exact([learned_counts(rows, ("control",)), learned_counts(rows, NOBN_RATES[:1])]),
+         "that is peak rate 0.1 alone; pool the three lower rates."),
+    ]
+    check_number(require_number(given, "05.8", "the p-value"), expected, "05.8",
+                 "Fisher's two-sided p", rel_tol=1e-6, abs_tol=1e-12, slips=slips)
