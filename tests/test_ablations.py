@@ -114,8 +114,8 @@ def test_runs_finish_on_validation_only_and_tabulate(tmp_path: Path, splits) -> 
     ([0.3, 0.3], False),  # two seeds: no verdict
 ])
 def test_beyond_noise_is_the_run_level_test_alone(diffs, expected) -> None:
-    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, diffs, [1e-9] * len(diffs),
-                                      {"cpu": 1.0}, 0)
+    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, dict(enumerate(diffs)),
+                                      [1e-9] * len(diffs), {"cpu": 1.0}, [])
     assert comparison.beyond_noise is expected  # per-seed McNemar p of 1e-9 changes nothing
     if len(diffs) >= 3:
         low, high = comparison.paired.ci95
@@ -123,8 +123,8 @@ def test_beyond_noise_is_the_run_level_test_alone(diffs, expected) -> None:
 
 
 def test_the_control_has_no_comparison() -> None:
-    control = ablations.Comparison("control", [0, 1, 2], 99.5, 0.1, [0.0, 0.0, 0.0], [],
-                                   {"cpu": 1.0}, 0)
+    control = ablations.Comparison("control", [0, 1, 2], 99.5, 0.1, dict.fromkeys(range(3), 0.0),
+                                   [], {"cpu": 1.0}, [])
     assert control.paired is None and not control.beyond_noise
 
 
@@ -206,10 +206,12 @@ def test_markdown_counts_runs_that_did_not_learn_and_times_per_device() -> None:
             for v, s, a, d in [("control", 0, 0.995, "cuda"), ("control", 1, 0.996, "cpu"),
                                ("control", 2, 0.996, "cpu"), ("nobn-lr0.1", 0, 0.992, "cuda"),
                                ("nobn-lr0.1", 1, 0.1124, "cpu"), ("nobn-lr0.1", 2, 0.991, "cpu")]]
-    comparisons = [ablations.Comparison("control", [0, 1, 2], 99.57, 0.06, [0.0] * 3, [],
-                                        {"cpu": 900.0, "cuda": 34.0}, 0),
-                   ablations.Comparison("nobn-lr0.1", [0, 1, 2], 69.8, 50.0, [-0.3, -88.5, -0.5],
-                                        [], {"cpu": 700.0, "cuda": 28.0}, 1)]
+    comparisons = [ablations.Comparison("control", [0, 1, 2], 99.57, 0.06,
+                                        dict.fromkeys(range(3), 0.0), [],
+                                        {"cpu": 900.0, "cuda": 34.0}, []),
+                   ablations.Comparison("nobn-lr0.1", [0, 1, 2], 69.8, 50.0,
+                                        {0: -0.3, 1: -88.5, 2: -0.5}, [],
+                                        {"cpu": 700.0, "cuda": 28.0}, [1])]
     text = ablations.markdown_report(rows, comparisons)
     line = next(x for x in text.splitlines() if x.startswith("| nobn-lr0.1 |"))
     assert line.endswith("| 1 of 3 | 700 on cpu; 28 on cuda |")
@@ -226,7 +228,8 @@ def test_a_curve_across_variants_uses_the_seeds_all_of_them_ran() -> None:
 
 def test_times_compare_on_a_device_every_variant_ran_on() -> None:
     def timed(variant: str, seconds: dict[str, float]) -> ablations.Comparison:
-        return ablations.Comparison(variant, [0, 1, 2], 99.5, 0.1, [0.0] * 3, [], seconds, 0)
+        return ablations.Comparison(variant, [0, 1, 2], 99.5, 0.1, dict.fromkeys(range(3), 0.0), [],
+                                    seconds, [])
 
     comparisons = [timed("control", {"cpu": 900.0, "cuda": 34.0}), timed("bs64", {"cuda": 64.0}),
                    timed("bs512", {"cpu": 300.0, "cuda": 13.0}), timed("ls0", {"cpu": 800.0})]
@@ -239,10 +242,11 @@ def test_times_compare_on_a_device_every_variant_ran_on() -> None:
 def test_markdown_states_the_run_level_rule_and_labels_mcnemar() -> None:
     rows = [{**r, "changed": r["variant"], "device": "cpu"} for r in _rows(
         {"control": [0.9950, 0.9960, 0.9955], "aug2": [0.9934, 0.9936, 0.9939]})]
-    comparisons = [ablations.Comparison("control", [0, 1, 2], 99.55, 0.05, [0.0] * 3, [],
-                                        {"cpu": 30.0}, 0),
-                   ablations.Comparison("aug2", [0, 1, 2], 99.36, 0.02, [-0.16, -0.24, -0.16],
-                                        [0.1, 0.02, 0.13], {"cpu": 30.0}, 0)]
+    comparisons = [ablations.Comparison("control", [0, 1, 2], 99.55, 0.05,
+                                        dict.fromkeys(range(3), 0.0), [], {"cpu": 30.0}, []),
+                   ablations.Comparison("aug2", [0, 1, 2], 99.36, 0.02,
+                                        {0: -0.16, 1: -0.24, 2: -0.16}, [0.1, 0.02, 0.13],
+                                        {"cpu": 30.0}, [])]
     text = ablations.markdown_report(rows, comparisons)
     assert "pooled" not in text.lower() and "TF32" not in text  # CPU runs only
     assert "McNemar p per seed (fixed networks)" in text
@@ -252,8 +256,8 @@ def test_markdown_states_the_run_level_rule_and_labels_mcnemar() -> None:
 
 
 def test_t_statistic_by_hand() -> None:
-    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, [0.1, 0.2, 0.3], [],
-                                      {"cpu": 1.0}, 0)
+    comparison = ablations.Comparison("x", [0, 1, 2], 99.5, 0.1, {0: 0.1, 1: 0.2, 2: 0.3}, [],
+                                      {"cpu": 1.0}, [])
     # mean 0.2, sd 0.1, n 3: t = 0.2 / (0.1 / sqrt 3) = 3.46
     assert comparison.t_statistic == pytest.approx(2 * 3**0.5)
 

@@ -15,9 +15,10 @@ from utils.plots.results import plot_paired_differences, plot_run_curves  # noqa
 
 
 def _comparison(variant: str, val_mean: float, diffs: list[float],
-                not_learned: int = 0) -> Comparison:
+                not_learned_seeds: tuple[int, ...] = ()) -> Comparison:
     """A variant over seeds 0-2, with what plot_effects does not read filled in."""
-    return Comparison(variant, [0, 1, 2], val_mean, 0.05, diffs, [], {"cpu": 30.0}, not_learned)
+    return Comparison(variant, [0, 1, 2], val_mean, 0.05, dict(enumerate(diffs)), [],
+                      {"cpu": 30.0}, list(not_learned_seeds))
 
 
 def _close(fig):
@@ -39,8 +40,8 @@ def test_effects_counts_runs_that_did_not_learn_at_the_edge_not_on_the_scale():
     """A run that stayed at chance (-88 points) would squash every other row against zero."""
     comparisons = [_comparison("control", 99.57, [0, 0, 0]),
                    _comparison("aug2", 99.38, [-0.16, -0.24, -0.16]),
-                   _comparison("nobn-lr0.3", 11.24, [-88.3, -88.4, -88.3], not_learned=3),
-                   _comparison("nobn-lr0.1", 69.9, [-0.2, -88.4, -0.5], not_learned=1)]
+                   _comparison("nobn-lr0.3", 11.24, [-88.3, -88.4, -88.3], (0, 1, 2)),
+                   _comparison("nobn-lr0.1", 69.9, [-0.2, -88.4, -0.5], (1,))]
     fig = plot_effects(comparisons)
     ax = fig.axes[0]
     low, high = ax.get_xlim()
@@ -52,6 +53,18 @@ def test_effects_counts_runs_that_did_not_learn_at_the_edge_not_on_the_scale():
     bars = [line for line in ax.lines if line.get_marker() in ("o", "D")]
     diamond = next(line for line in bars if line.get_marker() == "D")
     assert list(diamond.get_xdata()) == pytest.approx([-0.35])  # the mean of the two that learned
+    _close(fig)
+
+
+def test_effects_marks_the_runs_the_tables_count_as_not_learned_not_the_far_ones():
+    """One rule for "did not learn" (final accuracy below ablations.LEARNED): a run that learned
+    to 91% is far below the control, yet it is drawn on the scale and not called a failure."""
+    comparisons = [_comparison("control", 99.57, [0, 0, 0]),
+                   _comparison("nobn-lr0.1", 96.4, [-0.2, -8.6, -0.5])]
+    fig = plot_effects(comparisons)
+    ax = fig.axes[0]
+    assert "did not learn" not in ax.get_yticklabels()[0].get_text()
+    assert ax.get_xlim()[0] < -8.6  # the scale reaches the run that learned poorly
     _close(fig)
 
 

@@ -346,10 +346,27 @@ class Comparison:
     seeds: list[int]
     val_mean: float
     val_std: float
-    diffs: list[float]  # variant - control per paired seed, accuracy points
+    diffs_by_seed: dict[int, float]  # variant - control per paired seed, accuracy points
     p_values: list[float]  # exact McNemar per seed: two fixed networks, same validation images
     seconds_by_device: dict[str, float]  # mean training seconds per run on each device
-    not_learned: int  # runs whose final validation accuracy is below LEARNED
+    not_learned_seeds: list[int]  # seeds whose run ended below LEARNED: it never left chance
+
+    @property
+    def diffs(self) -> list[float]:
+        return list(self.diffs_by_seed.values())
+
+    @property
+    def not_learned(self) -> int:
+        return len(self.not_learned_seeds)
+
+    @property
+    def learned_diffs(self) -> list[float]:
+        """The paired differences of the seeds whose run learned: "when it learns, how well?"."""
+        return [d for s, d in self.diffs_by_seed.items() if s not in self.not_learned_seeds]
+
+    @property
+    def not_learned_diffs(self) -> list[float]:
+        return [d for s, d in self.diffs_by_seed.items() if s in self.not_learned_seeds]
 
     @property
     def diff_mean(self) -> float:
@@ -417,9 +434,9 @@ def compare_to_control(rows: list[dict[str, Any]], runs_root: Path,
             variant=variant, seeds=sorted(runs),
             val_mean=statistics.fmean(accs),
             val_std=statistics.stdev(accs) if len(accs) > 1 else 0.0,
-            diffs=list(differences[variant].values()), p_values=p_values,
+            diffs_by_seed=differences[variant], p_values=p_values,
             seconds_by_device={d: statistics.fmean(s) for d, s in sorted(by_device.items())},
-            not_learned=sum(1 for r in runs.values() if not learned(r["val_acc"])),
+            not_learned_seeds=sorted(s for s, r in runs.items() if not learned(r["val_acc"])),
         ))
     return comparisons
 

@@ -11,13 +11,10 @@ from matplotlib.figure import Figure
 
 from utils.experiments.ablations import ABLATIONS, CONTROL, Comparison
 
-OFF_SCALE = 5.0  # points: a seed this far below the control did not learn (it sits at chance);
-# it is drawn as a mark at the edge and counted in the row's label, so that it does not squash
-# every other row against zero
 
-
-def _row_label(comp: Comparison, off: list[float]) -> str:
+def _row_label(comp: Comparison) -> str:
     label = f"{ABLATIONS[comp.variant].group}: {ABLATIONS[comp.variant].changed}"
+    off = comp.not_learned_diffs
     if off:
         label += f" [{len(off)} of {len(comp.diffs)} at {statistics.fmean(off):+.0f}: did not learn]"
     return label
@@ -26,19 +23,18 @@ def _row_label(comp: Comparison, off: list[float]) -> str:
 def plot_effects(comparisons: Sequence[Comparison]) -> Figure:
     """One row per variant: its paired difference to the control, seed by seed (dots) and
     their mean ± std (bar); filled when beyond the seed noise. Rows grouped by design question.
-    A seed more than ``OFF_SCALE`` points away is a mark at the edge, counted in the row's label;
-    the bar of such a row (a diamond) is over the other seeds only, and never filled, because
+    A seed whose run did not learn (``Comparison.not_learned_seeds``) sits tens of points away
+    and would squash every other row against zero, so it is a mark at the edge, counted in the
+    row's label; the bar of such a row (a diamond) is over the other seeds only, and never filled, because
     the run-level test of a mixture of failed and trained runs means little."""
     rows = [c for c in comparisons if c.variant != CONTROL]
     order = {name: i for i, name in enumerate(ABLATIONS)}
     rows.sort(key=lambda c: order[c.variant])
-    split = {c.variant: ([d for d in c.diffs if abs(d) <= OFF_SCALE],
-                         [d for d in c.diffs if abs(d) > OFF_SCALE]) for c in rows}
-    values = [v for on, _ in split.values() for v in on] or [-1.0, 1.0]
+    values = [v for c in rows for v in c.learned_diffs] or [-1.0, 1.0]
     low, high = min(values + [0.0]) - 0.25, max(values + [0.0]) + 0.15
     fig, ax = plt.subplots(figsize=(8.5, 0.36 * len(rows) + 1.6))
     for y, comp in enumerate(rows):
-        on, off = split[comp.variant]
+        on, off = comp.learned_diffs, comp.not_learned_diffs
         if off:
             ax.scatter([low + 0.05 * (high - low)] * len(off), [y] * len(off), marker="<", s=40,
                        color="tab:red", zorder=4)
@@ -54,7 +50,7 @@ def plot_effects(comparisons: Sequence[Comparison]) -> Figure:
         ax.scatter(on, [y] * len(on), s=10, color="0.35", zorder=4)
     ax.set_xlim(low, high)
     ax.axvline(0, color="black", linewidth=1)
-    ax.set_yticks(range(len(rows)), [_row_label(c, split[c.variant][1]) for c in rows],
+    ax.set_yticks(range(len(rows)), [_row_label(c) for c in rows],
                   fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("validation accuracy − control, same seed (percentage points)")
