@@ -119,8 +119,8 @@ def test_the_convention_reads_sentences_and_list_items() -> None:
 
 
 @pytest.mark.parametrize(("sentence", "message"), [
-    ("`nobn-lr0.1` is beyond noise.", "'nobn-lr0.1' is called beyond noise"),
-    ("Removing BatchNorm at 0.1 (`nobn-lr0.1`) matters.", "'nobn-lr0.1' is called beyond noise"),
+    ("`ls0` is beyond noise.", "'ls0' is called beyond noise"),
+    ("Removing label smoothing (`ls0`) matters.", "'ls0' is called beyond noise"),
     ("`aug2` shows no detectable change.", "'aug2' is called not beyond noise"),
 ])
 def test_a_contradicting_claim_fails(sentence, message, verdicts) -> None:

@@ -58,13 +58,17 @@ def test_effects_counts_runs_that_did_not_learn_at_the_edge_not_on_the_scale():
 
 def test_effects_marks_the_runs_the_tables_count_as_not_learned_not_the_far_ones():
     """One rule for "did not learn" (final accuracy below ablations.LEARNED): a run that learned
-    to 91% is far below the control, yet it is drawn on the scale and not called a failure."""
+    to 91% is far below the control, yet it is not called a failure; it is drawn at the edge
+    with its value, and still counts in its row's bar."""
     comparisons = [_comparison("control", 99.57, [0, 0, 0]),
                    _comparison("nobn-lr0.1", 96.4, [-0.2, -8.6, -0.5])]
     fig = plot_effects(comparisons)
     ax = fig.axes[0]
-    assert "did not learn" not in ax.get_yticklabels()[0].get_text()
-    assert ax.get_xlim()[0] < -8.6  # the scale reaches the run that learned poorly
+    label = ax.get_yticklabels()[0].get_text()
+    assert "did not learn" not in label and "[-8.6: off the scale]" in label
+    assert ax.get_xlim()[0] > -1  # the scale of the other seeds, not -8.6
+    bar = next(line for line in ax.lines if line.get_marker() == "o")
+    assert list(bar.get_xdata()) == pytest.approx([-3.1])  # the mean over all three
     _close(fig)
 
 

@@ -11,51 +11,70 @@ from matplotlib.figure import Figure
 
 from utils.experiments.ablations import ABLATIONS, CONTROL, Comparison
 
+SCALE_LIMIT = 3.0  # points: the axis shows seeds this close to the control; a run that learned
+# but lies further away (a late, poor run) is drawn at the edge with its value, so that one such
+# seed does not squash every other row against zero. A display choice, not a verdict.
+
 
 def _row_label(comp: Comparison) -> str:
     label = f"{ABLATIONS[comp.variant].group}: {ABLATIONS[comp.variant].changed}"
-    off = comp.not_learned_diffs
-    if off:
-        label += f" [{len(off)} of {len(comp.diffs)} at {statistics.fmean(off):+.0f}: did not learn]"
+    failed = comp.not_learned_diffs
+    if failed:
+        label += (f" [{len(failed)} of {len(comp.diffs)} at {statistics.fmean(failed):+.0f}: "
+                  "did not learn]")
+    far = [d for d in comp.learned_diffs if abs(d) > SCALE_LIMIT]
+    if far:
+        label += f" [{', '.join(f'{d:+.1f}' for d in far)}: off the scale]"
     return label
 
 
 def plot_effects(comparisons: Sequence[Comparison]) -> Figure:
     """One row per variant: its paired difference to the control, seed by seed (dots) and
     their mean ± std (bar); filled when beyond the seed noise. Rows grouped by design question.
-    A seed whose run did not learn (``Comparison.not_learned_seeds``) sits tens of points away
-    and would squash every other row against zero, so it is a mark at the edge, counted in the
-    row's label; the bar of such a row (a diamond) is over the other seeds only, and never filled, because
-    the run-level test of a mixture of failed and trained runs means little."""
+
+    A seed whose run did not learn (``Comparison.not_learned_seeds``, the tables' rule) sits
+    tens of points away: it is a filled ◀ at the left edge, counted in the row's label, and the
+    bar of such a row (a diamond) is over the seeds that learned only, never filled, because the
+    run-level test of a mixture of failed and trained runs means little. A seed that learned
+    but lies more than ``SCALE_LIMIT`` points away is an open ◁ at the edge, its value in the
+    label; it still counts in its row's bar."""
     rows = [c for c in comparisons if c.variant != CONTROL]
     order = {name: i for i, name in enumerate(ABLATIONS)}
     rows.sort(key=lambda c: order[c.variant])
-    values = [v for c in rows for v in c.learned_diffs] or [-1.0, 1.0]
+    means = [statistics.fmean(c.learned_diffs) for c in rows if c.learned_diffs]
+    values = [v for c in rows for v in c.learned_diffs] + means
+    values = [v for v in values if abs(v) <= SCALE_LIMIT] or [-1.0, 1.0]
     low, high = min(values + [0.0]) - 0.25, max(values + [0.0]) + 0.15
-    fig, ax = plt.subplots(figsize=(8.5, 0.36 * len(rows) + 1.6))
+    edge = low + 0.04 * (high - low)
+    fig, ax = plt.subplots(figsize=(10, 0.36 * len(rows) + 1.6))
     for y, comp in enumerate(rows):
-        on, off = comp.learned_diffs, comp.not_learned_diffs
-        if off:
-            ax.scatter([low + 0.05 * (high - low)] * len(off), [y] * len(off), marker="<", s=40,
+        learned, failed = comp.learned_diffs, comp.not_learned_diffs
+        if failed:
+            ax.scatter([edge] * len(failed), [y] * len(failed), marker="<", s=40,
                        color="tab:red", zorder=4)
-        if not on:
+        far = [d for d in learned if abs(d) > SCALE_LIMIT]
+        if far:
+            ax.scatter([edge + 0.02 * (high - low)] * len(far), [y] * len(far), marker="<", s=40,
+                       facecolors="white", edgecolors="0.35", zorder=4)
+        if not learned:
             continue
-        mean = statistics.fmean(on)
+        mean = statistics.fmean(learned)
         colour = "tab:red" if mean < 0 else "tab:green"
-        filled = comp.beyond_noise and not off
-        ax.errorbar(mean, y, xerr=statistics.stdev(on) if len(on) > 1 else 0.0,
-                    fmt="D" if off else "o", color=colour,
+        filled = comp.beyond_noise and not failed
+        ax.errorbar(mean, y, xerr=statistics.stdev(learned) if len(learned) > 1 else 0.0,
+                    fmt="D" if failed else "o", color=colour,
                     markerfacecolor=colour if filled else "white", markersize=7, capsize=3,
                     zorder=3)
-        ax.scatter(on, [y] * len(on), s=10, color="0.35", zorder=4)
+        ax.scatter([d for d in learned if abs(d) <= SCALE_LIMIT], [y] * (len(learned) - len(far)),
+                   s=10, color="0.35", zorder=4)
     ax.set_xlim(low, high)
     ax.axvline(0, color="black", linewidth=1)
-    ax.set_yticks(range(len(rows)), [_row_label(c) for c in rows],
-                  fontsize=8)
+    ax.set_yticks(range(len(rows)), [_row_label(c) for c in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("validation accuracy − control, same seed (percentage points)")
     ax.set_title("What each change does to primary19k\n(filled: beyond seed noise; grey dots: "
-                 "single seeds; ◀: a run that did not learn)", fontsize=10)
+                 "single seeds; ◀: a run that did not learn; ◁: a run that learned, off the "
+                 "scale)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
