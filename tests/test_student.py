@@ -211,6 +211,25 @@ def test_points_per_notebook_match_the_instructors_guide():
         assert row and int(row.group(1)) == points, f"{path.name}: {points} points in the cells"
 
 
+def test_time_table_of_the_instructors_guide_is_computed_from_the_notebooks():
+    """docs/instructors.md's words, reading, exercise and estimate columns are what
+    ``python -m utils.course.time_estimate`` computes (its headless-run column is a recorded
+    duration, which changes with every execution, so it is not compared)."""
+    import re
+
+    from utils.course.time_estimate import estimate
+
+    text = (REPO_ROOT / "docs" / "instructors.md").read_text()
+    for path in NOTEBOOKS:
+        e = estimate(path)
+        row = re.search(rf"^\| {e.notebook} \| ([\d,]+) \| (\d+) \| (\d+) \| \d+ \| about (\d+) min",
+                        text, re.MULTILINE)
+        assert row, f"{path.name}: no row in the time table"
+        assert row.groups() == (f"{e.words:,}", str(e.reading_minutes), str(e.exercise_minutes),
+                                str(e.total_minutes)), \
+            f"{path.name}: run `python -m utils.course.time_estimate` and copy its row"
+
+
 def test_student_folder_may_not_lie_inside_what_it_copies(tmp_path, capsys):
     from utils.course.student import check_support_target, main
 
