@@ -173,7 +173,7 @@ RIGHT = {
     "05.8": 0.296440489432703,
     "06.1": 13, "06.2": "compact8k", "06.3": -20.0, "06.4": 0.3, "06.5": -2,
     "07.1": 576, "07.2": 22, "07.3": "tiny4k", "07.4": -0.0667, "07.5": design_1k(),
-    "07.6": "sep4k-e20", "07.7": design_run(),
+    "07.6": "sep8k-e30", "07.7": design_run(),
 }
 
 WRONG: dict[str, list[tuple[object, str]]] = {
@@ -252,7 +252,7 @@ WRONG: dict[str, list[tuple[object, str]]] = {
              (0.05, "too large"), (-0.11, "too small")],
     "07.5": [(linear_1k(), "no activation"), (design_8k(), "budget"),
              (dilated(8, dilation=25), "sees every pixel")],
-    "07.6": [("sep8k-e20", "smaller run"), ("sep2k-e20", "more than 0.15"),
+    "07.6": [("sep4k-e20", "more than 0.15"), ("sep2k-e20", "more than 0.15"),
              ("primary19k", "budget"), ("sep3k", "not a run")],
     "07.7": [(design_run_with(build_model("primary19k")), "budget"),
              (design_run_with(epochs=4), "at most 3"),
@@ -337,3 +337,18 @@ def test_design_challenge_registers_a_design_and_loads_only_its_own_layers(monke
     design_challenge.register_design("mine", design_1k)
     with pytest.raises(CheckpointError, match="does not fit architecture 'mine'"):
         load_reference_run("mine")
+
+
+def test_shipping_choice_rejects_a_larger_run_when_a_smaller_one_is_close_enough(tmp_path):
+    """07.6 on a table of its own: the committed runs no longer have a smaller run within
+    0.15 points of the best under 8k, so the "smaller run" slip is checked here."""
+    header = ("arch,params,epochs,seeds,test_mean,test_std,test_min,test_max,val_mean,"
+              "train_seconds_mean,device\n")
+    (tmp_path / "sweep.csv").write_text(
+        header + "compact8k,7442,15,5,99.4,0.04,99.3,99.5,99.30,300,cpu\n"
+        "tiny4k,3746,15,5,99.3,0.04,99.2,99.4,99.20,200,cpu\n")
+    (tmp_path / "sweep_variants.csv").write_text(
+        header + "tiny4k-kd,3746,20,3,99.0,0.04,98.9,99.1,98.90,200,cpu\n")
+    check("07.6", "tiny4k", results_dir=tmp_path)  # 0.10 below the best, and smaller
+    with pytest.raises(AnswerError, match="smaller run"):
+        check("07.6", "compact8k", results_dir=tmp_path)

@@ -111,7 +111,13 @@ def test_the_frontier_draws_the_course_target_of_99_5_percent() -> None:
 
 
 # ---- notebook 07: variants, public anchors, the best model per budget ----------------------
-from utils.plots.results import ANCHOR_X_OFFSET, KD_X_OFFSET, LIGHTAUG_X_OFFSET, SERIES  # noqa: E402
+from utils.plots.results import (  # noqa: E402
+    ANCHOR_X_OFFSET,
+    E30_X_OFFSET,
+    KD_X_OFFSET,
+    LIGHTAUG_X_OFFSET,
+    SERIES,
+)
 
 VARIANT_ROWS = [
     {**ROWS[1], "arch": "sep8k-e20", "params": 7_510, "epochs": 20, "seeds": 3,
@@ -120,6 +126,8 @@ VARIANT_ROWS = [
      "test_mean": 99.47, "val_mean": 99.43, "device": "cuda (NVIDIA H200)"},
     {**ROWS[1], "arch": "sep8k-lightaug", "params": 7_510, "epochs": 20, "seeds": 3,
      "test_mean": 99.53, "val_mean": 99.48, "device": "cpu"},
+    {**ROWS[1], "arch": "sep8k-e30", "params": 7_510, "epochs": 30, "seeds": 3,
+     "test_mean": 99.52, "val_mean": 99.47, "device": "cpu"},
     {**ROWS[0], "arch": "primary19k-noaug", "seeds": 1, "val_mean": 99.7},
 ]
 
@@ -129,13 +137,13 @@ def _offsets(fig) -> list[tuple[float, float]]:
             if len(c.get_offsets()) == 1]
 
 
-def test_frontier_rows_add_e20_kd_and_lightaug_but_not_noaug(sweep_csv: Path) -> None:
+def test_frontier_rows_add_e20_kd_lightaug_and_e30_but_not_noaug(sweep_csv: Path) -> None:
     write_tables(VARIANT_ROWS, sweep_csv.parent, "sweep_variants")
     rows = frontier.frontier_rows(sweep_csv)  # the variants table beside sweep.csv
     assert [(r["arch"], r["model"], r["variant"]) for r in rows] == [
         ("primary19k", "primary19k", "control"), ("compact8k", "compact8k", "control"),
         ("sep8k-e20", "sep8k", "e20"), ("sep8k-kd", "sep8k", "kd"),
-        ("sep8k-lightaug", "sep8k", "lightaug")]
+        ("sep8k-lightaug", "sep8k", "lightaug"), ("sep8k-e30", "sep8k", "e30")]
     assert rows[2]["val_mean"] == pytest.approx(99.46) and rows[2]["epochs"] == 20
     with pytest.raises(FileNotFoundError, match="tables-only"):
         frontier.frontier_rows(sweep_csv, sweep_csv.parent / "absent.csv")
@@ -165,10 +173,12 @@ def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) ->
         assert (SERIES["e20"].marker, SERIES["e20"].color) in markers
         assert (SERIES["kd"].marker, SERIES["kd"].color) in markers
         assert (SERIES["lightaug"].marker, SERIES["lightaug"].color) in markers
-        # kd and lightaug runs share their architecture's count: drawn just right of it
+        assert (SERIES["e30"].marker, SERIES["e30"].color) in markers
+        # kd, lightaug and e30 runs share their architecture's count: drawn just right of it
         xs = {line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1}
-        assert {7_510, 7_510 * KD_X_OFFSET, 7_510 * LIGHTAUG_X_OFFSET} <= xs
-        assert "kd and lightaug runs drawn 7% and 14% right" in ax.get_xlabel()
+        assert {7_510, 7_510 * KD_X_OFFSET, 7_510 * LIGHTAUG_X_OFFSET,
+                7_510 * E30_X_OFFSET} <= xs
+        assert "kd, lightaug and e30 runs drawn 7%, 14% and 21% right" in ax.get_xlabel()
     finally:
         plt.close(fig)
 
@@ -272,7 +282,7 @@ def test_committed_results_give_the_targets_table() -> None:
     """The committed sweep: who wins each budget on validation (what notebook 07 reports)."""
     rows = frontier.frontier_rows()
     chosen = {r["budget"]: r["arch"] for r in frontier.best_by_budget(rows)}
-    assert chosen == {20_000: "primary19k", 8_000: "sep8k-e20", 4_000: "sep4k-e20",
+    assert chosen == {20_000: "primary19k", 8_000: "sep8k-e30", 4_000: "sep4k-e20",
                       2_000: "sep2k-e20", 1_000: "sep1k-e20"}
     table = frontier.targets_table([r for r in rows if r["variant"] == "control"], rows)
     assert [r["reached"] for r in table] == ["no"] * 5

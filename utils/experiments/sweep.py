@@ -101,6 +101,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # which looks like underfitting; the matching lever is less augmentation: e20 at half
     # strength. Measured in notebook 07 (section 4d): it did not raise validation accuracy.
     "lightaug": {"epochs": 20, "augment_strength": 0.5},
+    # The longest OneCycle schedule the frontier's targets allow (30 epochs): does a small model
+    # still gain from more steps at the same peak rate?
+    "e30": {"epochs": 30},
 }
 
 
