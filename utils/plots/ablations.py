@@ -16,13 +16,19 @@ SCALE_LIMIT = 3.0  # points: the axis shows seeds this close to the control; a r
 # seed does not squash every other row against zero. A display choice, not a verdict.
 
 
+def _on_and_off_scale(diffs: Sequence[float]) -> tuple[list[float], list[float]]:
+    """``diffs`` within ``SCALE_LIMIT`` of the control, and those beyond it."""
+    return ([d for d in diffs if abs(d) <= SCALE_LIMIT],
+            [d for d in diffs if abs(d) > SCALE_LIMIT])
+
+
 def _row_label(comp: Comparison) -> str:
     label = f"{ABLATIONS[comp.variant].group}: {ABLATIONS[comp.variant].changed}"
     failed = comp.not_learned_diffs
     if failed:
         label += (f" [{len(failed)} of {len(comp.diffs)} at {statistics.fmean(failed):+.0f}: "
                   "did not learn]")
-    far = [d for d in comp.learned_diffs if abs(d) > SCALE_LIMIT]
+    far = _on_and_off_scale(comp.learned_diffs)[1]
     if far:
         label += f" [{', '.join(f'{d:+.1f}' for d in far)}: off the scale]"
     return label
@@ -42,8 +48,7 @@ def plot_effects(comparisons: Sequence[Comparison]) -> Figure:
     order = {name: i for i, name in enumerate(ABLATIONS)}
     rows.sort(key=lambda c: order[c.variant])
     means = [statistics.fmean(c.learned_diffs) for c in rows if c.learned_diffs]
-    values = [v for c in rows for v in c.learned_diffs] + means
-    values = [v for v in values if abs(v) <= SCALE_LIMIT] or [-1.0, 1.0]
+    values = _on_and_off_scale([v for c in rows for v in c.learned_diffs] + means)[0] or [-1.0, 1.0]
     low, high = min(values + [0.0]) - 0.25, max(values + [0.0]) + 0.15
     edge = low + 0.04 * (high - low)
     fig, ax = plt.subplots(figsize=(10, 0.36 * len(rows) + 1.6))
@@ -52,7 +57,7 @@ def plot_effects(comparisons: Sequence[Comparison]) -> Figure:
         if failed:
             ax.scatter([edge] * len(failed), [y] * len(failed), marker="<", s=40,
                        color="tab:red", zorder=4)
-        far = [d for d in learned if abs(d) > SCALE_LIMIT]
+        near, far = _on_and_off_scale(learned)
         if far:
             ax.scatter([edge + 0.02 * (high - low)] * len(far), [y] * len(far), marker="<", s=40,
                        facecolors="white", edgecolors="0.35", zorder=4)
@@ -65,8 +70,7 @@ def plot_effects(comparisons: Sequence[Comparison]) -> Figure:
                     fmt="D" if failed else "o", color=colour,
                     markerfacecolor=colour if filled else "white", markersize=7, capsize=3,
                     zorder=3)
-        ax.scatter([d for d in learned if abs(d) <= SCALE_LIMIT], [y] * (len(learned) - len(far)),
-                   s=10, color="0.35", zorder=4)
+        ax.scatter(near, [y] * len(near), s=10, color="0.35", zorder=4)
     ax.set_xlim(low, high)
     ax.axvline(0, color="black", linewidth=1)
     ax.set_yticks(range(len(rows)), [_row_label(c) for c in rows], fontsize=8)

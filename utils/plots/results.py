@@ -199,10 +199,13 @@ def plot_frontier(
     def percent(factor: float) -> str:
         return f"{abs(factor - 1) * 100:.0f}%"
 
-    shifted = [(v, s.x_offset) for v, s in SERIES.items() if s.x_offset != 1.0]
-    ax.set_xlabel(f"trainable parameters (log scale; {', '.join(v for v, _ in shifted[:-1])} and "
-                  f"{shifted[-1][0]} runs drawn {', '.join(percent(x) for _, x in shifted[:-1])} "
-                  f"and {percent(shifted[-1][1])} right of their count, public anchors {percent(1 / ANCHOR_X_OFFSET)} left, the original's red "
+    def and_list(items: list[str]) -> str:
+        return ", ".join(items[:-1]) + " and " + items[-1]
+
+    shifted = {v: s.x_offset for v, s in SERIES.items() if s.x_offset != 1.0}
+    ax.set_xlabel(f"trainable parameters (log scale; {and_list(list(shifted))} runs drawn "
+                  f"{and_list([percent(x) for x in shifted.values()])} right of their count, "
+                  f"public anchors {percent(1 / ANCHOR_X_OFFSET)} left, the original's red "
                   f"markers {percent(REFERENCE_X_OFFSET)} right)")
     ax.set_ylabel("MNIST test accuracy (%)")
     ax.set_title("Accuracy vs size: our runs (final epoch, no test-set choices) and public "

@@ -204,8 +204,6 @@ def seeds_needed(given: Any, runs_root: Any = None) -> None:
     raise wrong("05.7", f"{value} seeds is too {'many' if value > exact else 'few'}.")
 
 
-
-
 NOBN_RATES = ("nobn-lr0.1", "nobn-lr0.03", "nobn-lr0.01")  # the rates below the one that never learns
 
 
@@ -241,7 +239,7 @@ def learned_by_batchnorm(given: Any, runs_root: Any = None) -> None:
         (one_tail([plain, control]), "that is one tail; the question asks for the two-sided p."),
         (fisher_exact([[control[0], sum(control)], [plain[0], sum(plain)]]),
          "the table's second column holds totals; it must count the runs that did not learn."),
-        (fisher_exact([learned_counts(rows, ("control",)), learned_counts(rows, NOBN_RATES[:1])]),
+        (fisher_exact([control, learned_counts(rows, NOBN_RATES[:1])]),
          "that is peak rate 0.1 alone; pool the three lower rates."),
     ]
     check_number(require_number(given, "05.8", "the p-value"), expected, "05.8",
