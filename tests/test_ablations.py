@@ -105,6 +105,25 @@ def test_runs_finish_on_validation_only_and_tabulate(tmp_path: Path, splits) -> 
     assert again == json.loads((specs[0].path(runs_root) / "metrics.json").read_text())
 
 
+def test_a_diverged_run_is_recorded_and_tabulated_as_not_learned(tmp_path: Path, splits) -> None:
+    # the engine stops a run whose loss turns NaN; its record must still be a finished run
+    small = replace(splits, val_images=splits.val_images[:500], val_labels=splits.val_labels[:500])
+    runs_root = tmp_path / "ablations"
+    control, variant = ablations.plan_ablations(["control", "nobn-lr0.3"], [0], "cpu", amp="off")
+    diverging = replace(variant, config=replace(_tiny(variant, epochs=3).config, lr=1e3,
+                                                schedule="constant"))
+    ablations.run_ablation(_tiny(control), runs_root, small, progress=False)
+    metrics = ablations.run_ablation(diverging, runs_root, small, progress=False)
+    assert metrics["epochs"] == 1 and metrics["val_loss"] is None
+    assert not ablations.learned(metrics["val_acc"])
+    rows = ablations.collect(runs_root)
+    by_name = {c.variant: c for c in ablations.compare_to_control(rows, runs_root,
+                                                                  small.val_labels)}
+    assert by_name["nobn-lr0.3"].not_learned_seeds == [0]
+    ablations.write_tables(rows, list(by_name.values()), tmp_path)
+    assert "| nobn-lr0.3 |" in (tmp_path / "ablations.md").read_text()
+
+
 @pytest.mark.parametrize(("diffs", "expected"), [
     ([0.3, 0.25, 0.35], True),  # one sign, t = 10.4 > 4.30
     ([-0.16, -0.24, -0.16], True),  # aug2's seeds: t = -7.0

@@ -220,8 +220,9 @@ def test_the_resume_refusal_quotes_the_switches_asked_for_now() -> None:
 
 @pytest.mark.parametrize(("content", "message"), [
     ("[{", "is not valid JSON"),
-    (json.dumps([{"epoch": 1, "train_loss": float("nan"), "train_acc": 0.5, "val_loss": 1.0,
-                  "val_acc": 0.5, "lr": 0.1, "seconds": 1.0}]), "train_loss that is not a finite"),
+    (json.dumps([{"epoch": e, "train_loss": float("nan"), "train_acc": 0.5, "val_loss": 1.0,
+                  "val_acc": 0.5, "lr": 0.1, "seconds": 1.0} for e in (1, 2)]),
+     "train_loss that is not a finite"),
 ])
 def test_a_damaged_history_is_named(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "history.json"

@@ -304,6 +304,57 @@ def test_fit_ignores_nonsense_test_tensors(reference, small):
     assert without_seconds(result.history) == without_seconds(reference.history)
 
 
+# ------------------------------------------------------------------------------ divergence
+def diverging_config(**overrides) -> TrainConfig:
+    """A constant learning rate so large that the first epoch's loss is already NaN."""
+    return quick_config(epochs=3, lr=1e3, schedule="constant", **overrides)
+
+
+def test_a_run_that_trains_normally_records_no_divergence(reference):
+    assert reference.diverged_at_epoch is None
+    assert read_checkpoint(reference.run_dir / MODEL_FILE)["metadata"]["diverged_at_epoch"] is None
+
+
+def test_a_diverged_run_stops_and_is_saved_as_it_is(small, tmp_path):
+    messages: list[str] = []
+    result = fit(diverging_config(), small, run_dir=tmp_path, progress=False,
+                 log=messages.append)
+    assert result.diverged_at_epoch == 1 and len(result.history) == 1  # not 3 epochs of NaN
+    assert any(m.startswith("Stopped after epoch 1 of 3") for m in messages)
+    on_disk = json.loads((tmp_path / HISTORY_FILE).read_text())  # standard JSON: null, not NaN
+    assert on_disk[0]["train_loss"] is None and on_disk[0]["val_loss"] is None
+    assert 0 <= on_disk[0]["val_acc"] <= 1
+    history = load_history(tmp_path)
+    assert math.isnan(history[0]["train_loss"]) and math.isnan(history[0]["val_loss"])
+    metadata = read_checkpoint(tmp_path / MODEL_FILE)["metadata"]
+    assert metadata["diverged_at_epoch"] == 1 and metadata["val_loss"] is None
+
+
+def test_a_diverged_run_is_not_trained_on_when_resumed(small, tmp_path):
+    with pytest.raises(KeyboardInterrupt):  # interrupted after last.pt of the NaN epoch
+        run(diverging_config(), small, run_dir=tmp_path, on_epoch_end=interrupt_after(1))
+    messages: list[str] = []
+    resumed = fit(diverging_config(), small, run_dir=tmp_path, resume=True, progress=False,
+                  log=messages.append)
+    assert resumed.diverged_at_epoch == 1 and len(resumed.history) == 1
+    assert any(m.startswith("Stopped after epoch 1 of 3") for m in messages)
+    assert (tmp_path / MODEL_FILE).is_file()
+
+
+@pytest.mark.parametrize(("records", "message"), [
+    ([{"train_loss": None}, {}], "epoch record 0 has train_loss"),  # only the last may diverge
+    ([{}, {"val_acc": None}], "epoch record 1 has val_acc"),  # accuracies are always numbers
+    ([{}, {"val_loss": None}], "epoch record 1 has val_loss"),  # the training loss diverges first
+])
+def test_load_history_accepts_no_other_missing_numbers(tmp_path, records, message):
+    fine = {"epoch": 1, "train_loss": 0.5, "train_acc": 0.9, "val_loss": 0.4, "val_acc": 0.9,
+            "lr": 0.1, "seconds": 1.0}
+    path = tmp_path / HISTORY_FILE
+    path.write_text(json.dumps([{**fine, "epoch": i + 1, **r} for i, r in enumerate(records)]))
+    with pytest.raises(ValueError, match=message):
+        load_history(path)
+
+
 # --------------------------------------------------------------------------- load_history
 
 

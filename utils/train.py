@@ -79,6 +79,7 @@ class FitResult:
     config: TrainConfig
     run_dir: Path | None
     normalization: tuple[float, float]
+    diverged_at_epoch: int | None = None  # the epoch whose training loss stopped being finite
 
 
 @dataclass
@@ -116,6 +117,17 @@ class TrainingState:
         averaged = build_model(arch).to(device)
         self.ema.copy_to(averaged)
         return averaged
+
+
+def diverged(record: dict[str, float]) -> bool:
+    """Whether an epoch's record shows a diverged run: its training loss is NaN or infinite."""
+    return not math.isfinite(record["train_loss"])
+
+
+def diverged_at_epoch(history: list[dict[str, float]]) -> int | None:
+    """The epoch whose training loss was no longer a finite number, if any: from there on the
+    weights are NaN or infinite and no further epoch can bring the run back."""
+    return next((int(r["epoch"]) for r in history if diverged(r)), None)
 
 
 def _rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
@@ -392,7 +404,7 @@ def fit(
     say(f"Training {config.arch} ({count_parameters(state.model):,} params) on {device} "
         f"({numeric.describe()}) for {config.epochs} epochs, {len(labels):,} images, "
         f"batch {config.batch_size}.")
-    while state.epochs_done < config.epochs:
+    while state.epochs_done < config.epochs and diverged_at_epoch(state.history) is None:
         record = validated_epoch(state, (images, labels), (val_images, val_labels), config,
                                  normalization, numeric, progress, teacher)
         state.history.append(record)
@@ -401,15 +413,39 @@ def fit(
             atomic_torch_save(state.to_dict(config, device, numeric, teachers), run_dir / STATE_FILE)
         if on_epoch_end is not None:
             on_epoch_end(record)
+    diverged_epoch = diverged_at_epoch(state.history)
+    if diverged_epoch is not None:
+        say(divergence_line(diverged_epoch, config))
 
     final_model = state.final_model(config.arch, device).eval()
     if run_dir is not None:
         save_run(run_dir, final_model, config, state.history, normalization, splits, numeric,
                  teachers)
-    return FitResult(final_model, state.history, config, run_dir, normalization)
+    return FitResult(final_model, state.history, config, run_dir, normalization, diverged_epoch)
+
+
+def divergence_line(epoch: int, config: TrainConfig) -> str:
+    """What ``fit`` says when it stops a diverged run early."""
+    return (f"Stopped after epoch {epoch} of {config.epochs}: the training loss is no longer a "
+            "finite number, so the weights are not either and more epochs cannot recover them. "
+            "The run is saved as it is (it did not learn); a lower learning rate (lr) or "
+            "BatchNorm usually keeps a run from diverging.")
 
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+# A diverged run's last record has losses that are not numbers: null in history.json (JSON has
+# no NaN), NaN in memory, so a curve simply ends there.
+LOSS_KEYS = ("train_loss", "val_loss")
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value``, or None where it is NaN or infinite (what JSON can hold)."""
+    return value if value is None or math.isfinite(value) else None
+
+
+def history_for_json(history: list[dict[str, float]]) -> list[dict[str, float | None]]:
+    return [{k: finite_or_none(v) if k in LOSS_KEYS else v for k, v in record.items()}
+            for record in history]
 
 
 def load_history(path: str | Path) -> list[dict[str, float]]:
@@ -418,7 +454,9 @@ def load_history(path: str | Path) -> list[dict[str, float]]:
     ``val_seconds`` (time of the validation pass) is recorded since the hardening refactor and
     is optional, so histories of the shipped, earlier runs still load.
 
-    Checked on the way in, so a plot of a wrong or truncated file fails with its name.
+    Checked on the way in, so a plot of a wrong or truncated file fails with its name. A null
+    loss is read as NaN, and only in the last record: the epoch a run diverged, where ``fit``
+    stopped it.
     """
     path = Path(path)
     if path.is_dir():
@@ -438,11 +476,17 @@ def load_history(path: str | Path) -> list[dict[str, float]]:
         missing = [k for k in HISTORY_KEYS if not isinstance(record, dict) or k not in record]
         if missing:
             raise ValueError(f"{path}: epoch record {i} lacks {missing}.")
+        last_of_diverged = i == len(history) - 1 and record["train_loss"] is None
+        if last_of_diverged:
+            for key in LOSS_KEYS:
+                record[key] = math.nan if record[key] is None else record[key]
         bad = [k for k in HISTORY_KEYS if isinstance(record[k], bool)
-               or not isinstance(record[k], int | float) or not math.isfinite(record[k])]
+               or not isinstance(record[k], int | float)
+               or not (math.isfinite(record[k]) or (k in LOSS_KEYS and last_of_diverged))]
         if bad:
             raise ValueError(f"{path}: epoch record {i} has {', '.join(bad)} that is not a finite "
-                             "number (a diverged or damaged run): its curves cannot be drawn.")
+                             "number, and it is not the last epoch of a diverged run (fit stops "
+                             "a run there): the file is damaged. Restore it or retrain.")
     return history
 
 
@@ -473,7 +517,8 @@ def save_run(
         "data_split": {"train": train_size, "train_used": config.train_subset or train_size,
                        "val": len(splits.val_labels), "val_source": splits.val_source},
         "val_acc": last.get("val_acc"),
-        "val_loss": last.get("val_loss"),
+        "val_loss": finite_or_none(last.get("val_loss")),
+        "diverged_at_epoch": diverged_at_epoch(history),
         "train_seconds": sum(r["seconds"] for r in history),
         "device": device_name(resolve_device(config.device)),
         "cpu": cpu_model(),
@@ -486,4 +531,4 @@ def save_run(
         "teachers": teacher_records(config.teacher) if teachers is None else teachers,
     }
     save_model_checkpoint(run_dir / MODEL_FILE, model, config.arch, metadata)
-    atomic_write_json(history, run_dir / HISTORY_FILE)
+    atomic_write_json(history_for_json(history), run_dir / HISTORY_FILE)
