@@ -10,7 +10,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from utils.augment import AugmentConfig, affine_matrices, random_affine, warp
+from utils.augment import (
+    AugmentConfig,
+    affine_matrices,
+    random_affine,
+    random_thickness,
+    thickness_step,
+    warp,
+)
 
 SIZE = 28
 
@@ -162,3 +169,43 @@ def test_negative_strength_is_rejected_and_scale_is_capped():
 def test_random_affine_rejects_unbatched_images():
     with pytest.raises(ValueError, match=r"\[N, 1, H, W\]"):
         random_affine(torch.zeros(SIZE, SIZE), AugmentConfig())
+
+
+# ------------------------------------------------------------------------- stroke thickness
+def test_thickness_off_draws_nothing_and_changes_nothing():
+    images = random_images(4)
+    generator = torch.Generator().manual_seed(0)
+    assert random_thickness(images, 0.0, generator) is images
+    assert torch.equal(generator.get_state(), torch.Generator().manual_seed(0).get_state())
+    assert not AugmentConfig().is_identity and AugmentConfig(0, 0, 0).is_identity
+    assert not AugmentConfig(0, 0, 0, thickness=0.5).is_identity
+    assert not AugmentConfig(0, 0, 0, thickness=0.5).warps
+
+
+def test_random_thickness_stays_between_erosion_and_dilation_and_goes_both_ways():
+    images = one_pixel_image(14, 14, n=64)
+    images[:, 0, 10:18, 13] = 1.0  # a vertical stroke, so erosion has something to thin
+    out = random_thickness(images, 1.0, torch.Generator().manual_seed(3))
+    assert bool((out >= thickness_step(images, -1) - 1e-6).all())
+    assert bool((out <= thickness_step(images, 1) + 1e-6).all())
+    ink = out.sum(dim=(1, 2, 3))
+    before = images[0].sum()
+    assert bool((ink > before).any()) and bool((ink < before).any())  # thicker and thinner
+    assert len(set(ink.tolist())) == 64  # each image its own fraction
+
+
+def test_thickness_step_is_a_dilation_and_an_erosion():
+    images = one_pixel_image(5, 5)
+    assert int((thickness_step(images, 1) > 0).sum()) == 9
+    assert torch.equal(thickness_step(thickness_step(images, 1), -1), images)
+
+
+@pytest.mark.parametrize(("thickness", "strength", "expected"), [(0.5, 1.0, 0.5), (0.75, 2.0, 1.0),
+                                                                (0.5, 0.0, 0.0)])
+def test_strength_scales_thickness_up_to_one_step(thickness, strength, expected):
+    assert AugmentConfig(thickness=thickness).scaled(strength).thickness == expected
+
+
+def test_more_than_one_step_of_thickness_is_refused():
+    with pytest.raises(ValueError, match="thickness must be at most 1"):
+        AugmentConfig(thickness=1.5)

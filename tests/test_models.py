@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from utils.interpretation import gap_input_geometry
 from utils.models import (
     ABLATION_MODELS,
     BASELINE_MODELS,
@@ -22,6 +23,10 @@ ORIGINAL_CHECKPOINT = ORIGINAL_DIR / "best_cnn_model.pth"
 # The project's specification (not read from the code under test).
 BUDGETS = {"primary19k": 20_000, "compact8k": 8_000, "tiny4k": 4_000, "micro2k": 2_000,
            "sep8k": 8_000, "sep4k": 4_000, "sep2k": 2_000, "sep1k": 1_000}
+# Notebook 07's allocation screen: each budget spent deeper or on a wider stem
+ALLOCATION = {f"sep{k}k_{how}": (f"sep{k}k", k * 1_000) for k in (8, 4, 2)
+              for how in ("deep", "stem")}
+BUDGETS |= {name: budget for name, (_, budget) in ALLOCATION.items()}
 ORIGINAL_PARAMS = 19_898
 
 
@@ -33,6 +38,17 @@ def test_registry_holds_the_whole_family() -> None:
 @pytest.mark.parametrize("name", sorted(BUDGETS))
 def test_parameter_budget(name: str) -> None:
     assert count_parameters(build_model(name)) < BUDGETS[name]
+
+
+@pytest.mark.parametrize("name", sorted(ALLOCATION))
+def test_an_allocation_candidate_spends_its_base_models_budget_otherwise(name: str) -> None:
+    base, budget = ALLOCATION[name]
+    model, reference = build_model(name), build_model(base)
+    assert count_parameters(reference) < count_parameters(model) < budget  # no free capacity
+    # a fifth separable block, padded at 12x12 (jump 2), adds 4 px to the RF before the GAP
+    extra_rf = 4 if name.endswith("_deep") else 0
+    assert gap_input_geometry(model).rf == gap_input_geometry(reference).rf + extra_rf == 28 + extra_rf
+    assert gap_input_geometry(model).size == gap_input_geometry(reference).size == 3
 
 
 def test_original_has_exactly_the_published_count() -> None:

@@ -1,7 +1,9 @@
-"""Batched, per-sample random affine augmentation that runs where the data lives.
+"""Batched, per-sample random augmentation that runs where the data lives.
 
 One ``affine_grid`` + ``grid_sample`` call warps a whole batch, each image with its own
-rotation, scale and shift: no per-sample PIL work, no DataLoader workers.
+rotation, scale and shift: no per-sample PIL work, no DataLoader workers. Stroke thickness, off
+in the shipped recipe, varies the same way: each image blended with its own 3x3 dilation or
+erosion (two max-pools for the whole batch).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from utils.data import normalize, to_unit_float
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Ranges are symmetric: rotation in degrees, translate in pixels, scale as +-fraction."""
+    """Ranges are symmetric: rotation in degrees, translate in pixels, scale as +-fraction, and
+    thickness as +-fraction of one 3x3 dilation (thicker strokes) or erosion (thinner)."""
 
     rotation_deg: float = 10.0
     translate_px: float = 2.0
     scale: float = 0.1
+    thickness: float = 0.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -29,6 +33,9 @@ class AugmentConfig:
                 raise ValueError(f"AugmentConfig.{name} must be >= 0, got {value}.")
         if self.scale >= 1:
             raise ValueError(f"AugmentConfig.scale must be < 1 (a fraction), got {self.scale}.")
+        if self.thickness > 1:
+            raise ValueError(f"AugmentConfig.thickness must be at most 1 (a fraction of one "
+                             f"dilation or erosion step), got {self.thickness}.")
 
     def scaled(self, strength: float) -> AugmentConfig:
         """The same recipe at ``strength`` times the ranges (0 turns augmentation off)."""
@@ -38,11 +45,16 @@ class AugmentConfig:
             rotation_deg=self.rotation_deg * strength,
             translate_px=self.translate_px * strength,
             scale=min(self.scale * strength, 0.5),
+            thickness=min(self.thickness * strength, 1.0),
         )
 
     @property
+    def warps(self) -> bool:
+        return self.rotation_deg != 0 or self.translate_px != 0 or self.scale != 0
+
+    @property
     def is_identity(self) -> bool:
-        return self.rotation_deg == 0 and self.translate_px == 0 and self.scale == 0
+        return not self.warps and self.thickness == 0
 
 
 def affine_matrices(
@@ -95,11 +107,33 @@ def random_affine(
     random rotation/scale/shift drawn uniformly from ``config``'s ranges."""
     if images.dim() != 4:
         raise ValueError(f"random_affine expects [N, 1, H, W] images, got shape {tuple(images.shape)}.")
-    if config.is_identity:
+    if not config.warps:
         return images
     angles, scales, shifts = sample_affine(images.shape[0], config, generator, images.device)
     theta = affine_matrices(angles, scales, shifts, size=images.shape[-1])
     return warp(images, theta.to(images.dtype)).clamp_(0.0, 1.0)
+
+
+def thickness_step(images: torch.Tensor, sign: int) -> torch.Tensor:
+    """One 3x3 dilation (``sign`` +1: every stroke a pixel thicker on each side) or erosion (-1:
+    thinner) of ``[N, 1, H, W]`` float images: a stride-1 max-pool, of the negated image for
+    erosion. Notebook 06 measures the models on whole steps."""
+    return sign * F.max_pool2d(sign * images, kernel_size=3, stride=1, padding=1)
+
+
+def random_thickness(images: torch.Tensor, max_fraction: float,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image of a ``[N, 1, H, W]`` float batch blended with its own dilation (t > 0) or
+    erosion (t < 0) by a fraction |t|, t uniform in [-max_fraction, max_fraction]: strokes
+    thicker or thinner by up to ``max_fraction`` of a whole step, continuously."""
+    if max_fraction == 0:
+        return images
+    n = images.shape[0]
+    fractions = ((torch.rand(n, generator=generator, device=images.device) * 2 - 1)
+                 * max_fraction).to(images.dtype).view(n, 1, 1, 1)
+    thicker = fractions.clamp(min=0) * (thickness_step(images, 1) - images)
+    thinner = (-fractions).clamp(min=0) * (thickness_step(images, -1) - images)
+    return images + thicker + thinner
 
 
 def training_batch(
@@ -108,5 +142,7 @@ def training_batch(
 ) -> torch.Tensor:
     """The one batch step of training: uint8 ``[B, 28, 28]`` -> warped, normalised float
     ``[B, 1, 28, 28]``. ``fit``, the benchmark and notebook 03 all call this, so what is
-    measured and shown is exactly what trains."""
-    return normalize(random_affine(to_unit_float(images), augment, generator=generator), mean, std)
+    measured and shown is exactly what trains. Thickness first (it is the writer's pen), then the
+    warp; with thickness off, no random number is drawn for it."""
+    images = random_thickness(to_unit_float(images), augment.thickness, generator)
+    return normalize(random_affine(images, augment, generator=generator), mean, std)

@@ -210,15 +210,23 @@ def primary19k_dropout() -> nn.Module:
 
 
 # --- Separable designs for small budgets (notebook 07) -------------------------------------------
-def separable_net(stem: tuple[int, int], width: int, description: str) -> nn.Module:
+def separable_net(stem: tuple[int, int], width: int, description: str,
+                  padded_at_12: int = 0) -> nn.Module:
     """Two full 3x3 convs (a depthwise conv on 1 input channel would learn too little), a pool,
-    two separable blocks at 12x12 and 10x10, a second pool, and two more (the last padded):
-    RF 3, 5, 6, 10, 14, 18, 20, 28 px, so units before the GAP see the whole digit."""
+    ``padded_at_12`` padded separable blocks and then three unpadded ones at 12, 10 and 8 px, a
+    second pool, and one more (padded): RF 3, 5, 6, 10, 14, 18, 20, 28 px, so units before the
+    GAP see the whole digit; each padded block at 12x12 adds 4 px (jump 2) to every RF after it."""
+    blocks_at_12: list[nn.Module] = []
+    channels = stem[1]
+    for _ in range(padded_at_12):
+        blocks_at_12 += separable_bn_relu(channels, width, padding=1)
+        channels = width
     features = (
         conv_bn_relu(1, stem[0])  # 26, RF 3
         + conv_bn_relu(stem[0], stem[1])  # 24, RF 5
         + [nn.MaxPool2d(2)]  # 12, RF 6, jump 2
-        + separable_bn_relu(stem[1], width)  # 10, RF 10
+        + blocks_at_12  # 12, RF 6 + 4 per block
+        + separable_bn_relu(channels, width)  # 10, RF 10 (+4 per padded block, as below)
         + separable_bn_relu(width, width)  # 8, RF 14
         + separable_bn_relu(width, width)  # 6, RF 18
         + [nn.MaxPool2d(2)]  # 3, RF 20, jump 4
@@ -250,6 +258,44 @@ def sep2k() -> nn.Module:
 def sep1k() -> nn.Module:
     """936 params (< 1k): stem (4, 6), four separable blocks of 8 channels; RF 28 px."""
     return separable_net((4, 6), 8, "separable, 8 wide (<1k)")
+
+
+# Notebook 07's allocation screen: the same budget spent deeper (a fifth separable block, padded,
+# at 12x12, paid for with narrower blocks) or on a wider full-conv stem (narrower blocks again).
+@register("sep8k_deep")
+def sep8k_deep() -> nn.Module:
+    """7,826 params (< 8k): stem (8, 16), five separable blocks of 32; RF 32 px."""
+    return separable_net((8, 16), 32, "separable, 5 blocks of 32 (<8k)", padded_at_12=1)
+
+
+@register("sep8k_stem")
+def sep8k_stem() -> nn.Module:
+    """7,934 params (< 8k): stem (12, 20), four separable blocks of 33; RF 28 px."""
+    return separable_net((12, 20), 33, "separable, stem (12, 20), 33 wide (<8k)")
+
+
+@register("sep4k_deep")
+def sep4k_deep() -> nn.Module:
+    """3,830 params (< 4k): stem (8, 12), five separable blocks of 19; RF 32 px."""
+    return separable_net((8, 12), 19, "separable, 5 blocks of 19 (<4k)", padded_at_12=1)
+
+
+@register("sep4k_stem")
+def sep4k_stem() -> nn.Module:
+    """3,978 params (< 4k): stem (10, 16), four separable blocks of 19; RF 28 px."""
+    return separable_net((10, 16), 19, "separable, stem (10, 16), 19 wide (<4k)")
+
+
+@register("sep2k_deep")
+def sep2k_deep() -> nn.Module:
+    """1,940 params (< 2k): stem (6, 8), five separable blocks of 12; RF 32 px."""
+    return separable_net((6, 8), 12, "separable, 5 blocks of 12 (<2k)", padded_at_12=1)
+
+
+@register("sep2k_stem")
+def sep2k_stem() -> nn.Module:
+    """1,964 params (< 2k): stem (8, 12), four separable blocks of 10; RF 28 px."""
+    return separable_net((8, 12), 10, "separable, stem (8, 12), 10 wide (<2k)")
 
 
 # --- Baselines without convolutions (notebook 02b): the frontier's lower anchors ----------------

@@ -26,11 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from utils.atomic_files import atomic_write_text
-from utils.augment import affine_matrices, warp
+from utils.augment import affine_matrices, thickness_step, warp
 from utils.checkpoints import EvaluationModel, load_evaluation_model
 from utils.data import load_mnist_splits, to_unit_float
 from utils.evaluate import predict_logits
@@ -130,10 +129,9 @@ def change_thickness(images: torch.Tensor, steps: int) -> torch.Tensor:
     erosion) the strokes, ``abs(steps)`` times."""
     if steps != int(steps):
         raise ValueError(f"thickness steps must be a whole number, got {steps}.")
-    sign = 1.0 if steps > 0 else -1.0
     out = images
     for _ in range(abs(int(steps))):
-        out = sign * F.max_pool2d(sign * out, kernel_size=3, stride=1, padding=1)
+        out = thickness_step(out, 1 if steps > 0 else -1)
     return out
 
 
