@@ -117,6 +117,7 @@ from utils.plots.results import (  # noqa: E402
     KD_X_OFFSET,
     LIGHTAUG_X_OFFSET,
     SERIES,
+    THICK_X_OFFSET,
 )
 
 VARIANT_ROWS = [
@@ -128,6 +129,8 @@ VARIANT_ROWS = [
      "test_mean": 99.53, "val_mean": 99.48, "device": "cpu"},
     {**ROWS[1], "arch": "sep8k-e30", "params": 7_510, "epochs": 30, "seeds": 3,
      "test_mean": 99.52, "val_mean": 99.47, "device": "cpu"},
+    {**ROWS[1], "arch": "sep8k-thick", "params": 7_510, "epochs": 20, "seeds": 3,
+     "test_mean": 99.51, "val_mean": 99.45, "device": "cpu"},
     {**ROWS[0], "arch": "primary19k-noaug", "seeds": 1, "val_mean": 99.7},
 ]
 
@@ -143,7 +146,8 @@ def test_frontier_rows_add_e20_kd_lightaug_and_e30_but_not_noaug(sweep_csv: Path
     assert [(r["arch"], r["model"], r["variant"]) for r in rows] == [
         ("primary19k", "primary19k", "control"), ("compact8k", "compact8k", "control"),
         ("sep8k-e20", "sep8k", "e20"), ("sep8k-kd", "sep8k", "kd"),
-        ("sep8k-lightaug", "sep8k", "lightaug"), ("sep8k-e30", "sep8k", "e30")]
+        ("sep8k-lightaug", "sep8k", "lightaug"), ("sep8k-e30", "sep8k", "e30"),
+        ("sep8k-thick", "sep8k", "thick")]
     assert rows[2]["val_mean"] == pytest.approx(99.46) and rows[2]["epochs"] == 20
     with pytest.raises(FileNotFoundError, match="tables-only"):
         frontier.frontier_rows(sweep_csv, sweep_csv.parent / "absent.csv")
@@ -174,11 +178,13 @@ def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) ->
         assert (SERIES["kd"].marker, SERIES["kd"].color) in markers
         assert (SERIES["lightaug"].marker, SERIES["lightaug"].color) in markers
         assert (SERIES["e30"].marker, SERIES["e30"].color) in markers
-        # kd, lightaug and e30 runs share their architecture's count: drawn just right of it
+        assert (SERIES["thick"].marker, SERIES["thick"].color) in markers
+        # kd, lightaug, e30 and thick runs share their architecture's count: drawn right of it
         xs = {line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1}
         assert {7_510, 7_510 * KD_X_OFFSET, 7_510 * LIGHTAUG_X_OFFSET,
-                7_510 * E30_X_OFFSET} <= xs
-        assert "kd, lightaug and e30 runs drawn 7%, 14% and 21% right" in ax.get_xlabel()
+                7_510 * E30_X_OFFSET, 7_510 * THICK_X_OFFSET} <= xs
+        assert ("kd, lightaug, e30 and thick runs drawn 7%, 14%, 21% and 28% right"
+                in ax.get_xlabel())
     finally:
         plt.close(fig)
 
@@ -187,6 +193,7 @@ def test_public_anchors_are_cited_with_their_test_figures_and_drawn_as_single_ru
     facts = {(a.repo, a.params, a.accuracy) for a in frontier.PUBLIC_ANCHORS}
     assert facts == {("ruslangrimov/mnist-minimal-model", 1_936, 99.10),
                      ("ruslangrimov/mnist-minimal-model", 3_197, 99.09),
+                     ("adilsammar/woolly-of-cv", 3_762, 99.52),
                      ("JoshWarn/Parameter-Efficient-MNIST", 697, 99.03)}
     for anchor in frontier.PUBLIC_ANCHORS:
         assert anchor.url == f"https://github.com/{anchor.repo}"
@@ -194,7 +201,8 @@ def test_public_anchors_are_cited_with_their_test_figures_and_drawn_as_single_ru
     try:
         ax = fig.axes[0]
         legend = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert sum(label.startswith("published single run") for label in legend) == 3
+        assert sum(label.startswith("published single run") for label in legend) == len(
+            frontier.PUBLIC_ANCHORS)
         offsets = _offsets(fig)
         for anchor in frontier.PUBLIC_ANCHORS:
             assert any(ox == pytest.approx(anchor.params * ANCHOR_X_OFFSET)

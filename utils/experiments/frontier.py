@@ -4,7 +4,7 @@ parameter budget, and per-seed comparisons of the committed runs::
     python -m utils.experiments.frontier [--csv results/sweep.csv] [--variants-csv results/sweep_variants.csv]
                              [--figures-dir figures]
 
-``sweep.csv`` (the shipped recipe per model) and ``sweep_variants.csv`` (the e20, kd, lightaug and e30
+``sweep.csv`` (the shipped recipe per model) and ``sweep_variants.csv`` (the e20, kd, lightaug, e30 and thick
 runs of notebook 07; its ``noaug`` row is notebook 06's robustness baseline and is left out) are
 written by ``python -m utils.experiments.sweep``; the figure is saved as ``figures/07_frontier.png``.
 
@@ -36,7 +36,7 @@ OPTIONAL_FLOAT_COLUMNS = ("val_mean", "train_seconds_mean")
 REQUIRED_COLUMNS = ("arch", *INT_COLUMNS, *FLOAT_COLUMNS)
 # Variants of utils.experiments.sweep.VARIANTS drawn on the frontier and eligible per budget. "noaug" is not:
 # it is notebook 06's robustness baseline (one seed of primary19k without augmentation).
-FRONTIER_VARIANTS = ("e20", "kd", "lightaug", "e30")
+FRONTIER_VARIANTS = ("e20", "kd", "lightaug", "e30", "thick")
 BUDGETS = (20_000, 8_000, 4_000, 2_000, 1_000)  # "under N parameters": the budgets of the targets table
 
 
@@ -58,8 +58,8 @@ class PublicAnchor:
                 f"{self.accuracy:.2f}% test, {self.epochs} epochs; {self.selection})")
 
 
-# Test accuracy as each repository reports it (its model.txt or README): one run each, where
-# ours are means over 5 seeds. ruslangrimov's checkpoint file names carry a validation accuracy
+# Test accuracy as each repository reports it (its model.txt or README; woolly-of-cv's README
+# calls the 10,000 test images its validation set): one run each, where ours are means over 5 seeds. ruslangrimov's checkpoint file names carry a validation accuracy
 # (99.13 and 99.25); the test figures printed at the end of its model.txt are the ones here.
 PUBLIC_ANCHORS: tuple[PublicAnchor, ...] = (
     PublicAnchor("ruslangrimov/mnist-minimal-model",
@@ -68,6 +68,8 @@ PUBLIC_ANCHORS: tuple[PublicAnchor, ...] = (
     PublicAnchor("ruslangrimov/mnist-minimal-model",
                  "https://github.com/ruslangrimov/mnist-minimal-model", 3_197, 99.09, "75",
                  "one run"),
+    PublicAnchor("adilsammar/woolly-of-cv", "https://github.com/adilsammar/woolly-of-cv", 3_762,
+                 99.52, "15", "one run, the test set its per-epoch validation during design"),
     PublicAnchor("JoshWarn/Parameter-Efficient-MNIST",
                  "https://github.com/JoshWarn/Parameter-Efficient-MNIST", 697, 99.03, "200",
                  "best of about 700 runs, test set used for validation"),
@@ -149,7 +151,7 @@ def split_run_name(name: str) -> tuple[str, str]:
 
 def frontier_rows(csv_path: str | Path = DEFAULT_CSV,
                   variants_csv: str | Path | None = None) -> list[dict[str, Any]]:
-    """The control rows of ``sweep.csv`` and the e20/kd/lightaug/e30 rows of ``sweep_variants.csv`` (by
+    """The control rows of ``sweep.csv`` and the e20/kd/lightaug/e30/thick rows of ``sweep_variants.csv`` (by
     default the one beside ``csv_path``; skipped when absent), each with ``model`` (the
     architecture) and ``variant`` added."""
     rows = [{**row, "model": row["arch"], "variant": CONTROL} for row in read_sweep_csv(csv_path)]

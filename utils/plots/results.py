@@ -45,6 +45,7 @@ REFERENCE_X_OFFSET = 1.2  # reference markers sit this factor right of 19,898 so
 KD_X_OFFSET = 1.07
 LIGHTAUG_X_OFFSET = 1.14
 E30_X_OFFSET = 1.21
+THICK_X_OFFSET = 1.28
 ANCHOR_X_OFFSET = 1 / 1.07
 
 
@@ -74,6 +75,8 @@ SERIES: dict[str, SeriesStyle] = {
     "lightaug": SeriesStyle("our runs, lightaug: 20 epochs, augmentation at half strength",
                             "tab:cyan", "D", LIGHTAUG_X_OFFSET),
     "e30": SeriesStyle("our runs, e30: 30 epochs", "tab:brown", "v", E30_X_OFFSET),
+    "thick": SeriesStyle("our runs, thick: e20, stroke thickness varied up to half a step",
+                         "tab:olive", "P", THICK_X_OFFSET),
 }
 ANCHOR_COLOR = "tab:purple"
 CLUSTER_RATIO = 1.12  # points whose parameter counts differ by less than this share a label stack
@@ -118,16 +121,17 @@ def _draw_runs(ax: Any, rows: Sequence[dict[str, Any]]) -> list[Labelled]:
     return labelled
 
 
-def _draw_anchors(ax: Any, anchors: Sequence[Anchor]) -> None:
-    """The published single runs, in purple, labelled under their crosses."""
+def _draw_anchors(ax: Any, anchors: Sequence[Anchor]) -> list[Labelled]:
+    """The published single runs, in purple; labelled in the stacks beside our runs of about
+    their size, so that no label is drawn over another."""
+    labelled: list[Labelled] = []
     for anchor in anchors:
         x = anchor.params * ANCHOR_X_OFFSET
         ax.scatter(x, anchor.accuracy, marker="P", s=80, color=ANCHOR_COLOR, edgecolors="black",
                    linewidths=0.5, zorder=4)
-        # labelled just below its cross: the stacks left of our points would collide with it
-        ax.annotate(f"{anchor.accuracy:.2f} (1 run)", (x, anchor.accuracy),
-                    textcoords="offset points", xytext=(0, -11), ha="center", va="center",
-                    fontsize=7.5, color=ANCHOR_COLOR)
+        labelled.append((anchor.params, x, anchor.accuracy, f"{anchor.accuracy:.2f} (1 run)",
+                         ANCHOR_COLOR))
+    return labelled
 
 
 def _draw_label_stacks(ax: Any, labelled: list[Labelled], gap: float) -> None:
@@ -177,15 +181,14 @@ def plot_frontier(
     ``rows`` are sweep rows (``arch, params, seeds, test_mean, test_std, test_min, test_max``).
     """
     reference_points = ORIGINAL_REFERENCE_POINTS
-    fig, ax = plt.subplots(figsize=(11, 6.8))
+    fig, ax = plt.subplots(figsize=(12, 9.5))
     lows = [r["test_min"] for r in rows] + [p.accuracy for p in reference_points] + \
         [a.accuracy for a in anchors]
     highs = [r["test_max"] for r in rows] + [p.accuracy for p in reference_points] + \
         [a.accuracy for a in anchors]
     ylim = (min(lows) - 0.12, max(highs) + 0.12) if lows else (98.0, 100.0)
-    labelled = _draw_runs(ax, rows)
-    _draw_anchors(ax, anchors)
-    _draw_label_stacks(ax, labelled, gap=(ylim[1] - ylim[0]) * 0.042)  # one label line
+    labelled = _draw_runs(ax, rows) + _draw_anchors(ax, anchors)
+    _draw_label_stacks(ax, labelled, gap=(ylim[1] - ylim[0]) * 0.027)  # one label line
     for point in reference_points:
         x = point.params * REFERENCE_X_OFFSET
         ax.scatter(x, point.accuracy, marker=point.marker, s=70, color="tab:red",
@@ -219,8 +222,9 @@ def plot_frontier(
     handles, labels = ax.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: _legend_rank(labels[i]))  # stable
     ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7.5,
-              loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, frameon=False)
-    fig.tight_layout()
+              loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, frameon=False)
+    # not tight_layout: it would narrow the axes to the legend's width, crowding the labels
+    fig.subplots_adjust(left=0.06, right=0.98, top=0.95, bottom=0.24)
     return fig
 
 
