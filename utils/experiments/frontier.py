@@ -59,8 +59,9 @@ class PublicAnchor:
 
 
 # Test accuracy as each repository reports it (its model.txt or README; woolly-of-cv's README
-# calls the 10,000 test images its validation set): one run each, where ours are means over 5 seeds. ruslangrimov's checkpoint file names carry a validation accuracy
-# (99.13 and 99.25); the test figures printed at the end of its model.txt are the ones here.
+# calls the 10,000 test images its validation set): one run each, where ours are means over 5
+# seeds. ruslangrimov's checkpoint file names carry a validation accuracy (99.13 and 99.25); the
+# test figures printed at the end of its model.txt are the ones here.
 PUBLIC_ANCHORS: tuple[PublicAnchor, ...] = (
     PublicAnchor("ruslangrimov/mnist-minimal-model",
                  "https://github.com/ruslangrimov/mnist-minimal-model", 1_936, 99.10, "75",
