@@ -13,9 +13,12 @@ import torch
 from utils.augment import (
     AugmentConfig,
     affine_matrices,
+    elastic_displacements,
     random_affine,
+    random_elastic,
     random_thickness,
     thickness_step,
+    training_batch,
     warp,
 )
 
@@ -209,3 +212,56 @@ def test_strength_scales_thickness_up_to_one_step(thickness, strength, expected)
 def test_more_than_one_step_of_thickness_is_refused():
     with pytest.raises(ValueError, match="thickness must be at most 1"):
         AugmentConfig(thickness=1.5)
+
+
+# ------------------------------------------------------------------------- elastic distortion
+def test_elastic_off_draws_nothing_and_changes_nothing():
+    images = random_images(4)
+    generator = torch.Generator().manual_seed(0)
+    assert random_elastic(images, 0.0, generator) is images
+    assert torch.equal(generator.get_state(), torch.Generator().manual_seed(0).get_state())
+    assert not AugmentConfig(0, 0, 0, elastic_alpha=34.0).is_identity
+
+
+def test_elastic_field_is_smooth_scales_with_alpha_and_differs_per_image():
+    field = elastic_displacements(64, 34.0, SIZE, torch.Generator().manual_seed(1))
+    assert field.shape == (64, SIZE, SIZE, 2)
+    rms = float(field.pow(2).mean().sqrt())
+    assert 0.5 < rms < 5  # pixels: a visible bend, not a scramble
+    # neighbours move together: a step to the next pixel changes the shift far less than the shift
+    step = float((field[:, :, 1:] - field[:, :, :-1]).pow(2).mean().sqrt())
+    assert step < rms / 3
+    half = elastic_displacements(64, 17.0, SIZE, torch.Generator().manual_seed(1))
+    assert torch.allclose(half * 2, field, atol=1e-5)
+    assert not torch.allclose(field[0], field[1])
+
+
+def test_elastic_moves_strokes_a_little_and_keeps_blank_images_blank():
+    images = one_pixel_image(14, 14, n=32)
+    images[:, 0, 8:20, 14] = 1.0  # a vertical stroke
+    out = random_elastic(images, 34.0, torch.Generator().manual_seed(2))
+    assert not torch.equal(out, images)
+    assert len({tuple(o.flatten().tolist()) for o in out}) == 32  # each image its own field
+    ink = out.sum(dim=(1, 2, 3))
+    ratio = ink / images[0].sum()  # a one-pixel stroke stretched or squeezed, not erased
+    assert bool(((ratio > 0.5) & (ratio < 2)).all())
+    rows, cols = out[:, 0].nonzero(as_tuple=True)[1:]
+    assert int(cols.min()) >= 14 - 8 and int(cols.max()) <= 14 + 8  # bent, not flung away
+    blank = torch.zeros(2, 1, SIZE, SIZE)
+    assert torch.equal(random_elastic(blank, 34.0, torch.Generator().manual_seed(2)), blank)
+
+
+def test_elastic_is_reproducible_from_the_runs_generator_and_refuses_non_square_images():
+    raw = (random_images(8) * 255).to(torch.uint8)[:, 0]
+    config = AugmentConfig(elastic_alpha=34.0)
+    first = training_batch(raw, config, 0.13, 0.31, torch.Generator().manual_seed(5))
+    again = training_batch(raw, config, 0.13, 0.31, torch.Generator().manual_seed(5))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, training_batch(raw, AugmentConfig(), 0.13, 0.31,
+                                                 torch.Generator().manual_seed(5)))
+    with pytest.raises(ValueError, match="square"):
+        random_elastic(torch.zeros(1, 1, SIZE, SIZE + 2), 34.0)
+
+
+def test_strength_scales_elastic_alpha():
+    assert AugmentConfig(elastic_alpha=34.0).scaled(0.5).elastic_alpha == 17.0

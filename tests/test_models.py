@@ -11,6 +11,7 @@ from utils.models import (
     ABLATION_MODELS,
     BASELINE_MODELS,
     MODEL_REGISTRY,
+    ChannelGate,
     available_models,
     build_model,
     count_parameters,
@@ -27,6 +28,9 @@ BUDGETS = {"primary19k": 20_000, "compact8k": 8_000, "tiny4k": 4_000, "micro2k":
 ALLOCATION = {f"sep{k}k_{how}": (f"sep{k}k", k * 1_000) for k in (8, 4, 2)
               for how in ("deep", "stem")}
 BUDGETS |= {name: budget for name, (_, budget) in ALLOCATION.items()}
+# Notebook 07's channel-attention screen: each separable model with a 3-tap gate per block
+GATED = {f"sep{k}k_eca": f"sep{k}k" for k in (8, 4, 2, 1)}
+BUDGETS |= {name: BUDGETS[base] for name, base in GATED.items()}
 ORIGINAL_PARAMS = 19_898
 
 
@@ -49,6 +53,28 @@ def test_an_allocation_candidate_spends_its_base_models_budget_otherwise(name: s
     extra_rf = 4 if name.endswith("_deep") else 0
     assert gap_input_geometry(model).rf == gap_input_geometry(reference).rf + extra_rf == 28 + extra_rf
     assert gap_input_geometry(model).size == gap_input_geometry(reference).size == 3
+
+
+@pytest.mark.parametrize("name", sorted(GATED))
+def test_a_gated_model_is_its_base_plus_four_three_tap_gates(name: str) -> None:
+    model, reference = build_model(name), build_model(GATED[name])
+    gates = [m for m in model.modules() if isinstance(m, ChannelGate)]
+    assert len(gates) == 4 and all(g.weight.numel() == 3 for g in gates)
+    assert count_parameters(model) == count_parameters(reference) + 12
+    assert gap_input_geometry(model).rf == gap_input_geometry(reference).rf == 28
+
+
+def test_a_channel_gate_scales_whole_channels_by_what_their_maps_hold() -> None:
+    gate = ChannelGate()
+    x = torch.rand(2, 5, 6, 6) + 0.1
+    ratio = gate(x) / x
+    # one factor per image and channel, in (0, 1), the same at every position
+    assert torch.allclose(ratio, ratio[:, :, :1, :1].expand_as(ratio))
+    assert ((ratio > 0) & (ratio < 1)).all()
+    # and it depends on the map: brightening one channel's map changes the others' factors
+    brighter = x.clone()
+    brighter[:, 2] += 1
+    assert not torch.allclose((gate(brighter) / brighter)[:, [1, 3]], ratio[:, [1, 3]])
 
 
 def test_original_has_exactly_the_published_count() -> None:

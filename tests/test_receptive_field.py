@@ -264,3 +264,23 @@ def test_unit_coverage_rejects_unknown_and_flat_layers() -> None:
         unit_coverage(rows, "conv9", 28)
     with pytest.raises(ValueError, match="not spatial"):
         unit_coverage(rows, "fc1", 28)
+
+
+def test_a_channel_gate_keeps_the_window_field_and_adds_the_whole_map() -> None:
+    """The table counts the window path through a gate; the real gradient shows what the gate
+    adds: the unit after it also depends on pixels outside its window field."""
+    model = build_model("sep8k_eca").double().eval()
+    rows = spatial_rows(receptive_field_table(model, 64))
+    gate = next(r for r in rows if r.type == "ChannelGate")
+    before = rows[rows.index(gate) - 1]
+    assert (gate.rf, gate.jump, gate.size) == (before.rf, before.jump, before.size)
+    low, high = clipped_interval(gate, gate.size // 2, 64)
+    x = torch.rand(1, 1, 64, 64, dtype=torch.float64, requires_grad=True)
+    outputs = {}
+    handle = model.get_submodule(gate.name).register_forward_hook(
+        lambda module, inputs, output: outputs.setdefault("gate", output))
+    model(x)
+    handle.remove()
+    outputs["gate"][0, 0, gate.size // 2, gate.size // 2].backward()
+    rows_reached = x.grad[0, 0].abs().sum(1).nonzero().flatten()
+    assert rows_reached.min() < low and rows_reached.max() > high

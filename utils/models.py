@@ -11,9 +11,11 @@ forward order so the receptive-field calculator can walk them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 MODEL_REGISTRY: dict[str, Callable[[], nn.Module]] = {}
@@ -72,6 +74,23 @@ def separable_bn_relu(in_channels: int, out_channels: int, padding: int = 0) -> 
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     ]
+
+
+class ChannelGate(nn.Module):
+    """Cheap channel attention, ECA (Wang et al. 2020, ECA-Net): each channel is scaled by the
+    sigmoid of a ``kernel_size``-tap 1-D conv across the channels' global means. No squeeze to
+    fewer channels as in SE, so it costs ``kernel_size`` weights, not ~C²/8. A leaf module (its
+    pooling is functional), so hooks on the GAP and the receptive-field tracer see one layer."""
+
+    def __init__(self, kernel_size: int = 3):
+        super().__init__()
+        bound = 1 / math.sqrt(kernel_size)  # nn.Conv1d's default initialisation for these taps
+        self.weight = nn.Parameter(torch.empty(1, 1, kernel_size).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        means = x.mean((2, 3)).unsqueeze(1)  # [N, 1, C]: channels as a sequence
+        gates = torch.sigmoid(F.conv1d(means, self.weight, padding=self.weight.shape[-1] // 2))
+        return x * gates.view(x.shape[0], x.shape[1], 1, 1)
 
 
 def transition(in_channels: int, out_channels: int, batchnorm: bool = True) -> list[nn.Module]:
@@ -211,26 +230,31 @@ def primary19k_dropout() -> nn.Module:
 
 # --- Separable designs for small budgets (notebook 07) -------------------------------------------
 def separable_net(stem: tuple[int, int], width: int, description: str,
-                  padded_at_12: int = 0) -> nn.Module:
+                  padded_at_12: int = 0, gated: bool = False) -> nn.Module:
     """Two full 3x3 convs (a depthwise conv on 1 input channel would learn too little), a pool,
     ``padded_at_12`` padded separable blocks and then three unpadded ones at 12, 10 and 8 px, a
     second pool, and one more (padded): RF 3, 5, 6, 10, 14, 18, 20, 28 px, so units before the
-    GAP see the whole digit; each padded block at 12x12 adds 4 px (jump 2) to every RF after it."""
+    GAP see the whole digit; each padded block at 12x12 adds 4 px (jump 2) to every RF after it.
+    ``gated`` puts a ChannelGate (3 weights) after every separable block."""
+
+    def block(in_channels: int, padding: int = 0) -> list[nn.Module]:
+        return separable_bn_relu(in_channels, width, padding) + ([ChannelGate()] if gated else [])
+
     blocks_at_12: list[nn.Module] = []
     channels = stem[1]
     for _ in range(padded_at_12):
-        blocks_at_12 += separable_bn_relu(channels, width, padding=1)
+        blocks_at_12 += block(channels, padding=1)
         channels = width
     features = (
         conv_bn_relu(1, stem[0])  # 26, RF 3
         + conv_bn_relu(stem[0], stem[1])  # 24, RF 5
         + [nn.MaxPool2d(2)]  # 12, RF 6, jump 2
         + blocks_at_12  # 12, RF 6 + 4 per block
-        + separable_bn_relu(channels, width)  # 10, RF 10 (+4 per padded block, as below)
-        + separable_bn_relu(width, width)  # 8, RF 14
-        + separable_bn_relu(width, width)  # 6, RF 18
+        + block(channels)  # 10, RF 10 (+4 per padded block, as below)
+        + block(width)  # 8, RF 14
+        + block(width)  # 6, RF 18
         + [nn.MaxPool2d(2)]  # 3, RF 20, jump 4
-        + separable_bn_relu(width, width, padding=1)  # 3, RF 28
+        + block(width, padding=1)  # 3, RF 28
     )
     return GapNet(features, width, description)
 
@@ -296,6 +320,32 @@ def sep2k_deep() -> nn.Module:
 def sep2k_stem() -> nn.Module:
     """1,964 params (< 2k): stem (8, 12), four separable blocks of 10; RF 28 px."""
     return separable_net((8, 12), 10, "separable, stem (8, 12), 10 wide (<2k)")
+
+
+# Notebook 07's channel-attention screen: each separable model with a ChannelGate after every
+# separable block, 4 gates of 3 weights; the window receptive fields do not change.
+@register("sep8k_eca")
+def sep8k_eca() -> nn.Module:
+    """7,522 params (< 8k): sep8k plus 4 channel gates; RF 28 px (and the gates' whole map)."""
+    return separable_net((8, 16), 36, "separable, 36 wide, channel gates (<8k)", gated=True)
+
+
+@register("sep4k_eca")
+def sep4k_eca() -> nn.Module:
+    """3,812 params (< 4k): sep4k plus 4 channel gates; RF 28 px (and the gates' whole map)."""
+    return separable_net((8, 12), 22, "separable, 22 wide, channel gates (<4k)", gated=True)
+
+
+@register("sep2k_eca")
+def sep2k_eca() -> nn.Module:
+    """1,938 params (< 2k): sep2k plus 4 channel gates; RF 28 px (and the gates' whole map)."""
+    return separable_net((6, 8), 14, "separable, 14 wide, channel gates (<2k)", gated=True)
+
+
+@register("sep1k_eca")
+def sep1k_eca() -> nn.Module:
+    """948 params (< 1k): sep1k plus 4 channel gates; RF 28 px (and the gates' whole map)."""
+    return separable_net((4, 6), 8, "separable, 8 wide, channel gates (<1k)", gated=True)
 
 
 # --- Baselines without convolutions (notebook 02b): the frontier's lower anchors ----------------

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchinfo import summary
 
-from utils.models import build_model, count_parameters
+from utils.models import ChannelGate, build_model, count_parameters
 
 IN_CHANNELS = 1  # MNIST is greyscale
 # Modules that act on each position independently (in eval mode): they keep the geometry.
@@ -55,6 +55,10 @@ POINTWISE_TYPES: tuple[type[nn.Module], ...] = (
 # Modules with a sliding window: their attributes drive the recurrences.
 WINDOW_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 GLOBAL_POOL_TYPES: tuple[type[nn.Module], ...] = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+# Channel gates scale each channel by a number computed from its whole map: the window path, and
+# so the receptive field the tables report, goes through them unchanged. The gates' whole-map
+# context, like the GAP's, is not part of that field (``positive_copy`` leaves it out as well).
+CHANNEL_GATE_TYPES: tuple[type[nn.Module], ...] = (ChannelGate,)
 
 
 class ReceptiveFieldError(ValueError):
@@ -140,6 +144,8 @@ def _layer_macs(module: nn.Module, out_shape: torch.Size) -> int:
         return positions * (module.in_channels // module.groups) * math.prod(module.kernel_size)
     if isinstance(module, nn.Linear):
         return math.prod(out_shape[1:]) * module.in_features
+    if isinstance(module, ChannelGate):
+        return out_shape[1] * module.weight.numel()  # one k-tap conv across the C channel means
     return 0
 
 
@@ -234,11 +240,12 @@ def _spatial_step(module: nn.Module, name: str, geometry: _Geometry, in_shape: t
     if isinstance(module, nn.Flatten) or (isinstance(module, nn.Linear) and len(in_shape) == 2):
         geometry.whole_map()
         return (None, None, None, None), False
-    if not isinstance(module, POINTWISE_TYPES):
+    if not isinstance(module, POINTWISE_TYPES + CHANNEL_GATE_TYPES):
         raise ReceptiveFieldError(
             f"Unsupported layer {name!r} ({type(module).__name__}) in the spatial part. "
             "Supported: Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvg/MaxPool2d, Flatten, "
-            f"and per-position layers ({', '.join(t.__name__ for t in POINTWISE_TYPES)})."
+            f"channel gates and per-position layers "
+            f"({', '.join(t.__name__ for t in POINTWISE_TYPES)})."
         )
     return (None, None, None, None), True
 
@@ -409,8 +416,9 @@ class _PoolAsAverage(nn.Module):
 
 def positive_copy(model: nn.Module) -> nn.Module:
     """A float64 eval-mode copy whose gradients cannot cancel: positive weights, zero biases,
-    identity BatchNorm, max-pools as averages. With a positive input every activation is
-    positive, so every ReLU passes gradient and every path contributes a positive amount."""
+    identity BatchNorm, max-pools as averages, channel gates as identities (the window path
+    only, as the calculator counts it). With a positive input every activation is positive, so
+    every ReLU passes gradient and every path contributes a positive amount."""
     probe = copy.deepcopy(model).double().eval()
     for name, module in list(probe.named_modules()):
         if isinstance(module, nn.Conv2d | nn.Linear):
@@ -420,10 +428,11 @@ def positive_copy(model: nn.Module) -> nn.Module:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.BatchNorm2d):
             module.reset_parameters()  # weight 1, bias 0, running mean 0, running var 1
-        elif isinstance(module, nn.MaxPool2d):
+        elif isinstance(module, nn.MaxPool2d | ChannelGate):
             parent_name, _, child = name.rpartition(".")
             parent = probe.get_submodule(parent_name) if parent_name else probe
-            setattr(parent, child, _PoolAsAverage(module))
+            replacement = _PoolAsAverage(module) if isinstance(module, nn.MaxPool2d) else nn.Identity()
+            setattr(parent, child, replacement)
     return probe
 
 

@@ -109,6 +109,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # never varies: e20 plus each image thickened or thinned by up to half a 3x3 dilation or
     # erosion step (a whole erosion step keeps only about 13% of a median digit's ink).
     "thick": {"epochs": 20, "augment": AugmentConfig(thickness=0.5)},
+    # Augmentation beyond affine: e20 plus Simard et al.'s elastic distortion (utils.augment) at
+    # half their alpha of 34 px, since it comes on top of the affine warp, which they did not use.
+    "elastic": {"epochs": 20, "augment": AugmentConfig(elastic_alpha=17.0)},
+    # Averaging the weights of the last epochs: e20 evaluated and saved as an exponential moving
+    # average of its weights and BatchNorm statistics; at 430 steps an epoch, decay 0.999 weighs
+    # about the last two and a half epochs, the tail of the OneCycle schedule.
+    "ema": {"epochs": 20, "ema_decay": 0.999},
 }
 
 
