@@ -114,6 +114,8 @@ def test_the_frontier_draws_the_course_target_of_99_5_percent() -> None:
 from utils.plots.results import (  # noqa: E402
     ANCHOR_X_OFFSET,
     E30_X_OFFSET,
+    ELASTIC_X_OFFSET,
+    EMA_X_OFFSET,
     KD_X_OFFSET,
     LIGHTAUG_X_OFFSET,
     SERIES,
@@ -131,6 +133,10 @@ VARIANT_ROWS = [
      "test_mean": 99.52, "val_mean": 99.47, "device": "cpu"},
     {**ROWS[1], "arch": "sep8k-thick", "params": 7_510, "epochs": 20, "seeds": 3,
      "test_mean": 99.51, "val_mean": 99.45, "device": "cpu"},
+    {**ROWS[1], "arch": "sep8k-ema", "params": 7_510, "epochs": 20, "seeds": 3,
+     "test_mean": 99.49, "val_mean": 99.44, "device": "cpu"},
+    {**ROWS[1], "arch": "sep8k-elastic", "params": 7_510, "epochs": 20, "seeds": 3,
+     "test_mean": 99.48, "val_mean": 99.42, "device": "cpu"},
     {**ROWS[0], "arch": "primary19k-noaug", "seeds": 1, "val_mean": 99.7},
 ]
 
@@ -147,7 +153,8 @@ def test_frontier_rows_add_e20_kd_lightaug_and_e30_but_not_noaug(sweep_csv: Path
         ("primary19k", "primary19k", "control"), ("compact8k", "compact8k", "control"),
         ("sep8k-e20", "sep8k", "e20"), ("sep8k-kd", "sep8k", "kd"),
         ("sep8k-lightaug", "sep8k", "lightaug"), ("sep8k-e30", "sep8k", "e30"),
-        ("sep8k-thick", "sep8k", "thick")]
+        ("sep8k-thick", "sep8k", "thick"), ("sep8k-ema", "sep8k", "ema"),
+        ("sep8k-elastic", "sep8k", "elastic")]
     assert rows[2]["val_mean"] == pytest.approx(99.46) and rows[2]["epochs"] == 20
     with pytest.raises(FileNotFoundError, match="tables-only"):
         frontier.frontier_rows(sweep_csv, sweep_csv.parent / "absent.csv")
@@ -178,13 +185,15 @@ def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) ->
         assert (SERIES["kd"].marker, SERIES["kd"].color) in markers
         assert (SERIES["lightaug"].marker, SERIES["lightaug"].color) in markers
         assert (SERIES["e30"].marker, SERIES["e30"].color) in markers
-        assert (SERIES["thick"].marker, SERIES["thick"].color) in markers
-        # kd, lightaug, e30 and thick runs share their architecture's count: drawn right of it
+        for variant in frontier.FRONTIER_VARIANTS:
+            assert (SERIES[variant].marker, SERIES[variant].color) in markers, variant
+        # every variant's runs share their architecture's count: drawn right of it, apart
         xs = {line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1}
         assert {7_510, 7_510 * KD_X_OFFSET, 7_510 * LIGHTAUG_X_OFFSET,
-                7_510 * E30_X_OFFSET, 7_510 * THICK_X_OFFSET} <= xs
-        assert ("kd, lightaug, e30 and thick runs drawn 7%, 14%, 21% and 28% right"
-                in ax.get_xlabel())
+                7_510 * E30_X_OFFSET, 7_510 * THICK_X_OFFSET, 7_510 * EMA_X_OFFSET,
+                7_510 * ELASTIC_X_OFFSET} <= xs
+        assert ("kd, lightaug, e30, thick, ema and elastic runs drawn 7%, 14%, 21%, 28%, 35% "
+                "and 42% right" in ax.get_xlabel())
     finally:
         plt.close(fig)
 

@@ -4,8 +4,8 @@ parameter budget, and per-seed comparisons of the committed runs::
     python -m utils.experiments.frontier [--csv results/sweep.csv] [--variants-csv results/sweep_variants.csv]
                              [--figures-dir figures]
 
-``sweep.csv`` (the shipped recipe per model) and ``sweep_variants.csv`` (the e20, kd, lightaug, e30 and thick
-runs of notebook 07; its ``noaug`` row is notebook 06's robustness baseline and is left out) are
+``sweep.csv`` (the shipped recipe per model) and ``sweep_variants.csv`` (the e20, kd, lightaug, e30,
+thick, ema and elastic runs of notebook 07; its ``noaug`` row is notebook 06's robustness baseline and is left out) are
 written by ``python -m utils.experiments.sweep``; the figure is saved as ``figures/07_frontier.png``.
 
 Selection rule: a budget's best model is the one with the highest mean *validation* accuracy
@@ -36,7 +36,7 @@ OPTIONAL_FLOAT_COLUMNS = ("val_mean", "train_seconds_mean")
 REQUIRED_COLUMNS = ("arch", *INT_COLUMNS, *FLOAT_COLUMNS)
 # Variants of utils.experiments.sweep.VARIANTS drawn on the frontier and eligible per budget. "noaug" is not:
 # it is notebook 06's robustness baseline (one seed of primary19k without augmentation).
-FRONTIER_VARIANTS = ("e20", "kd", "lightaug", "e30", "thick")
+FRONTIER_VARIANTS = ("e20", "kd", "lightaug", "e30", "thick", "ema", "elastic")
 BUDGETS = (20_000, 8_000, 4_000, 2_000, 1_000)  # "under N parameters": the budgets of the targets table
 
 
@@ -152,7 +152,7 @@ def split_run_name(name: str) -> tuple[str, str]:
 
 def frontier_rows(csv_path: str | Path = DEFAULT_CSV,
                   variants_csv: str | Path | None = None) -> list[dict[str, Any]]:
-    """The control rows of ``sweep.csv`` and the e20/kd/lightaug/e30/thick rows of ``sweep_variants.csv`` (by
+    """The control rows of ``sweep.csv`` and the ``FRONTIER_VARIANTS`` rows of ``sweep_variants.csv`` (by
     default the one beside ``csv_path``; skipped when absent), each with ``model`` (the
     architecture) and ``variant`` added."""
     rows = [{**row, "model": row["arch"], "variant": CONTROL} for row in read_sweep_csv(csv_path)]

@@ -39,13 +39,14 @@ COURSE_TARGET = 99.5  # percent: the course's goal, "under 20k parameters, over 
 
 
 REFERENCE_X_OFFSET = 1.2  # reference markers sit this factor right of 19,898 so they stay legible
-# Runs of one architecture share its parameter count: the kd, lightaug and e30 runs are drawn
-# these factors to the right and the public anchors this factor to the left, so no marker hides
-# another.
+# Runs of one architecture share its parameter count: the variants' runs are drawn these factors
+# to the right and the public anchors this factor to the left, so no marker hides another.
 KD_X_OFFSET = 1.07
 LIGHTAUG_X_OFFSET = 1.14
 E30_X_OFFSET = 1.21
 THICK_X_OFFSET = 1.28
+EMA_X_OFFSET = 1.35
+ELASTIC_X_OFFSET = 1.42
 ANCHOR_X_OFFSET = 1 / 1.07
 
 
@@ -77,6 +78,10 @@ SERIES: dict[str, SeriesStyle] = {
     "e30": SeriesStyle("our runs, e30: 30 epochs", "tab:brown", "v", E30_X_OFFSET),
     "thick": SeriesStyle("our runs, thick: e20, stroke thickness varied up to half a step",
                          "tab:olive", "P", THICK_X_OFFSET),
+    "ema": SeriesStyle("our runs, ema: e20 evaluated as the moving average of its weights",
+                       "tab:pink", "X", EMA_X_OFFSET),
+    "elastic": SeriesStyle("our runs, elastic: e20 plus elastic distortion (alpha 17 px)",
+                           "black", "h", ELASTIC_X_OFFSET),
 }
 ANCHOR_COLOR = "tab:purple"
 CLUSTER_RATIO = 1.12  # points whose parameter counts differ by less than this share a label stack
