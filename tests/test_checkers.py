@@ -173,7 +173,7 @@ RIGHT = {
     "05.8": 0.296440489432703,
     "06.1": 13, "06.2": "compact8k", "06.3": -20.0, "06.4": 0.3, "06.5": -2,
     "07.1": 576, "07.2": 22, "07.3": "tiny4k", "07.4": -0.0667, "07.5": design_1k(),
-    "07.6": "sep8k-e30", "07.7": design_run(),
+    "07.6": "sep8k-e30", "07.7": design_run(), "07.8": 2772,
 }
 
 WRONG: dict[str, list[tuple[object, str]]] = {
@@ -262,6 +262,8 @@ WRONG: dict[str, list[tuple[object, str]]] = {
              (design_run_with(linear_1k()), "no activation"),
              (design_run_with(build_model("sep8k")), "below the bar"),
              (design_run().model, "FitResult")],
+    "07.8": [(693, "one gate"), (2592, "biases"), (1332, "squeeze alone"), (10368, "not C"),
+             (12, "ECA gates cost"), (2771, "too small"), ("2772", "number")],
 }
 
 

@@ -20,7 +20,8 @@ REQUIRED = [
     "mcnemar-test", "calibration", "expected-calibration-error-ece", "temperature-scaling",
     "brier-score", "negative-log-likelihood", "confusion-matrix", "precision-recall-and-f1",
     "class-activation-map-cam", "saliency", "integrated-gradients", "occlusion", "grad-cam",
-    "knowledge-distillation", "depthwise-separable-convolution",
+    "knowledge-distillation", "depthwise-separable-convolution", "channel-attention",
+    "elastic-distortion",
 ]
 
 

@@ -68,8 +68,9 @@ def test_a_channel_gate_scales_whole_channels_by_what_their_maps_hold() -> None:
     gate = ChannelGate()
     x = torch.rand(2, 5, 6, 6) + 0.1
     ratio = gate(x) / x
-    # one factor per image and channel, in (0, 1), the same at every position
+    # one factor per image and channel, in (0, 1), the same at every position: gate.gates(x)
     assert torch.allclose(ratio, ratio[:, :, :1, :1].expand_as(ratio))
+    assert torch.allclose(ratio[:, :, 0, 0], gate.gates(x))
     assert ((ratio > 0) & (ratio < 1)).all()
     # and it depends on the map: brightening one channel's map changes the others' factors
     brighter = x.clone()

@@ -87,10 +87,13 @@ class ChannelGate(nn.Module):
         bound = 1 / math.sqrt(kernel_size)  # nn.Conv1d's default initialisation for these taps
         self.weight = nn.Parameter(torch.empty(1, 1, kernel_size).uniform_(-bound, bound))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def gates(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, C]`` factors in (0, 1), one per image and channel (notebook 07 reads them)."""
         means = x.mean((2, 3)).unsqueeze(1)  # [N, 1, C]: channels as a sequence
-        gates = torch.sigmoid(F.conv1d(means, self.weight, padding=self.weight.shape[-1] // 2))
-        return x * gates.view(x.shape[0], x.shape[1], 1, 1)
+        return torch.sigmoid(F.conv1d(means, self.weight, padding=self.weight.shape[-1] // 2))[:, 0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gates(x)[:, :, None, None]
 
 
 def transition(in_channels: int, out_channels: int, batchnorm: bool = True) -> list[nn.Module]:

@@ -32,7 +32,8 @@ from utils.experiments.frontier import (
     frontier_rows,
     per_seed_differences,
 )
-from utils.models import build_model, count_parameters, separable_bn_relu
+from utils.models import ChannelGate, build_model, count_parameters, separable_bn_relu
+from utils.receptive_field import receptive_field_table, spatial_rows
 from utils.train import FitResult
 
 C_IN, C_OUT = 16, 24  # notebook 07 prints the 22 -> 22 blocks of sep4k, not this one
@@ -192,3 +193,37 @@ def trained_design(given: Any, mnist_root: Any = None) -> None:
                             f"{MAX_EPOCHS} epochs).")
     passed("07.7", f"{count_parameters(model):,} parameters, at or above {DESIGN_BAR}% on "
                    "validation")
+
+
+GATED_ARCH, SE_REDUCTION = "sep8k_eca", 4
+
+
+def squeeze_excitation(channels: int, reduction: int = SE_REDUCTION) -> nn.Sequential:
+    """Hu et al. (2018)'s SE gate on pooled channels: C -> C/r (ReLU) -> C (sigmoid)."""
+    return nn.Sequential(nn.Linear(channels, channels // reduction), nn.ReLU(),
+                         nn.Linear(channels // reduction, channels), nn.Sigmoid())
+
+
+@register("07.8")
+def se_gate_params(given: Any) -> None:
+    """Parameters of SE gates (reduction 4, with biases) in every place where sep8k_eca has a
+    channel gate, counted on real modules placed at those widths."""
+    model = build_model(GATED_ARCH)
+    widths = [row.channels for row in spatial_rows(receptive_field_table(model))
+              if row.type == ChannelGate.__name__]
+    gates = [squeeze_excitation(c) for c in widths]
+    expected = sum(count_parameters(g) for g in gates)
+    eca = sum(p.numel() for m in model.modules() if isinstance(m, ChannelGate) for p in m.parameters())
+    value = require_int(given, "07.8", "the parameter count")
+    one = count_parameters(gates[0])
+    slips = [
+        (one, f"that is one gate; {GATED_ARCH} has a gate in {len(widths)} places."),
+        (sum(2 * c * (c // SE_REDUCTION) for c in widths), "both linear layers have biases."),
+        (sum(c * (c // SE_REDUCTION) + c // SE_REDUCTION for c in widths),
+         "that is the squeeze alone; the excitation maps back to C channels."),
+        (sum(2 * c * c for c in widths), f"the squeeze goes to C/{SE_REDUCTION} channels, "
+                                         "not C."),
+        (eca, "that is what the ECA gates cost; the question asks for SE gates."),
+    ]
+    check_number(value, expected, "07.8", f"the parameters of SE gates in {GATED_ARCH}'s gate "
+                                          "places", slips=slips)
