@@ -82,10 +82,15 @@ def affine_matrices(
     return theta
 
 
+def resample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``[N, 1, H, W]`` float images read at ``[N, H, W, 2]`` grid points in [-1, 1] (bilinear,
+    zeros outside): the one sampling convention of the affine and the elastic warp."""
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 def warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """Apply ``[N, 2, 3]`` affine maps to ``[N, 1, H, W]`` float images (zeros outside)."""
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return resample(images, F.affine_grid(theta, list(images.shape), align_corners=False))
 
 
 def sample_affine(
@@ -172,8 +177,7 @@ def random_elastic(images: torch.Tensor, alpha: float,
     grid = F.affine_grid(identity, list(images.shape), align_corners=False)
     shift = elastic_displacements(n, alpha, width, generator, images.device).to(images.dtype)
     grid = grid + shift * (2.0 / width)  # grid_sample's coordinates span [-1, 1]
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
-                         align_corners=False).clamp_(0.0, 1.0)
+    return resample(images, grid).clamp_(0.0, 1.0)
 
 
 def training_batch(

@@ -428,12 +428,16 @@ def positive_copy(model: nn.Module) -> nn.Module:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.BatchNorm2d):
             module.reset_parameters()  # weight 1, bias 0, running mean 0, running var 1
-        elif isinstance(module, nn.MaxPool2d | ChannelGate):
-            parent_name, _, child = name.rpartition(".")
-            parent = probe.get_submodule(parent_name) if parent_name else probe
-            replacement = _PoolAsAverage(module) if isinstance(module, nn.MaxPool2d) else nn.Identity()
-            setattr(parent, child, replacement)
+        elif isinstance(module, nn.MaxPool2d):
+            _replace_module(probe, name, _PoolAsAverage(module))
+        elif isinstance(module, CHANNEL_GATE_TYPES):
+            _replace_module(probe, name, nn.Identity())
     return probe
+
+
+def _replace_module(model: nn.Module, name: str, replacement: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, replacement)
 
 
 def empirical_receptive_field(
