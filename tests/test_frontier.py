@@ -116,9 +116,12 @@ from utils.plots.results import (  # noqa: E402
     E30_X_OFFSET,
     ELASTIC_X_OFFSET,
     EMA_X_OFFSET,
+    HIGHWD_X_OFFSET,
     KD_X_OFFSET,
     LIGHTAUG_X_OFFSET,
+    LOWWD_X_OFFSET,
     SERIES,
+    SWA_X_OFFSET,
     THICK_X_OFFSET,
 )
 
@@ -137,6 +140,12 @@ VARIANT_ROWS = [
      "test_mean": 99.49, "val_mean": 99.44, "device": "cpu"},
     {**ROWS[1], "arch": "sep8k-elastic", "params": 7_510, "epochs": 20, "seeds": 3,
      "test_mean": 99.48, "val_mean": 99.42, "device": "cpu"},
+    {**ROWS[1], "arch": "sep8k-lowwd", "params": 7_510, "epochs": 20, "seeds": 3,
+     "test_mean": 99.46, "val_mean": 99.41, "device": "cpu"},
+    {**ROWS[1], "arch": "sep8k-highwd", "params": 7_510, "epochs": 20, "seeds": 3,
+     "test_mean": 99.44, "val_mean": 99.39, "device": "cpu"},
+    {**ROWS[1], "arch": "sep8k-swa", "params": 7_510, "epochs": 20, "seeds": 3,
+     "test_mean": 99.45, "val_mean": 99.40, "device": "cpu"},
     {**ROWS[0], "arch": "primary19k-noaug", "seeds": 1, "val_mean": 99.7},
 ]
 
@@ -154,7 +163,8 @@ def test_frontier_rows_add_the_frontier_variants_but_not_noaug(sweep_csv: Path) 
         ("sep8k-e20", "sep8k", "e20"), ("sep8k-kd", "sep8k", "kd"),
         ("sep8k-lightaug", "sep8k", "lightaug"), ("sep8k-e30", "sep8k", "e30"),
         ("sep8k-thick", "sep8k", "thick"), ("sep8k-ema", "sep8k", "ema"),
-        ("sep8k-elastic", "sep8k", "elastic")]
+        ("sep8k-elastic", "sep8k", "elastic"), ("sep8k-lowwd", "sep8k", "lowwd"),
+        ("sep8k-highwd", "sep8k", "highwd"), ("sep8k-swa", "sep8k", "swa")]
     assert rows[2]["val_mean"] == pytest.approx(99.46) and rows[2]["epochs"] == 20
     with pytest.raises(FileNotFoundError, match="tables-only"):
         frontier.frontier_rows(sweep_csv, sweep_csv.parent / "absent.csv")
@@ -187,11 +197,54 @@ def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) ->
         xs = {line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1}
         assert {7_510, 7_510 * KD_X_OFFSET, 7_510 * LIGHTAUG_X_OFFSET,
                 7_510 * E30_X_OFFSET, 7_510 * THICK_X_OFFSET, 7_510 * EMA_X_OFFSET,
-                7_510 * ELASTIC_X_OFFSET} <= xs
-        assert ("kd, lightaug, e30, thick, ema and elastic runs drawn 7%, 14%, 21%, 28%, 35% "
-                "and 42% right" in ax.get_xlabel())
+                7_510 * ELASTIC_X_OFFSET, 7_510 * LOWWD_X_OFFSET,
+                7_510 * HIGHWD_X_OFFSET, 7_510 * SWA_X_OFFSET} <= xs
+        assert ("kd, lightaug, e30, thick, ema, elastic, lowwd, highwd and swa runs drawn 7%, "
+                "14%, 21%, 28%, 35%, 42%, 49%, 56% and 63% right" in ax.get_xlabel())
     finally:
         plt.close(fig)
+
+
+def test_the_frontier_draws_the_shipped_recipe_and_each_budgets_choice(sweep_csv: Path) -> None:
+    write_tables(VARIANT_ROWS, sweep_csv.parent, "sweep_variants")
+    rows = frontier.frontier_rows(sweep_csv)
+    drawn = [r["arch"] for r in frontier.frontier_points(rows)]
+    # controls always; under 8k the best validation mean (sep8k-lightaug, 99.48) beats
+    # compact8k (99.4) and every other sep8k variant; primary19k is the choice under 20k
+    assert drawn == ["primary19k", "compact8k", "sep8k-lightaug"]
+    raised = [{**r, "val_mean": 99.5} if r["arch"] == "sep8k-kd" else r for r in rows]
+    assert [r["arch"] for r in frontier.frontier_points(raised)][-1] == "sep8k-kd"
+    fig = plot_frontier(frontier.frontier_points(rows), frontier.PUBLIC_ANCHORS)
+    try:
+        ax = fig.axes[0]
+        texts = " ".join(t.get_text() for t in ax.texts)
+        assert "sep8k-lightaug 99.53" in texts and "sep8k-kd" not in texts
+        assert "lightaug runs drawn 14% right of their count" in ax.get_xlabel()
+        assert "kd" not in ax.get_xlabel().replace("lightaug", "")
+    finally:
+        plt.close(fig)
+
+
+def test_lever_differences_pair_every_screen_with_its_base_e20(tmp_path: Path) -> None:
+    import json
+
+    runs = {"sep8k-e20": [0.9940, 0.9950], "sep8k-e30": [0.9950, 0.9948],
+            "sep8k_eca-e20": [0.9930, 0.9960], "sep8k_eca-ema": [0.99, 0.99],
+            "sep8k-noaug": [0.99, 0.99], "sep4k-kd": [0.99, 0.99], "sep2k-e20": [0.99],
+            "sep2k-kd": []}
+    for name, accs in runs.items():
+        (tmp_path / name).mkdir()
+        for seed, acc in enumerate(accs):
+            (tmp_path / name / f"seed{seed}").mkdir()
+            (tmp_path / name / f"seed{seed}" / "metrics.json").write_text(
+                json.dumps({"seed": seed, "val_acc": acc}))
+    got = frontier.lever_differences(["sep8k", "sep4k", "sep2k"], tmp_path)
+    # not the reference itself, noaug (not a frontier variant), a gate run of another variant,
+    # sep4k (no e20 run to pair with) or sep2k-kd (no finished seed)
+    assert list(got) == ["sep8k: e30", "sep8k: eca"]
+    assert [p["difference"] for p in got["sep8k: e30"]] == pytest.approx([0.10, -0.02])
+    assert [p["difference"] for p in got["sep8k: eca"]] == pytest.approx([-0.10, 0.10])
+    assert [p["seed"] for p in got["sep8k: eca"]] == [0, 1]
 
 
 def test_public_anchors_are_cited_with_their_test_figures_and_drawn_as_single_runs() -> None:
@@ -287,6 +340,11 @@ def test_per_seed_differences_pair_runs_by_seed(tmp_path: Path) -> None:
     assert [r["seed"] for r in rows] == [0, 1]  # only the seeds both finished
     assert [r["difference"] for r in rows] == pytest.approx([-0.2, 0.1])
     assert rows[0]["x-kd"] == pytest.approx(99.0)
+    assert [r["same_device"] for r in rows] == [True, True]  # neither records one
+    (tmp_path / "x-kd" / "seed1" / "metrics.json").write_text(
+        json.dumps({"seed": 1, "val_acc": 0.991, "device": "cpu"}))
+    assert [r["same_device"] for r in frontier.per_seed_differences("x-kd", "x-e20", tmp_path)
+            ] == [True, False]
     with pytest.raises(FileNotFoundError, match="No finished run of 'y-kd'"):
         frontier.per_seed_differences("y-kd", "x-e20", tmp_path)
 

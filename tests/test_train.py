@@ -138,6 +138,13 @@ def test_fit_follows_the_planned_schedule(reference: FitResult, small: MNISTSpli
         ({"train_subset": N_TRAIN + 1}, "larger than the training split"),
         ({"train_subset": 0}, "train_subset must be a positive integer"),
         ({"device": "tpu"}, "device"),
+        ({"swa_epochs": 2, "swa_lr": 0.01}, "leaves no epoch of the 2"),
+        ({"swa_epochs": 1}, r"swa_lr must be in \(0, lr=0.1\]"),
+        ({"swa_epochs": 1, "swa_lr": 0.5}, r"swa_lr must be in \(0, lr=0.1\]"),
+        ({"swa_lr": 0.01}, "does nothing without swa_epochs"),
+        ({"swa_epochs": -1}, "swa_epochs must be a whole number"),
+        ({"swa_epochs": 1, "swa_lr": 0.01, "ema_decay": 0.9}, "two ways to average"),
+        ({"swa_epochs": 1, "swa_lr": 0.01, "schedule": "constant"}, "SWA follows the onecycle"),
     ],
 )
 def test_bad_settings_fail_before_any_work(small, tmp_path, overrides, message):
@@ -550,3 +557,41 @@ def test_cuda_path_trains_and_is_deterministic(small):
     config = quick_config(epochs=1, train_subset=256, device="cuda")
     first, again = run(config, small), run(config, small)
     assert without_seconds(first.history) == without_seconds(again.history)
+
+
+# ------------------------------------------------------------ stochastic weight averaging
+
+
+def swa_config(**overrides) -> TrainConfig:
+    return quick_config(epochs=3, swa_epochs=2, swa_lr=0.02, **overrides)
+
+
+def test_swa_schedule_is_a_shorter_cycle_then_a_constant_rate():
+    config, n = swa_config(), 10
+    rates = [learning_rate_at(config, step, n) for step in range(config.epochs * n)]
+    assert rates[:n] == [one_cycle_lr(step, n, config.lr, config.pct_start) for step in range(n)]
+    assert rates[n:] == [0.02] * (2 * n)
+
+
+def test_swa_hands_on_the_average_of_its_epochs_weights(small, tmp_path):
+    """The model a SWA run saves is the mean of the weights at the end of its SWA epochs
+    (read from last.pt after each), with BatchNorm statistics of its own; resumed, the same."""
+    raw: list[dict[str, torch.Tensor]] = []
+
+    def keep(record: dict[str, float]) -> None:
+        raw.append({k: v.clone() for k, v in read_checkpoint(tmp_path / "a" / STATE_FILE)["model"].items()})
+
+    result = run(swa_config(), small, run_dir=tmp_path / "a", on_epoch_end=keep)
+    saved = read_checkpoint(tmp_path / "a" / MODEL_FILE)["state_dict"]
+    learnt = [k for k, _ in result.model.named_parameters()]
+    for key in learnt:
+        assert torch.allclose(saved[key], (raw[1][key] + raw[2][key]) / 2, atol=1e-6), key
+    assert not torch.allclose(saved[learnt[0]], raw[2][learnt[0]])  # not the last weights
+    means = [k for k in saved if k.endswith("running_mean")]
+    assert means and any(not torch.allclose(saved[k], raw[2][k]) for k in means)
+    assert [h["lr"] for h in result.history][1:] == [0.02, 0.02]
+    with pytest.raises(KeyboardInterrupt):
+        run(swa_config(), small, run_dir=tmp_path / "b", on_epoch_end=interrupt_after(2))
+    resumed = run(swa_config(), small, run_dir=tmp_path / "b", resume=True)
+    assert without_seconds(resumed.history) == without_seconds(result.history)
+    assert_same_weights(resumed.model, result.model)

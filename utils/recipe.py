@@ -43,6 +43,11 @@ class TrainConfig:
     pct_start: float = 0.2  # fraction of steps spent warming up
     label_smoothing: float = 0.05
     ema_decay: float = 0.0  # 0 turns weight averaging off
+    # Stochastic weight averaging: the last swa_epochs epochs run at the constant rate swa_lr
+    # (the schedule's cycle fits in the epochs before) and the weights at the end of each are
+    # averaged, BatchNorm statistics recomputed for the average; 0 turns it off.
+    swa_epochs: int = 0
+    swa_lr: float = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     augment_strength: float = 1.0
     seed: int = 0
@@ -77,6 +82,29 @@ class TrainConfig:
                 values[name] = legacy[values[name]]
         return cls(**values)
 
+    def validate_swa(self) -> None:
+        """SWA's epochs must leave the schedule a cycle, and they are the one averaging."""
+        if isinstance(self.swa_epochs, bool) or not isinstance(self.swa_epochs, int) or \
+                self.swa_epochs < 0:
+            raise ValueError(f"swa_epochs must be a whole number >= 0, got {self.swa_epochs!r}.")
+        if self.swa_epochs == 0:
+            if self.swa_lr != 0:
+                raise ValueError(f"swa_lr={self.swa_lr!r} does nothing without swa_epochs: set "
+                                 "swa_epochs > 0 to use it, or leave swa_lr at 0.")
+            return
+        if self.swa_epochs >= self.epochs:
+            raise ValueError(f"swa_epochs={self.swa_epochs} leaves no epoch of the "
+                             f"{self.epochs} for the schedule's cycle: use fewer than epochs.")
+        if self.schedule != "onecycle":
+            raise ValueError(f"SWA follows the onecycle schedule, not {self.schedule!r}: set "
+                             "schedule='onecycle' or swa_epochs=0.")
+        if not 0 < self.swa_lr <= self.lr:
+            raise ValueError(f"swa_lr must be in (0, lr={self.lr}] when swa_epochs > 0, got "
+                             f"{self.swa_lr!r}.")
+        if self.ema_decay > 0:
+            raise ValueError("ema_decay and swa_epochs are two ways to average the weights: "
+                             "set one of them to 0.")
+
     def validate(self, train_size: int | None = None) -> None:
         """Fail before any work starts, saying what is wrong and what would be right."""
         require_known_models([self.arch])
@@ -98,6 +126,7 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}.")
+        self.validate_swa()
         for name in ("amp", "channels_last"):
             if getattr(self, name) not in SWITCHES:
                 raise ValueError(f"{name} must be one of {SWITCHES}, got {getattr(self, name)!r}.")
@@ -183,7 +212,10 @@ def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int,
         if val_accs is None:
             raise ValueError("The plateau schedule depends on validation accuracy: pass val_accs.")
         return plateau_lr(config.lr, val_accs[: step // steps_per_epoch])
-    return one_cycle_lr(step, config.epochs * steps_per_epoch, config.lr, config.pct_start)
+    cycle_steps = (config.epochs - config.swa_epochs) * steps_per_epoch
+    if step >= cycle_steps:  # only with SWA: its epochs hold the rate at swa_lr
+        return config.swa_lr
+    return one_cycle_lr(step, cycle_steps, config.lr, config.pct_start)
 
 
 def lr_schedule(config: TrainConfig, steps_per_epoch: int) -> list[float]:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm.auto import tqdm
 
 from utils.atomic_files import atomic_torch_save, atomic_write_json
@@ -31,7 +32,7 @@ from utils.checkpoints import (
     read_checkpoint,
     save_model_checkpoint,
 )
-from utils.data import MNISTSplits, normalization_stats
+from utils.data import MNISTSplits, normalization_stats, normalize
 from utils.distill import Teacher, distillation_loss, load_teacher, teacher_records
 from utils.evaluate import loss_and_accuracy
 from utils.models import build_model, count_parameters
@@ -91,6 +92,7 @@ class TrainingState:
     ema: EMA | None
     generator: torch.Generator
     history: list[dict[str, float]] = field(default_factory=list)
+    swa: AveragedModel | None = None  # torch's uniform average, for stochastic weight averaging
 
     @property
     def epochs_done(self) -> int:
@@ -106,12 +108,18 @@ class TrainingState:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "ema": self.ema.state if self.ema is not None else None,
+            "swa": self.swa.state_dict() if self.swa is not None else None,
             "rng": _rng_state(self.generator, device),
             "history": self.history,
         }
 
     def final_model(self, arch: str, device: torch.device) -> nn.Module:
-        """The weights a run hands on: the EMA average when one is kept, else the raw model."""
+        """The weights a run hands on: the EMA average when one is kept, the SWA average once
+        it holds an epoch, else the raw model."""
+        if self.swa is not None and int(self.swa.n_averaged) > 0:
+            averaged = build_model(arch).to(device)
+            averaged.load_state_dict(self.swa.module.state_dict())
+            return averaged
         if self.ema is None:
             return self.model
         averaged = build_model(arch).to(device)
@@ -235,6 +243,7 @@ def start_state(config: TrainConfig, device: torch.device, numeric: NumericPath)
         optimizer=make_optimizer(model, config),
         ema=EMA(model, config.ema_decay) if config.ema_decay > 0 else None,
         generator=torch.Generator(device=device).manual_seed(config.seed),
+        swa=AveragedModel(model) if config.swa_epochs > 0 else None,
     )
 
 
@@ -244,6 +253,8 @@ def restore_state(state: TrainingState, saved: dict[str, Any], config: TrainConf
     state.optimizer.load_state_dict(saved["optimizer"])
     if state.ema is not None:
         state.ema.state = {k: v.to(device) for k, v in saved["ema"].items()}
+    if state.swa is not None:
+        state.swa.load_state_dict(saved["swa"])
     _restore_rng(saved["rng"], state.generator, device)
     state.history = list(saved["history"])
 
@@ -335,6 +346,17 @@ def training_images(splits: MNISTSplits, config: TrainConfig,
     return images, labels
 
 
+def average_epoch(swa: AveragedModel, model: nn.Module, images: torch.Tensor,
+                  normalization: tuple[float, float], batch_size: int) -> None:
+    """Add the weights at the end of an SWA epoch to the average, then recompute its
+    BatchNorm statistics on the unaugmented training images: averaged weights give other
+    activations than any of the weights averaged, so no run's running statistics fit them."""
+    swa.update_parameters(model)
+    batches = (normalize(images[i:i + batch_size], *normalization)
+               for i in range(0, len(images), batch_size))
+    update_bn(batches, swa)
+
+
 def validated_epoch(state: TrainingState, train: tuple[torch.Tensor, torch.Tensor],
                     val: tuple[torch.Tensor, torch.Tensor], config: TrainConfig,
                     normalization: tuple[float, float], numeric: NumericPath, progress: bool,
@@ -342,6 +364,8 @@ def validated_epoch(state: TrainingState, train: tuple[torch.Tensor, torch.Tenso
     """One epoch of training, then the validation pass: the epoch's history record, timed."""
     started = time.perf_counter()
     trained = train_one_epoch(state, *train, config, normalization, numeric, progress, teacher)
+    if state.swa is not None and state.epochs_done + 1 > config.epochs - config.swa_epochs:
+        average_epoch(state.swa, state.model, train[0], normalization, config.batch_size)
     val_started = time.perf_counter()
     val_loss, val_acc = loss_and_accuracy(state.final_model(config.arch, val[0].device), *val,
                                           *normalization)

@@ -5,7 +5,7 @@ parameter budget, and per-seed comparisons of the committed runs::
                              [--figures-dir figures]
 
 ``sweep.csv`` (the shipped recipe per model) and ``sweep_variants.csv`` (the e20, kd, lightaug, e30,
-thick, ema and elastic runs of notebook 07; its ``noaug`` row is notebook 06's robustness baseline and is left out) are
+thick, ema, elastic, lowwd, highwd and swa runs of notebook 07; its ``noaug`` row is notebook 06's robustness baseline and is left out) are
 written by ``python -m utils.experiments.sweep``; the figure is saved as ``figures/07_frontier.png``.
 
 Selection rule: a budget's best model is the one with the highest mean *validation* accuracy
@@ -36,7 +36,8 @@ OPTIONAL_FLOAT_COLUMNS = ("val_mean", "train_seconds_mean")
 REQUIRED_COLUMNS = ("arch", *INT_COLUMNS, *FLOAT_COLUMNS)
 # Variants of utils.experiments.sweep.VARIANTS drawn on the frontier and eligible per budget. "noaug" is not:
 # it is notebook 06's robustness baseline (one seed of primary19k without augmentation).
-FRONTIER_VARIANTS = ("e20", "kd", "lightaug", "e30", "thick", "ema", "elastic")
+FRONTIER_VARIANTS = ("e20", "kd", "lightaug", "e30", "thick", "ema", "elastic", "lowwd", "highwd", "swa")
+REFERENCE_VARIANT = "e20"  # what notebook 07 pairs every lever with, seed by seed
 BUDGETS = (20_000, 8_000, 4_000, 2_000, 1_000)  # "under N parameters": the budgets of the targets table
 
 
@@ -196,6 +197,14 @@ def best_by_budget(rows: Sequence[dict[str, Any]],
     return chosen
 
 
+def frontier_points(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the frontier figure draws: the shipped recipe's rows and each budget's choice on
+    validation (``best_by_budget``), each once. The other candidates are the levers that lost;
+    ``lever_differences`` puts them side by side, paired by seed, where they can be told apart."""
+    chosen = {best["arch"] for best in best_by_budget(rows) if best["arch"] is not None}
+    return [row for row in rows if row["variant"] == CONTROL or row["arch"] in chosen]
+
+
 def target_reached(row: dict[str, Any], budget: int) -> bool | None:
     """Whether a chosen row meets the course's target for ``budget`` (``None``: no target)."""
     target = TARGETS.get(budget, {})
@@ -269,20 +278,48 @@ def per_seed_differences(a: str, b: str, runs_root: str | Path = DEFAULT_RUNS_RO
     Without saved per-image predictions this is the only pairing available: same seed, same
     validation images, accuracies compared. For two runs of one architecture (kd vs e20) the
     seed fixes the initial weights and the batch order, so the pairing removes that noise; for
-    two architectures the seed shares only the batch order.
+    two architectures the seed shares only the batch order. On two devices a seed shares
+    neither trajectory nor noise, so ``same_device`` says which pairs are pairs at all.
     """
     runs_a, runs_b = run_metrics(a, runs_root), run_metrics(b, runs_root)
     seeds = sorted(set(runs_a) & set(runs_b))
     if not seeds:
         raise ValueError(f"{a!r} and {b!r} share no seed: nothing to pair.")
     return [{"seed": s, a: 100 * runs_a[s]["val_acc"], b: 100 * runs_b[s]["val_acc"],
-             "difference": 100 * (runs_a[s]["val_acc"] - runs_b[s]["val_acc"])} for s in seeds]
+             "difference": 100 * (runs_a[s]["val_acc"] - runs_b[s]["val_acc"]),
+             "same_device": runs_a[s].get("device") == runs_b[s].get("device")} for s in seeds]
+
+
+def lever_differences(bases: Sequence[str], runs_root: str | Path = DEFAULT_RUNS_ROOT
+                      ) -> dict[str, list[dict[str, Any]]]:
+    """Every screen of notebook 07 at once: ``"<base>: <lever>"`` -> ``per_seed_differences``
+    of that lever's run minus ``<base>-e20``, on the seeds both finished.
+    A lever is a frontier variant of the base (``sep8k-e30``: "e30") or another architecture
+    under its budget trained as e20 (``sep8k_eca-e20``: "eca"); bases without an e20 run and
+    runs with no finished seed are left out."""
+    root = Path(runs_root)
+    differences: dict[str, list[float]] = {}
+    for base in bases:
+        reference = f"{base}-{REFERENCE_VARIANT}"
+        if not any((root / reference).glob("seed*/metrics.json")):
+            continue
+        for folder in sorted(root.glob(f"{base}[-_]*")):
+            arch, variant = split_run_name(folder.name)
+            change = arch[len(base) + 1:] if arch != base else ""
+            if (variant not in FRONTIER_VARIANTS or folder.name == reference
+                    or (change and variant != REFERENCE_VARIANT)
+                    or not any(folder.glob("seed*/metrics.json"))):
+                continue
+            differences[f"{base}: {change or variant}"] = per_seed_differences(
+                folder.name, reference, root)
+    return differences
 
 
 def write_frontier(csv_path: str | Path = DEFAULT_CSV,
                    figures_dir: str | Path | None = None,
                    variants_csv: str | Path | None = None) -> Path:
-    """Read the tables, draw the frontier, save it as ``07_frontier.png``; return its path.
+    """Read the tables, draw the frontier (``frontier_points``), save it as ``07_frontier.png``;
+    return its path.
     The figure goes to ``figures_dir``; by default to the course's ``figures/`` when drawn from
     the course's table, else beside the table it was drawn from."""
     figures_dir = check_output_dir(figure_folder(csv_path, figures_dir), "--figures-dir")
@@ -291,7 +328,7 @@ def write_frontier(csv_path: str | Path = DEFAULT_CSV,
     from utils.plots import plt, save_figure
     from utils.plots.results import plot_frontier
 
-    fig = plot_frontier(rows, PUBLIC_ANCHORS)
+    fig = plot_frontier(frontier_points(rows), PUBLIC_ANCHORS)
     try:
         return save_figure(fig, FIGURE_NAME, figures_dir)
     finally:

@@ -116,6 +116,17 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # average of its weights and BatchNorm statistics; at 430 steps an epoch, decay 0.999 weighs
     # about the last two and a half epochs, the tail of the OneCycle schedule.
     "ema": {"epochs": 20, "ema_decay": 0.999},
+    # The same underfitting, met by less regularisation rather than less augmentation: e20 with
+    # a fifth of the shipped weight decay (1e-4 instead of 5e-4 on conv and linear weights).
+    "lowwd": {"epochs": 20, "weight_decay": 1e-4},
+    # lowwd lost at 2k on every seed, so the other direction: twice the shipped weight decay.
+    # With BatchNorm after every conv, weight decay mostly sets the effective learning rate of
+    # the scale-free conv weights (it shrinks them, which makes each step larger).
+    "highwd": {"epochs": 20, "weight_decay": 1e-3},
+    # What 4h's result points to: averaging along a rate that stays up (stochastic weight
+    # averaging, Izmailov et al. 2018). The OneCycle of the first 15 epochs, then 5 epochs at a
+    # constant 0.01 (about e20's rate at epoch 17), averaging the weights at the end of each.
+    "swa": {"epochs": 20, "swa_epochs": 5, "swa_lr": 0.01},
 }
 
 

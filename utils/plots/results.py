@@ -47,6 +47,9 @@ E30_X_OFFSET = 1.21
 THICK_X_OFFSET = 1.28
 EMA_X_OFFSET = 1.35
 ELASTIC_X_OFFSET = 1.42
+LOWWD_X_OFFSET = 1.49
+HIGHWD_X_OFFSET = 1.56
+SWA_X_OFFSET = 1.63
 ANCHOR_X_OFFSET = 1 / 1.07
 
 
@@ -82,6 +85,12 @@ SERIES: dict[str, SeriesStyle] = {
                        "tab:pink", "X", EMA_X_OFFSET),
     "elastic": SeriesStyle("our runs, elastic: e20 plus elastic distortion (alpha 17 px)",
                            "black", "h", ELASTIC_X_OFFSET),
+    "lowwd": SeriesStyle("our runs, lowwd: e20 with weight decay 1e-4 instead of 5e-4",
+                         "tab:gray", "p", LOWWD_X_OFFSET),
+    "highwd": SeriesStyle("our runs, highwd: e20 with weight decay 1e-3 instead of 5e-4",
+                          "darkblue", "d", HIGHWD_X_OFFSET),
+    "swa": SeriesStyle("our runs, swa: 15-epoch cycle, then 5 epochs at 0.01 averaged",
+                       "gold", "<", SWA_X_OFFSET),
 }
 ANCHOR_COLOR = "tab:purple"
 CLUSTER_RATIO = 1.12  # points whose parameter counts differ by less than this share a label stack
@@ -200,7 +209,8 @@ def plot_frontier(
                    edgecolors="black", linewidths=0.5, zorder=4, label=point.label)
         ax.annotate(f"{point.accuracy:.2f}%", (x, point.accuracy), textcoords="offset points",
                     xytext=(8, 0), va="center", fontsize=8, color="tab:red")
-    _add_legend_proxies(ax, {row.get("variant", CONTROL) for row in rows}, anchors)
+    shown = {row.get("variant", CONTROL) for row in rows}
+    _add_legend_proxies(ax, shown, anchors)
     if target is not None:
         ax.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"{target:.1f}% target")
     ax.set_xscale("log")
@@ -208,13 +218,15 @@ def plot_frontier(
         return f"{abs(factor - 1) * 100:.0f}%"
 
     def and_list(items: list[str]) -> str:
-        return ", ".join(items[:-1]) + " and " + items[-1]
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
-    shifted = {v: s.x_offset for v, s in SERIES.items() if s.x_offset != 1.0}
-    ax.set_xlabel(f"trainable parameters (log scale; {and_list(list(shifted))} runs drawn "
-                  f"{and_list([percent(x) for x in shifted.values()])} right of their count, "
-                  f"public anchors {percent(1 / ANCHOR_X_OFFSET)} left, the original's red "
-                  f"markers {percent(REFERENCE_X_OFFSET)} right)")
+    shifted = {v: s.x_offset for v, s in SERIES.items() if s.x_offset != 1.0 and v in shown}
+    moved = (f"{and_list(list(shifted))} runs drawn "
+             f"{and_list([percent(x) for x in shifted.values()])} right of their count, "
+             if shifted else "")
+    ax.set_xlabel(f"trainable parameters (log scale; {moved}public anchors "
+                  f"{percent(1 / ANCHOR_X_OFFSET)} left, the original's red markers "
+                  f"{percent(REFERENCE_X_OFFSET)} right)")
     ax.set_ylabel("MNIST test accuracy (%)")
     ax.set_title("Accuracy vs size: our runs (final epoch, no test-set choices) and public "
                  "anchors")
@@ -266,11 +278,20 @@ def plot_run_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],
 
 
 def plot_paired_differences(differences: Mapping[str, Sequence[float]],
-                            groups: Mapping[str, str] | None = None, title: str = "") -> Figure:
+                            groups: Mapping[str, str] | None = None, title: str = "",
+                            across_devices: Mapping[str, Sequence[bool]] | None = None
+                            ) -> Figure:
     """One row per comparison: a dot per seed (its difference, in points) and a bar at the
-    mean; rows of one group share a colour; the dotted line at zero is "no change"."""
+    mean; rows of one group share a colour; the dotted line at zero is "no change".
+    ``across_devices`` marks, per comparison and seed, the pairs whose two runs trained on
+    different devices: drawn hollow, since such a seed shares nothing but its number."""
     if not differences or any(not d for d in differences.values()):
         raise ValueError("Give at least one comparison, each with at least one difference.")
+    across = {name: list(flags) for name, flags in (across_devices or {}).items()}
+    mismatched = [n for n, flags in across.items() if len(flags) != len(differences.get(n, ()))]
+    if mismatched:
+        raise ValueError(f"across_devices needs one flag per difference; {mismatched} do not "
+                         "match their differences.")
     groups = dict(groups or {})
     names = list(differences)
     palette = ["tab:orange", "tab:green", "tab:grey", "tab:blue", "tab:purple"]
@@ -282,7 +303,10 @@ def plot_paired_differences(differences: Mapping[str, Sequence[float]],
         y = len(names) - 1 - index
         values = list(differences[name])
         colour = colours[groups.get(name, "")]
-        ax.scatter(values, [y] * len(values), color=colour, s=28, zorder=3, alpha=0.85)
+        hollow = across.get(name, [False] * len(values))
+        for value, open_dot in zip(values, hollow, strict=True):
+            ax.scatter(value, y, s=28, zorder=3, alpha=0.85, edgecolors=colour,
+                       facecolors="none" if open_dot else colour)
         mean = sum(values) / len(values)
         ax.plot([mean, mean], [y - 0.3, y + 0.3], color=colour, linewidth=2.5, zorder=2)
     ax.axvline(0, color="black", linestyle=":", linewidth=1)
@@ -291,8 +315,11 @@ def plot_paired_differences(differences: Mapping[str, Sequence[float]],
     for group, colour in colours.items():
         if group:
             ax.scatter([], [], color=colour, s=28, label=group)
-    if any(colours):
-        ax.legend(fontsize=8, loc="lower left")
+    if any(any(flags) for flags in across.values()):
+        ax.scatter([], [], s=28, edgecolors="black", facecolors="none",
+                   label="hollow: the two runs trained on different devices")
+    if any(colours) or any(any(flags) for flags in across.values()):
+        ax.legend(fontsize=8, loc="best")
     ax.grid(axis="x", alpha=0.3)
     if title:
         ax.set_title(title)
