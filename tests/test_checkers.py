@@ -174,6 +174,7 @@ RIGHT = {
     "06.1": 13, "06.2": "compact8k", "06.3": -20.0, "06.4": 0.3, "06.5": -2,
     "07.1": 576, "07.2": 22, "07.3": "tiny4k", "07.4": -0.0667, "07.5": design_1k(),
     "07.6": "sep4k_eca-e20", "07.7": design_run(), "07.8": 2772,
+    "07.9": 0.5,
 }
 
 WRONG: dict[str, list[tuple[object, str]]] = {
@@ -264,6 +265,9 @@ WRONG: dict[str, list[tuple[object, str]]] = {
              (design_run().model, "FitResult")],
     "07.8": [(693, "one gate"), (2592, "biases"), (1332, "squeeze alone"), (10368, "not C"),
              (12, "ECA gates cost"), (2771, "too small"), ("2772", "number")],
+    "07.9": [(2.0, "divides the scale out"), (1.0, "loss is unchanged"),
+             (0.25, "relative to the weight"), (0.52, "too large"), (0.48, "too small"),
+             ("0.5", "number")],
 }
 
 

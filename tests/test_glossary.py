@@ -21,7 +21,7 @@ REQUIRED = [
     "brier-score", "negative-log-likelihood", "confusion-matrix", "precision-recall-and-f1",
     "class-activation-map-cam", "saliency", "integrated-gradients", "occlusion", "grad-cam",
     "knowledge-distillation", "depthwise-separable-convolution", "channel-attention",
-    "elastic-distortion",
+    "elastic-distortion", "stochastic-weight-averaging",
 ]
 
 

@@ -278,8 +278,9 @@ def per_seed_differences(a: str, b: str, runs_root: str | Path = DEFAULT_RUNS_RO
     Without saved per-image predictions this is the only pairing available: same seed, same
     validation images, accuracies compared. For two runs of one architecture (kd vs e20) the
     seed fixes the initial weights and the batch order, so the pairing removes that noise; for
-    two architectures the seed shares only the batch order. On two devices a seed shares
-    neither trajectory nor noise, so ``same_device`` says which pairs are pairs at all.
+    two architectures the seed shares only the batch order. ``same_device`` says whether both
+    runs recorded the same device ("cpu", or the GPU's name). Even then two CPU models round
+    differently and training amplifies it, so the seed's outcome is shared only on one machine.
     """
     runs_a, runs_b = run_metrics(a, runs_root), run_metrics(b, runs_root)
     seeds = sorted(set(runs_a) & set(runs_b))

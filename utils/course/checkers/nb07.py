@@ -10,6 +10,8 @@ import io
 import statistics
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from utils.course.checkers import reference
@@ -227,3 +229,41 @@ def se_gate_params(given: Any) -> None:
     ]
     check_number(value, expected, "07.8", f"the parameters of SE gates in {GATED_ARCH}'s gate "
                                           "places", slips=slips)
+
+
+SCALE_ARCH, SCALE_FACTOR = "sep4k", 2.0
+
+
+def first_conv_gradient_ratio(arch: str, factor: float) -> float:
+    """The gradient norm of a model's first conv weight after scaling that weight by
+    ``factor``, over the norm before: BatchNorm after the conv makes the loss blind to the
+    scale, so the gradient shrinks by the factor. Any batch shows it; this one is seeded."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(64, 1, 28, 28, generator=generator)
+    labels = torch.randint(0, 10, (64,), generator=generator)
+    model = build_model(arch).train()
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    norms = []
+    for _ in range(2):
+        model.zero_grad()
+        F.cross_entropy(model(images), labels).backward()
+        norms.append(conv.weight.grad.norm().item())
+        with torch.no_grad():
+            conv.weight.mul_(factor)
+    return norms[1] / norms[0]
+
+
+@register("07.9")
+def gradient_after_scaling(given: Any) -> None:
+    """The first conv's gradient norm after its weight is doubled, over the norm before."""
+    expected = first_conv_gradient_ratio(SCALE_ARCH, SCALE_FACTOR)
+    slips = [
+        (SCALE_FACTOR, "the gradient would grow with the weight if nothing normalised the conv's "
+                       "output; here BatchNorm divides the scale out."),
+        (1.0, "the loss is unchanged, but its gradient is not: the same change of loss now "
+              "needs a step twice as large."),
+        (1 / SCALE_FACTOR**2, "1/c² is how the step shrinks *relative to the weight*; the "
+                              "question asks for the gradient itself."),
+    ]
+    check_number(given, expected, "07.9", "the ratio of gradient norms", abs_tol=0.01,
+                 slips=slips, slip_abs_tol=0.01)
