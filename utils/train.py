@@ -69,9 +69,6 @@ class EMA:
             else:
                 self.state[key].copy_(value)
 
-    def copy_to(self, model: nn.Module) -> None:
-        model.load_state_dict(self.state)
-
 
 @dataclass
 class FitResult:
@@ -117,13 +114,13 @@ class TrainingState:
         """The weights a run hands on: the EMA average when one is kept, the SWA average once
         it holds an epoch, else the raw model."""
         if self.swa is not None and int(self.swa.n_averaged) > 0:
-            averaged = build_model(arch).to(device)
-            averaged.load_state_dict(self.swa.module.state_dict())
-            return averaged
-        if self.ema is None:
+            weights = self.swa.module.state_dict()
+        elif self.ema is not None:
+            weights = self.ema.state
+        else:
             return self.model
         averaged = build_model(arch).to(device)
-        self.ema.copy_to(averaged)
+        averaged.load_state_dict(weights)
         return averaged
 
 
