@@ -82,6 +82,11 @@ class TrainConfig:
                 values[name] = legacy[values[name]]
         return cls(**values)
 
+    @property
+    def cycle_epochs(self) -> int:
+        """The epochs of the learning-rate cycle: all but SWA's constant-rate ones."""
+        return self.epochs - self.swa_epochs
+
     def validate_swa(self) -> None:
         """SWA's epochs must leave the schedule a cycle, and they are the one averaging."""
         if isinstance(self.swa_epochs, bool) or not isinstance(self.swa_epochs, int) or \
@@ -212,7 +217,7 @@ def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int,
         if val_accs is None:
             raise ValueError("The plateau schedule depends on validation accuracy: pass val_accs.")
         return plateau_lr(config.lr, val_accs[: step // steps_per_epoch])
-    cycle_steps = (config.epochs - config.swa_epochs) * steps_per_epoch
+    cycle_steps = config.cycle_epochs * steps_per_epoch
     if step >= cycle_steps:  # only with SWA: its epochs hold the rate at swa_lr
         return config.swa_lr
     return one_cycle_lr(step, cycle_steps, config.lr, config.pct_start)

@@ -361,7 +361,7 @@ def validated_epoch(state: TrainingState, train: tuple[torch.Tensor, torch.Tenso
     """One epoch of training, then the validation pass: the epoch's history record, timed."""
     started = time.perf_counter()
     trained = train_one_epoch(state, *train, config, normalization, numeric, progress, teacher)
-    if state.swa is not None and state.epochs_done + 1 > config.epochs - config.swa_epochs:
+    if state.swa is not None and state.epochs_done >= config.cycle_epochs:  # an SWA epoch
         average_epoch(state.swa, state.model, train[0], normalization, config.batch_size)
     val_started = time.perf_counter()
     val_loss, val_acc = loss_and_accuracy(state.final_model(config.arch, val[0].device), *val,

@@ -299,20 +299,20 @@ def lever_differences(bases: Sequence[str], runs_root: str | Path = DEFAULT_RUNS
     under its budget trained as e20 (``sep8k_eca-e20``: "eca"); bases without an e20 run and
     runs with no finished seed are left out."""
     root = Path(runs_root)
-    differences: dict[str, list[float]] = {}
+    finished = sorted({run.name for run in scan_runs(root, ("seed",)).finished})
+    differences: dict[str, list[dict[str, Any]]] = {}
     for base in bases:
         reference = f"{base}-{REFERENCE_VARIANT}"
-        if not any((root / reference).glob("seed*/metrics.json")):
+        if reference not in finished:
             continue
-        for folder in sorted(root.glob(f"{base}[-_]*")):
-            arch, variant = split_run_name(folder.name)
-            change = arch[len(base) + 1:] if arch != base else ""
-            if (variant not in FRONTIER_VARIANTS or folder.name == reference
-                    or (change and variant != REFERENCE_VARIANT)
-                    or not any(folder.glob("seed*/metrics.json"))):
+        for name in finished:
+            if not name.startswith((f"{base}-", f"{base}_")) or name == reference:
                 continue
-            differences[f"{base}: {change or variant}"] = per_seed_differences(
-                folder.name, reference, root)
+            arch, variant = split_run_name(name)
+            change = arch[len(base) + 1:]
+            if variant in FRONTIER_VARIANTS and (not change or variant == REFERENCE_VARIANT):
+                differences[f"{base}: {change or variant}"] = per_seed_differences(
+                    name, reference, root)
     return differences
 
 

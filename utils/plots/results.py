@@ -292,6 +292,7 @@ def plot_paired_differences(differences: Mapping[str, Sequence[float]],
     if mismatched:
         raise ValueError(f"across_devices needs one flag per difference; {mismatched} do not "
                          "match their differences.")
+    crossed = any(any(flags) for flags in across.values())
     groups = dict(groups or {})
     names = list(differences)
     palette = ["tab:orange", "tab:green", "tab:grey", "tab:blue", "tab:purple"]
@@ -315,10 +316,10 @@ def plot_paired_differences(differences: Mapping[str, Sequence[float]],
     for group, colour in colours.items():
         if group:
             ax.scatter([], [], color=colour, s=28, label=group)
-    if any(any(flags) for flags in across.values()):
+    if crossed:
         ax.scatter([], [], s=28, edgecolors="black", facecolors="none",
                    label="hollow: the two runs trained on different devices")
-    if any(colours) or any(any(flags) for flags in across.values()):
+    if any(colours) or crossed:
         ax.legend(fontsize=8, loc="best")
     ax.grid(axis="x", alpha=0.3)
     if title:
