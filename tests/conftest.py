@@ -9,15 +9,26 @@ attribution and move in their last digits with the CPU's kernels: tests/nbval_to
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.nbval_tolerance import KERNEL_TAG, Tolerance, tolerance_of, tolerant_differences
 from utils.data import MNISTNotFoundError, MNISTSplits, load_mnist_splits
 from utils.paths import REPO_ROOT, resolve_mnist_root
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread per pytest-xdist worker and per kernel or command it starts, unless
+    OMP_NUM_THREADS says otherwise: two workers of two threads each on two cores ran the
+    training tests seven times slower than two of one thread (see tests/README.md)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 def pytest_collectstart(collector: pytest.Collector) -> None:
