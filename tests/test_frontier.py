@@ -121,6 +121,7 @@ from utils.plots.results import (  # noqa: E402
     LIGHTAUG_X_OFFSET,
     LOWWD_X_OFFSET,
     SERIES,
+    SWA30_X_OFFSET,
     SWA_X_OFFSET,
     THICK_X_OFFSET,
 )
@@ -144,6 +145,7 @@ VARIANT_ROWS = [
     sep8k_row("lowwd", 99.46, 99.41),
     sep8k_row("highwd", 99.44, 99.39),
     sep8k_row("swa", 99.45, 99.40),
+    sep8k_row("swa30", 99.43, 99.38, epochs=30),
     {**ROWS[0], "arch": "primary19k-noaug", "seeds": 1, "val_mean": 99.7},
 ]
 
@@ -162,7 +164,8 @@ def test_frontier_rows_add_the_frontier_variants_but_not_noaug(sweep_csv: Path) 
         ("sep8k-lightaug", "sep8k", "lightaug"), ("sep8k-e30", "sep8k", "e30"),
         ("sep8k-thick", "sep8k", "thick"), ("sep8k-ema", "sep8k", "ema"),
         ("sep8k-elastic", "sep8k", "elastic"), ("sep8k-lowwd", "sep8k", "lowwd"),
-        ("sep8k-highwd", "sep8k", "highwd"), ("sep8k-swa", "sep8k", "swa")]
+        ("sep8k-highwd", "sep8k", "highwd"), ("sep8k-swa", "sep8k", "swa"),
+        ("sep8k-swa30", "sep8k", "swa30")]
     assert rows[2]["val_mean"] == pytest.approx(99.46) and rows[2]["epochs"] == 20
     with pytest.raises(FileNotFoundError, match="tables-only"):
         frontier.frontier_rows(sweep_csv, sweep_csv.parent / "absent.csv")
@@ -196,9 +199,9 @@ def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) ->
         assert {7_510, 7_510 * KD_X_OFFSET, 7_510 * LIGHTAUG_X_OFFSET,
                 7_510 * E30_X_OFFSET, 7_510 * THICK_X_OFFSET, 7_510 * EMA_X_OFFSET,
                 7_510 * ELASTIC_X_OFFSET, 7_510 * LOWWD_X_OFFSET,
-                7_510 * HIGHWD_X_OFFSET, 7_510 * SWA_X_OFFSET} <= xs
-        assert ("kd, lightaug, e30, thick, ema, elastic, lowwd, highwd and swa runs drawn 7%, "
-                "14%, 21%, 28%, 35%, 42%, 49%, 56% and 63% right" in ax.get_xlabel())
+                7_510 * HIGHWD_X_OFFSET, 7_510 * SWA_X_OFFSET, 7_510 * SWA30_X_OFFSET} <= xs
+        assert ("kd, lightaug, e30, thick, ema, elastic, lowwd, highwd, swa and swa30 runs drawn "
+                "7%, 14%, 21%, 28%, 35%, 42%, 49%, 56%, 63% and 70% right" in ax.get_xlabel())
     finally:
         plt.close(fig)
 

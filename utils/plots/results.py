@@ -50,6 +50,7 @@ ELASTIC_X_OFFSET = 1.42
 LOWWD_X_OFFSET = 1.49
 HIGHWD_X_OFFSET = 1.56
 SWA_X_OFFSET = 1.63
+SWA30_X_OFFSET = 1.70
 ANCHOR_X_OFFSET = 1 / 1.07
 
 
@@ -91,6 +92,8 @@ SERIES: dict[str, SeriesStyle] = {
                           "darkblue", "d", HIGHWD_X_OFFSET),
     "swa": SeriesStyle("our runs, swa: 15-epoch cycle, then 5 epochs at 0.01 averaged",
                        "gold", "<", SWA_X_OFFSET),
+    "swa30": SeriesStyle("our runs, swa30: 25-epoch cycle, then 5 epochs at 0.01 averaged",
+                         "teal", ">", SWA30_X_OFFSET),
 }
 ANCHOR_COLOR = "tab:purple"
 CLUSTER_RATIO = 1.12  # points whose parameter counts differ by less than this share a label stack
