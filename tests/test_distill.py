@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.mnist_slices import first_images
 from utils.data import MNISTSplits
 from utils.distill import Teacher, distillation_loss
 from utils.recipe import TrainConfig, learning_rate_at, lr_schedule, plateau_lr
@@ -17,10 +18,7 @@ from utils.train import STATE_FILE, FitResult, fit
 
 @pytest.fixture(scope="module")
 def small(splits: MNISTSplits) -> MNISTSplits:
-    return replace(splits, train_images=splits.train_images[:1024].clone(),
-                   train_labels=splits.train_labels[:1024].clone(),
-                   val_images=splits.val_images[:300].clone(),
-                   val_labels=splits.val_labels[:300].clone())
+    return first_images(splits, 1024, 300)
 
 
 def config(**overrides) -> TrainConfig:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 
 import pytest
 import torch
 
+from tests.mnist_slices import first_images
 from utils.data import MNISTSplits
-from utils.experiments.replay import main, recorded_run, replay_first_epoch, report
+from utils.experiments.replay import main, recorded_run, replay, report
 from utils.recipe import TrainConfig
 from utils.run_files import HISTORY_FILE, MODEL_FILE, RunFolderError
 from utils.train import fit
@@ -20,10 +20,7 @@ from utils.train import fit
 
 @pytest.fixture(scope="module")
 def small(splits: MNISTSplits) -> MNISTSplits:
-    return replace(splits, train_images=splits.train_images[:1500].clone(),
-                   train_labels=splits.train_labels[:1500].clone(),
-                   val_images=splits.val_images[:500].clone(),
-                   val_labels=splits.val_labels[:500].clone())
+    return first_images(splits, 1500, 500)
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +33,11 @@ def trained(small, tmp_path_factory):
 
 
 def test_a_run_trained_here_replays_identically_on_its_own_numeric_path(trained, small):
-    config, _, recorded = recorded_run(trained)
-    assert config.amp in ("on", "off") and config.channels_last in ("on", "off")  # never "auto"
-    result = replay_first_epoch(trained, small)
+    run = recorded_run(trained)
+    assert run.config.amp in ("on", "off") and run.config.channels_last in ("on", "off")  # never "auto"
+    result = replay(run, small)
     assert result["identical"] and result["here"] == result["recorded"]
-    assert result["recorded"]["train_loss"] == recorded["train_loss"]
+    assert result["recorded"]["train_loss"] == run.first_epoch["train_loss"]
     assert "identical" in report(result)
 
 
@@ -50,7 +47,7 @@ def test_a_history_made_by_other_arithmetic_is_told_apart(trained, small, tmp_pa
     history = json.loads((copy / HISTORY_FILE).read_text())
     history[0]["train_loss"] *= 1 + 1e-12  # a rounding difference, as another CPU would make
     (copy / HISTORY_FILE).write_text(json.dumps(history))
-    result = replay_first_epoch(copy, small)
+    result = replay(recorded_run(copy), small)
     assert not result["identical"]
     assert "different" in report(result)
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.mnist_slices import first_images
 from utils.checkpoints import CheckpointError, read_checkpoint
 from utils.data import MNISTSplits
 from utils.models import available_models
@@ -36,14 +37,7 @@ N_TRAIN, N_VAL = 1500, 500
 
 @pytest.fixture(scope="module")
 def small(splits: MNISTSplits) -> MNISTSplits:
-    """A small slice of the real splits; the test split is kept as it is (fit must ignore it)."""
-    return replace(
-        splits,
-        train_images=splits.train_images[:N_TRAIN].clone(),
-        train_labels=splits.train_labels[:N_TRAIN].clone(),
-        val_images=splits.val_images[:N_VAL].clone(),
-        val_labels=splits.val_labels[:N_VAL].clone(),
-    )
+    return first_images(splits, N_TRAIN, N_VAL)
 
 
 def quick_config(**overrides) -> TrainConfig:

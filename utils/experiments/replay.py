@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -33,7 +33,16 @@ class _FirstEpochDone(Exception):
     """Raised from ``fit``'s epoch hook: the replay needs one epoch of the run's own schedule."""
 
 
-def recorded_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any], dict[str, float]]:
+class RecordedRun(NamedTuple):
+    """What a finished run folder says about its first epoch, read and checked once."""
+
+    path: Path
+    config: TrainConfig  # on the numeric path the run took, not what "auto" picks here
+    trained_on: str
+    first_epoch: dict[str, float]
+
+
+def recorded_run(run_dir: Path) -> RecordedRun:
     """The run's config, where it trained and its first epoch, checked before any training."""
     if not (run_dir / MODEL_FILE).is_file() or not (run_dir / HISTORY_FILE).is_file():
         raise RunFolderError(f"{run_dir} has no {MODEL_FILE} and {HISTORY_FILE}: give a finished "
@@ -46,13 +55,14 @@ def recorded_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any], dict[str, 
     if "forward" not in numeric:
         raise RunFolderError(f"{run_dir / MODEL_FILE} does not record its numeric path (float32 "
                              "or bfloat16): a replay could not take the same one.")
-    # the path the run took, not what "auto" would pick on this machine
     config = replace(TrainConfig.from_dict(metadata["config"]),
                      amp="off" if numeric["forward"] == FLOAT32 else "on",
                      channels_last="on" if numeric["channels_last"] else "off")
     config.validate()
     resolve_device(config.device)
-    return config, metadata, load_history(run_dir / HISTORY_FILE)[0]
+    return RecordedRun(run_dir, config,
+                       metadata.get("cpu") or f"{metadata.get('device')} (model not recorded)",
+                       load_history(run_dir / HISTORY_FILE)[0])
 
 
 def first_epoch(config: TrainConfig, splits: MNISTSplits) -> dict[str, float]:
@@ -70,19 +80,16 @@ def first_epoch(config: TrainConfig, splits: MNISTSplits) -> dict[str, float]:
     return records[0]
 
 
-def replay_first_epoch(run_dir: str | Path, splits: MNISTSplits) -> dict[str, Any]:
+def replay(run: RecordedRun, splits: MNISTSplits) -> dict[str, Any]:
     """The run's first epoch trained here beside its recorded one, and whether every number
     agrees exactly (then this machine's arithmetic is the run's)."""
-    run_dir = Path(run_dir)
-    config, metadata, recorded = recorded_run(run_dir)
-    here = first_epoch(config, splits)
-    return {"run": str(run_dir),
-            "trained on": metadata.get("cpu") or f"{metadata.get('device')} (model not recorded)",
-            "replayed on": cpu_model() if resolve_device(config.device).type == "cpu"
-            else torch.cuda.get_device_name(),
-            "recorded": {k: recorded[k] for k in COMPARED},
+    here = first_epoch(run.config, splits)
+    device = resolve_device(run.config.device)
+    return {"run": str(run.path), "trained on": run.trained_on,
+            "replayed on": cpu_model() if device.type == "cpu" else torch.cuda.get_device_name(device),
+            "recorded": {k: run.first_epoch[k] for k in COMPARED},
             "here": {k: here[k] for k in COMPARED},
-            "identical": all(here[k] == recorded[k] for k in COMPARED)}
+            "identical": all(here[k] == run.first_epoch[k] for k in COMPARED)}
 
 
 def report(result: dict[str, Any]) -> str:
@@ -102,11 +109,11 @@ def main(argv: list[str] | None = None) -> None:
     add_mnist_root(parser)
     args = parser.parse_args(argv)
     try:
-        recorded_run(args.run)
+        run = recorded_run(args.run)
     except (RunFolderError, ValueError) as exc:
         parser.error(str(exc))
     torch.set_num_threads(1)
-    print(report(replay_first_epoch(args.run, load_mnist_splits(args.mnist_root))))
+    print(report(replay(run, load_mnist_splits(args.mnist_root))))
 
 
 if __name__ == "__main__":
