@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torchvision.transforms.v2 import functional as TF
 
 from utils.augment import (
     AugmentConfig,
     affine_matrices,
     elastic_displacements,
     random_affine,
+    random_brightness_contrast,
     random_elastic,
     random_thickness,
     thickness_step,
@@ -265,3 +267,54 @@ def test_elastic_is_reproducible_from_the_runs_generator_and_refuses_non_square_
 
 def test_strength_scales_elastic_alpha():
     assert AugmentConfig(elastic_alpha=34.0).scaled(0.5).elastic_alpha == 17.0
+
+
+# ------------------------------------------------------------------------- brightness and contrast
+def test_brightness_contrast_off_draws_nothing_and_changes_nothing():
+    images = random_images(4)
+    generator = torch.Generator().manual_seed(0)
+    assert random_brightness_contrast(images, 0.0, 0.0, generator) is images
+    assert torch.equal(generator.get_state(), torch.Generator().manual_seed(0).get_state())
+    assert not AugmentConfig(0, 0, 0, brightness=0.2).is_identity
+    assert not AugmentConfig(0, 0, 0, contrast=0.2).is_identity
+    assert not AugmentConfig(0, 0, 0, brightness=0.2, contrast=0.2).warps
+
+
+def test_brightness_contrast_is_torchvisions_with_one_factor_per_image():
+    images = random_images(16) * 0.8  # below 1, so brightening is not all clamping
+    out = random_brightness_contrast(images, 0.3, 0.4, torch.Generator().manual_seed(7))
+    # the same draws, in the same order: 16 brightness factors, then 16 contrast factors
+    draws = torch.rand(32, generator=torch.Generator().manual_seed(7)) * 2 - 1
+    brightness, contrast = 1 + draws[:16] * 0.3, 1 + draws[16:] * 0.4
+    for image, result, b, c in zip(images, out, brightness, contrast, strict=True):
+        expected = TF.adjust_contrast(TF.adjust_brightness(image, float(b)), float(c))
+        torch.testing.assert_close(result, expected)
+    assert float(brightness.min()) < 0.9 and float(brightness.max()) > 1.1  # both ways
+    assert float(contrast.min()) < 0.85 and float(contrast.max()) > 1.15
+
+
+def test_brightness_contrast_stays_in_range_and_keeps_a_blank_image_blank():
+    images = random_images(64)
+    out = random_brightness_contrast(images, 1.0, 1.0, torch.Generator().manual_seed(1))
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    blank = torch.zeros(3, 1, SIZE, SIZE)
+    assert torch.equal(random_brightness_contrast(blank, 0.5, 0.5,
+                                                  torch.Generator().manual_seed(1)), blank)
+
+
+def test_training_batch_applies_brightness_contrast_reproducibly():
+    raw = (random_images(8) * 255).to(torch.uint8)[:, 0]
+    config = AugmentConfig(brightness=0.2, contrast=0.2)
+    first = training_batch(raw, config, 0.13, 0.31, torch.Generator().manual_seed(5))
+    assert torch.equal(first, training_batch(raw, config, 0.13, 0.31,
+                                             torch.Generator().manual_seed(5)))
+    assert not torch.equal(first, training_batch(raw, AugmentConfig(), 0.13, 0.31,
+                                                 torch.Generator().manual_seed(5)))
+
+
+@pytest.mark.parametrize("name", ["brightness", "contrast"])
+def test_brightness_and_contrast_beyond_one_are_refused_and_strength_stops_at_one(name):
+    with pytest.raises(ValueError, match=f"{name} must be at most 1"):
+        AugmentConfig(**{name: 1.5})
+    assert getattr(AugmentConfig(**{name: 0.2}).scaled(0.5), name) == 0.1
+    assert getattr(AugmentConfig(**{name: 0.6}).scaled(2.0), name) == 1.0

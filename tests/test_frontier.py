@@ -341,11 +341,36 @@ def test_per_seed_differences_pair_runs_by_seed(tmp_path: Path) -> None:
     assert [r["seed"] for r in rows] == [0, 1]  # only the seeds both finished
     assert [r["difference"] for r in rows] == pytest.approx([-0.2, 0.1])
     assert rows[0]["x-kd"] == pytest.approx(99.0)
-    assert [r["same_device"] for r in rows] == [True, True]  # neither records one
-    (tmp_path / "x-kd" / "seed1" / "metrics.json").write_text(
-        json.dumps({"seed": 1, "val_acc": 0.991, "device": "cpu"}))
-    assert [r["same_device"] for r in frontier.per_seed_differences("x-kd", "x-e20", tmp_path)
-            ] == [True, False]
+    assert [r["same_machine"] for r in rows] == [None, None]  # neither records one
+    with pytest.raises(FileNotFoundError, match="No finished run of 'y-kd'"):
+        frontier.per_seed_differences("y-kd", "x-e20", tmp_path)
+
+
+@pytest.mark.parametrize(("machine_a", "machine_b", "same"), [
+    ({"device": "cuda (NVIDIA H200)"}, {"device": "cuda (NVIDIA H200)"}, True),
+    ({"device": "cuda (NVIDIA H200)", "cpu": "x86_64"}, {"device": "cpu", "cpu": "x86_64"}, False),
+    ({"device": "cpu", "cpu": "Intel Xeon"}, {"device": "cpu", "cpu": "Intel Xeon"}, True),
+    ({"device": "cpu", "cpu": "Intel Xeon"}, {"device": "cpu", "cpu": "AMD EPYC"}, False),
+    ({"device": "cpu", "cpu": "Intel Xeon"}, {"device": "cpu"}, None),  # "cpu" says not which
+    ({"device": "cuda (NVIDIA H200)"}, {"device": "cpu"}, False),  # whichever CPU it was
+])
+def test_a_pair_shares_a_machine_only_when_both_checkpoints_say_so(
+        tmp_path: Path, machine_a: dict, machine_b: dict, same: bool | None) -> None:
+    import json
+
+    import torch
+
+    from utils.checkpoints import save_model_checkpoint
+
+    for name, machine in {"x-kd": machine_a, "x-e20": machine_b}.items():
+        folder = tmp_path / name / "seed0"
+        folder.mkdir(parents=True)
+        # metrics.json records only the device kind; the checkpoint the machine
+        (folder / "metrics.json").write_text(json.dumps({"seed": 0, "val_acc": 0.99,
+                                                         "device": machine["device"]}))
+        save_model_checkpoint(folder / "model.pt", torch.nn.Linear(1, 1), "x", machine)
+    [row] = frontier.per_seed_differences("x-kd", "x-e20", tmp_path)
+    assert row["same_machine"] is same
     with pytest.raises(FileNotFoundError, match="No finished run of 'y-kd'"):
         frontier.per_seed_differences("y-kd", "x-e20", tmp_path)
 

@@ -107,18 +107,21 @@ def test_run_curves_and_paired_differences_refuse_empty_input():
     _close(fig)
 
 
-def test_paired_differences_draw_pairs_across_devices_hollow():
-    fig = plot_paired_differences({"x": [0.1, 0.2], "y": [-0.1]},
-                                  across_devices={"x": [True, False], "y": [False]})
+def test_paired_differences_draw_pairs_across_machines_hollow():
+    fig = plot_paired_differences({"x": [0.1, 0.2], "y": [-0.1, -0.2]},
+                                  same_machine={"x": [False, True], "y": [True, None]})
     ax = fig.axes[0]
     dots = [c for c in ax.collections if len(c.get_offsets()) == 1]
     hollow = {tuple(c.get_offsets()[0]) for c in dots if len(c.get_facecolor()) == 0}
-    assert hollow == {(0.1, 1.0)}  # x is the top row; only its first seed crossed devices
-    assert "hollow: the two runs trained on different devices" in [
-        t.get_text() for t in ax.get_legend().get_texts()]
+    assert hollow == {(0.1, 1.0), (-0.2, 0.0)}  # x is the top row
+    circle, square = (dots[0].get_paths()[0].vertices, dots[3].get_paths()[0].vertices)
+    assert len(circle) != len(square)  # the unrecorded pair has its own marker
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "hollow circle: the two runs trained on different machines" in legend
+    assert "hollow square: a CPU run did not record its CPU model" in legend
     _close(fig)
     fig = plot_paired_differences({"x": [0.1, 0.2]})
-    assert fig.axes[0].get_legend() is None  # no groups, no crossing: nothing to explain
+    assert fig.axes[0].get_legend() is None  # no groups, every pair on one machine: nothing to explain
     _close(fig)
     with pytest.raises(ValueError, match="one flag per difference"):
-        plot_paired_differences({"x": [0.1, 0.2]}, across_devices={"x": [True]})
+        plot_paired_differences({"x": [0.1, 0.2]}, same_machine={"x": [True]})

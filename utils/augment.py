@@ -2,9 +2,10 @@
 
 One ``affine_grid`` + ``grid_sample`` call warps a whole batch, each image with its own
 rotation, scale and shift: no per-sample PIL work, no DataLoader workers. Stroke thickness and
-elastic distortion, both off in the shipped recipe, vary the same way: each image blended with
-its own 3x3 dilation or erosion (two max-pools for the whole batch), or resampled along its own
-smooth random displacement field (one blur and one ``grid_sample`` for the whole batch).
+elastic distortion, and brightness and contrast, all off in the shipped recipe, vary the same
+way: each image blended with its own 3x3 dilation or erosion (two max-pools for the whole batch),
+resampled along its own smooth random displacement field (one blur and one ``grid_sample`` for the
+whole batch), or scaled and blended with its own mean by its own factors (two multiply-adds).
 """
 
 from __future__ import annotations
@@ -23,13 +24,17 @@ from utils.data import normalize, to_unit_float
 class AugmentConfig:
     """Ranges are symmetric: rotation in degrees, translate in pixels, scale as +-fraction, and
     thickness as +-fraction of one 3x3 dilation (thicker strokes) or erosion (thinner).
-    ``elastic_alpha`` scales Simard et al.'s elastic distortion, in pixels (see random_elastic)."""
+    ``elastic_alpha`` scales Simard et al.'s elastic distortion, in pixels (see random_elastic).
+    ``brightness`` and ``contrast`` are +-fractions of torchvision's factors (factor 1 changes
+    nothing; see random_brightness_contrast)."""
 
     rotation_deg: float = 10.0
     translate_px: float = 2.0
     scale: float = 0.1
     thickness: float = 0.0
     elastic_alpha: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -40,6 +45,11 @@ class AugmentConfig:
         if self.thickness > 1:
             raise ValueError(f"AugmentConfig.thickness must be at most 1 (a fraction of one "
                              f"dilation or erosion step), got {self.thickness}.")
+        for name in ("brightness", "contrast"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"AugmentConfig.{name} must be at most 1 (factors range over "
+                                 f"1 +- {name}, and a factor below 0 has no meaning), got "
+                                 f"{getattr(self, name)}.")
 
     def scaled(self, strength: float) -> AugmentConfig:
         """The same recipe at ``strength`` times the ranges (0 turns augmentation off)."""
@@ -51,6 +61,8 @@ class AugmentConfig:
             scale=min(self.scale * strength, 0.5),
             thickness=min(self.thickness * strength, 1.0),
             elastic_alpha=self.elastic_alpha * strength,
+            brightness=min(self.brightness * strength, 1.0),
+            contrast=min(self.contrast * strength, 1.0),
         )
 
     @property
@@ -59,7 +71,8 @@ class AugmentConfig:
 
     @property
     def is_identity(self) -> bool:
-        return not self.warps and self.thickness == 0 and self.elastic_alpha == 0
+        return (not self.warps and self.thickness == 0 and self.elastic_alpha == 0
+                and self.brightness == 0 and self.contrast == 0)
 
 
 def affine_matrices(
@@ -180,6 +193,30 @@ def random_elastic(images: torch.Tensor, alpha: float,
     return resample(images, grid).clamp_(0.0, 1.0)
 
 
+def random_factors(n: int, max_fraction: float, generator: torch.Generator | None,
+                   device: torch.device | str) -> torch.Tensor:
+    """``[n, 1, 1, 1]`` factors uniform in [1 - max_fraction, 1 + max_fraction]."""
+    return (1 + (torch.rand(n, generator=generator, device=device) * 2 - 1) * max_fraction).view(
+        n, 1, 1, 1)
+
+
+def random_brightness_contrast(images: torch.Tensor, brightness: float, contrast: float,
+                               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image of a ``[N, 1, H, W]`` float batch (values in [0, 1]) with its own brightness
+    factor, then its own contrast factor, each uniform in 1 +- the fraction: torchvision's
+    ``adjust_brightness`` (the image times the factor) and ``adjust_contrast`` (the image blended
+    with its own mean), clamped to [0, 1]. torchvision's functions take one factor per call;
+    training needs one per image, from the run's generator. A fraction of 0 draws nothing."""
+    if brightness:
+        factors = random_factors(images.shape[0], brightness, generator, images.device)
+        images = (images * factors.to(images.dtype)).clamp(0.0, 1.0)
+    if contrast:
+        factors = random_factors(images.shape[0], contrast, generator, images.device).to(images.dtype)
+        means = images.mean(dim=(1, 2, 3), keepdim=True)
+        images = (factors * images + (1 - factors) * means).clamp(0.0, 1.0)
+    return images
+
+
 def training_batch(
     images: torch.Tensor, augment: AugmentConfig, mean: float, std: float,
     generator: torch.Generator | None = None,
@@ -187,7 +224,10 @@ def training_batch(
     """The one batch step of training: uint8 ``[B, 28, 28]`` -> warped, normalised float
     ``[B, 1, 28, 28]``. ``fit``, the benchmark and notebook 03 all call this, so what is
     measured and shown is exactly what trains. Thickness first (it is the writer's pen), then the
-    affine warp, then the elastic one; a step that is off draws no random number."""
+    affine warp, then the elastic one, then brightness and contrast (the scanner's exposure); a
+    step that is off draws no random number."""
     images = random_thickness(to_unit_float(images), augment.thickness, generator)
     images = random_affine(images, augment, generator=generator)
-    return normalize(random_elastic(images, augment.elastic_alpha, generator), mean, std)
+    images = random_elastic(images, augment.elastic_alpha, generator)
+    images = random_brightness_contrast(images, augment.brightness, augment.contrast, generator)
+    return normalize(images, mean, std)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from utils.experiments.run_store import CONTROL, RunFolderError, scan_runs
+from utils.experiments.run_store import CONTROL, RunFolderError, run_record, same_machine, scan_runs
 from utils.paths import FIGURES_DIR, RESULTS_DIR, OutputPathError, check_output_dir
 
 FIGURE_NAME = "07_frontier"
@@ -279,17 +279,24 @@ def per_seed_differences(a: str, b: str, runs_root: str | Path = DEFAULT_RUNS_RO
     Without saved per-image predictions this is the only pairing available: same seed, same
     validation images, accuracies compared. For two runs of one architecture (kd vs e20) the
     seed fixes the initial weights and the batch order, so the pairing removes that noise; for
-    two architectures the seed shares only the batch order. ``same_device`` says whether both
-    runs recorded the same device ("cpu", or the GPU's name). Even then two CPU models round
-    differently and training amplifies it, so the seed's outcome is shared only on one machine.
+    two architectures the seed shares only the batch order. Two CPU models round differently
+    and training amplifies it, so the seed's outcome is shared only on one machine:
+    ``same_machine`` says whether the two runs did (``run_store.same_machine``: None when a CPU
+    run did not record its model).
     """
-    runs_a, runs_b = run_metrics(a, runs_root), run_metrics(b, runs_root)
+    root = Path(runs_root)
+    runs_a, runs_b = run_metrics(a, root), run_metrics(b, root)
     seeds = sorted(set(runs_a) & set(runs_b))
     if not seeds:
         raise ValueError(f"{a!r} and {b!r} share no seed: nothing to pair.")
+
+    def one_machine(seed: int) -> bool | None:
+        return same_machine(run_record(root / a / f"seed{seed}", runs_a[seed]),
+                            run_record(root / b / f"seed{seed}", runs_b[seed]))
+
     return [{"seed": s, a: 100 * runs_a[s]["val_acc"], b: 100 * runs_b[s]["val_acc"],
              "difference": 100 * (runs_a[s]["val_acc"] - runs_b[s]["val_acc"]),
-             "same_device": runs_a[s].get("device") == runs_b[s].get("device")} for s in seeds]
+             "same_machine": one_machine(s)} for s in seeds]
 
 
 def lever_differences(bases: Sequence[str], runs_root: str | Path = DEFAULT_RUNS_ROOT

@@ -20,7 +20,7 @@ import torch
 
 from utils.data import MNISTSplits, load_mnist_splits
 from utils.experiments.cli import add_mnist_root
-from utils.experiments.run_store import checkpoint_header, numeric_path_of
+from utils.experiments.run_store import checkpoint_header, machine_of, numeric_path_of
 from utils.paths import resolve_device
 from utils.recipe import TrainConfig
 from utils.run_files import FLOAT32, HISTORY_FILE, MODEL_FILE, RunFolderError
@@ -61,7 +61,7 @@ def recorded_run(run_dir: Path) -> RecordedRun:
     config.validate()
     resolve_device(config.device)
     return RecordedRun(run_dir, config,
-                       metadata.get("cpu") or f"{metadata.get('device')} (model not recorded)",
+                       machine_of(metadata) or f"{metadata.get('device')} (model not recorded)",
                        load_history(run_dir / HISTORY_FILE)[0])
 
 

@@ -235,6 +235,31 @@ def checkpoint_header(path: Path) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k != "state_dict"}
 
 
+def machine_of(record: dict[str, Any]) -> str | None:
+    """Where a run trained, as far as its record (checkpoint metadata, or metrics) says: the
+    GPU's name, or the CPU's model. Pairing two runs by seed removes seed noise only on one
+    machine, and "cpu" alone does not say which; None for a CPU run saved before checkpoints
+    recorded the CPU model."""
+    device = str(record.get("device") or "")
+    return device if device.startswith("cuda") else record.get("cpu")
+
+
+def run_record(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What a finished run recorded of itself: its checkpoint's metadata, or its metrics
+    without a checkpoint."""
+    checkpoint = run_dir / MODEL_FILE
+    return checkpoint_header(checkpoint)["metadata"] if checkpoint.is_file() else metrics
+
+
+def same_machine(first: dict[str, Any], second: dict[str, Any]) -> bool | None:
+    """Whether two run records (``run_record``) trained on one machine: False for a GPU and a
+    CPU, or for two different GPUs or CPU models; None when a CPU run did not record its model."""
+    if str(first.get("device", "")).startswith("cuda") != str(second.get("device", "")).startswith("cuda"):
+        return False
+    machines = machine_of(first), machine_of(second)
+    return None if None in machines else machines[0] == machines[1]
+
+
 def expected_settings(config: Any) -> dict[str, Any]:
     """The settings a run of ``config`` (a TrainConfig) will record, known before it trains:
     the numeric path ``"auto"`` resolves to here, and the teachers' current checkpoints."""

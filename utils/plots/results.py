@@ -282,20 +282,22 @@ def plot_run_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],
 
 def plot_paired_differences(differences: Mapping[str, Sequence[float]],
                             groups: Mapping[str, str] | None = None, title: str = "",
-                            across_devices: Mapping[str, Sequence[bool]] | None = None
+                            same_machine: Mapping[str, Sequence[bool | None]] | None = None
                             ) -> Figure:
     """One row per comparison: a dot per seed (its difference, in points) and a bar at the
     mean; rows of one group share a colour; the dotted line at zero is "no change".
-    ``across_devices`` marks, per comparison and seed, the pairs whose two runs trained on
-    different devices: drawn hollow, since such a seed shares nothing but its number."""
+    ``same_machine`` says, per comparison and seed, whether the pair's two runs trained on one
+    machine (``run_store.same_machine``): pairs across machines are drawn as hollow circles,
+    since such a seed shares its number and not its arithmetic, and pairs a run did not record
+    the machine of as hollow squares. Without it every pair is drawn as one machine's."""
     if not differences or any(not d for d in differences.values()):
         raise ValueError("Give at least one comparison, each with at least one difference.")
-    across = {name: list(flags) for name, flags in (across_devices or {}).items()}
-    mismatched = [n for n, flags in across.items() if len(flags) != len(differences.get(n, ()))]
+    machines = {name: list(flags) for name, flags in (same_machine or {}).items()}
+    mismatched = [n for n, flags in machines.items() if len(flags) != len(differences.get(n, ()))]
     if mismatched:
-        raise ValueError(f"across_devices needs one flag per difference; {mismatched} do not "
+        raise ValueError(f"same_machine needs one flag per difference; {mismatched} do not "
                          "match their differences.")
-    crossed = any(any(flags) for flags in across.values())
+    shown = {flag for flags in machines.values() for flag in flags}
     groups = dict(groups or {})
     names = list(differences)
     palette = ["tab:orange", "tab:green", "tab:grey", "tab:blue", "tab:purple"]
@@ -307,10 +309,10 @@ def plot_paired_differences(differences: Mapping[str, Sequence[float]],
         y = len(names) - 1 - index
         values = list(differences[name])
         colour = colours[groups.get(name, "")]
-        hollow = across.get(name, [False] * len(values))
-        for value, open_dot in zip(values, hollow, strict=True):
+        flags = machines.get(name, [True] * len(values))
+        for value, flag in zip(values, flags, strict=True):
             ax.scatter(value, y, s=28, zorder=3, alpha=0.85, edgecolors=colour,
-                       facecolors="none" if open_dot else colour)
+                       facecolors=colour if flag else "none", marker="s" if flag is None else "o")
         mean = sum(values) / len(values)
         ax.plot([mean, mean], [y - 0.3, y + 0.3], color=colour, linewidth=2.5, zorder=2)
     ax.axvline(0, color="black", linestyle=":", linewidth=1)
@@ -319,10 +321,13 @@ def plot_paired_differences(differences: Mapping[str, Sequence[float]],
     for group, colour in colours.items():
         if group:
             ax.scatter([], [], color=colour, s=28, label=group)
-    if crossed:
+    if False in shown:
         ax.scatter([], [], s=28, edgecolors="black", facecolors="none",
-                   label="hollow: the two runs trained on different devices")
-    if any(colours) or crossed:
+                   label="hollow circle: the two runs trained on different machines")
+    if None in shown:
+        ax.scatter([], [], s=28, edgecolors="black", facecolors="none", marker="s",
+                   label="hollow square: a CPU run did not record its CPU model")
+    if any(colours) or False in shown or None in shown:
         ax.legend(fontsize=8, loc="best")
     ax.grid(axis="x", alpha=0.3)
     if title:
