@@ -111,20 +111,7 @@ def test_the_frontier_draws_the_course_target_of_99_5_percent() -> None:
 
 
 # ---- notebook 07: variants, public anchors, the best model per budget ----------------------
-from utils.plots.results import (  # noqa: E402
-    ANCHOR_X_OFFSET,
-    E30_X_OFFSET,
-    ELASTIC_X_OFFSET,
-    EMA_X_OFFSET,
-    HIGHWD_X_OFFSET,
-    KD_X_OFFSET,
-    LIGHTAUG_X_OFFSET,
-    LOWWD_X_OFFSET,
-    SERIES,
-    SWA30_X_OFFSET,
-    SWA_X_OFFSET,
-    THICK_X_OFFSET,
-)
+from utils.plots.results import ANCHOR_X_OFFSET, SERIES  # noqa: E402
 
 
 def sep8k_row(variant: str, test_mean: float, val_mean: float, epochs: int = 20,
@@ -146,6 +133,9 @@ VARIANT_ROWS = [
     sep8k_row("highwd", 99.44, 99.39),
     sep8k_row("swa", 99.45, 99.40),
     sep8k_row("swa30", 99.43, 99.38, epochs=30),
+    sep8k_row("bc", 99.42, 99.37),
+    sep8k_row("bc30", 99.41, 99.36, epochs=30),
+    sep8k_row("kdt2", 99.40, 99.35, device="cuda (NVIDIA H200)"),
     {**ROWS[0], "arch": "primary19k-noaug", "seeds": 1, "val_mean": 99.7},
 ]
 
@@ -165,7 +155,8 @@ def test_frontier_rows_add_the_frontier_variants_but_not_noaug(sweep_csv: Path) 
         ("sep8k-thick", "sep8k", "thick"), ("sep8k-ema", "sep8k", "ema"),
         ("sep8k-elastic", "sep8k", "elastic"), ("sep8k-lowwd", "sep8k", "lowwd"),
         ("sep8k-highwd", "sep8k", "highwd"), ("sep8k-swa", "sep8k", "swa"),
-        ("sep8k-swa30", "sep8k", "swa30")]
+        ("sep8k-swa30", "sep8k", "swa30"), ("sep8k-bc", "sep8k", "bc"),
+        ("sep8k-bc30", "sep8k", "bc30"), ("sep8k-kdt2", "sep8k", "kdt2")]
     assert rows[2]["val_mean"] == pytest.approx(99.46) and rows[2]["epochs"] == 20
     with pytest.raises(FileNotFoundError, match="tables-only"):
         frontier.frontier_rows(sweep_csv, sweep_csv.parent / "absent.csv")
@@ -196,12 +187,12 @@ def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) ->
             assert (SERIES[variant].marker, SERIES[variant].color) in markers, variant
         # every variant's runs share their architecture's count: drawn right of it, apart
         xs = {line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1}
-        assert {7_510, 7_510 * KD_X_OFFSET, 7_510 * LIGHTAUG_X_OFFSET,
-                7_510 * E30_X_OFFSET, 7_510 * THICK_X_OFFSET, 7_510 * EMA_X_OFFSET,
-                7_510 * ELASTIC_X_OFFSET, 7_510 * LOWWD_X_OFFSET,
-                7_510 * HIGHWD_X_OFFSET, 7_510 * SWA_X_OFFSET, 7_510 * SWA30_X_OFFSET} <= xs
-        assert ("kd, lightaug, e30, thick, ema, elastic, lowwd, highwd, swa and swa30 runs drawn "
-                "7%, 14%, 21%, 28%, 35%, 42%, 49%, 56%, 63% and 70% right" in ax.get_xlabel())
+        offsets = [SERIES[v].x_offset for v in frontier.FRONTIER_VARIANTS]
+        assert {7_510 * x for x in offsets} <= xs and len(set(offsets)) == len(offsets)
+        assert SERIES["e20"].x_offset == SERIES["control"].x_offset == 1.0  # at the count
+        assert ("kd, lightaug, e30, thick, ema, elastic, lowwd, highwd, swa, swa30, bc, bc30 and "
+                "kdt2 runs drawn 7%, 14%, 21%, 28%, 35%, 42%, 49%, 56%, 63%, 70%, 77%, 84% and "
+                "91% right" in ax.get_xlabel())
     finally:
         plt.close(fig)
 

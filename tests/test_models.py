@@ -26,7 +26,7 @@ BUDGETS = {"primary19k": 20_000, "compact8k": 8_000, "tiny4k": 4_000, "micro2k":
            "sep8k": 8_000, "sep4k": 4_000, "sep2k": 2_000, "sep1k": 1_000}
 # Notebook 07's allocation screen: each budget spent deeper or on a wider stem
 ALLOCATION = {f"sep{k}k_{how}": (f"sep{k}k", k * 1_000) for k in (8, 4, 2)
-              for how in ("deep", "stem")}
+              for how in ("deep", "stem", "wide")}
 BUDGETS |= {name: budget for name, (_, budget) in ALLOCATION.items()}
 # Notebook 07's channel-attention screen: each separable model with a 3-tap gate per block
 GATED = {f"sep{k}k_eca": f"sep{k}k" for k in (8, 4, 2, 1)}

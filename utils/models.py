@@ -325,6 +325,26 @@ def sep2k_stem() -> nn.Module:
     return separable_net((8, 12), 10, "separable, stem (8, 12), 10 wide (<2k)")
 
 
+# The allocation screen's other direction: a narrower stem, paid back in wider separable blocks
+# (4f's wider stems lost at 2k and 4k).
+@register("sep8k_wide")
+def sep8k_wide() -> nn.Module:
+    """7,642 params (< 8k): stem (6, 12), four separable blocks of 39; RF 28 px."""
+    return separable_net((6, 12), 39, "separable, stem (6, 12), 39 wide (<8k)")
+
+
+@register("sep4k_wide")
+def sep4k_wide() -> nn.Module:
+    """3,879 params (< 4k): stem (7, 8), four separable blocks of 25; RF 28 px."""
+    return separable_net((7, 8), 25, "separable, stem (7, 8), 25 wide (<4k)")
+
+
+@register("sep2k_wide")
+def sep2k_wide() -> nn.Module:
+    """1,985 params (< 2k): stem (5, 6), four separable blocks of 16; RF 28 px."""
+    return separable_net((5, 6), 16, "separable, stem (5, 6), 16 wide (<2k)")
+
+
 # Notebook 07's channel-attention screen: each separable model with a ChannelGate after every
 # separable block, 4 gates of 3 weights; the window receptive fields do not change.
 @register("sep8k_eca")

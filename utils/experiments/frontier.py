@@ -4,8 +4,8 @@ parameter budget, and per-seed comparisons of the committed runs::
     python -m utils.experiments.frontier [--csv results/sweep.csv] [--variants-csv results/sweep_variants.csv]
                              [--figures-dir figures]
 
-``sweep.csv`` (the shipped recipe per model) and ``sweep_variants.csv`` (the e20, kd, lightaug, e30,
-thick, ema, elastic, lowwd, highwd, swa and swa30 runs of notebook 07; its ``noaug`` row is notebook 06's robustness baseline and is left out) are
+``sweep.csv`` (the shipped recipe per model) and ``sweep_variants.csv`` (the ``FRONTIER_VARIANTS``
+runs of notebook 07; its ``noaug`` row is notebook 06's robustness baseline and is left out) are
 written by ``python -m utils.experiments.sweep``; the figure is saved as ``figures/07_frontier.png``.
 
 Selection rule: a budget's best model is the one with the highest mean *validation* accuracy
@@ -37,7 +37,7 @@ REQUIRED_COLUMNS = ("arch", *INT_COLUMNS, *FLOAT_COLUMNS)
 # Variants of utils.experiments.sweep.VARIANTS drawn on the frontier and eligible per budget. "noaug" is not:
 # it is notebook 06's robustness baseline (one seed of primary19k without augmentation).
 FRONTIER_VARIANTS = ("e20", "kd", "lightaug", "e30", "thick", "ema", "elastic", "lowwd", "highwd", "swa",
-                     "swa30")
+                     "swa30", "bc", "bc30", "kdt2")
 REFERENCE_VARIANT = "e20"  # what notebook 07 pairs every lever with, seed by seed
 BUDGETS = (20_000, 8_000, 4_000, 2_000, 1_000)  # "under N parameters": the budgets of the targets table
 

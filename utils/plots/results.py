@@ -4,7 +4,7 @@ two runs side by side (notebook 07)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import matplotlib.pyplot as plt
@@ -39,18 +39,11 @@ COURSE_TARGET = 99.5  # percent: the course's goal, "under 20k parameters, over 
 
 
 REFERENCE_X_OFFSET = 1.2  # reference markers sit this factor right of 19,898 so they stay legible
-# Runs of one architecture share its parameter count: the variants' runs are drawn these factors
-# to the right and the public anchors this factor to the left, so no marker hides another.
-KD_X_OFFSET = 1.07
-LIGHTAUG_X_OFFSET = 1.14
-E30_X_OFFSET = 1.21
-THICK_X_OFFSET = 1.28
-EMA_X_OFFSET = 1.35
-ELASTIC_X_OFFSET = 1.42
-LOWWD_X_OFFSET = 1.49
-HIGHWD_X_OFFSET = 1.56
-SWA_X_OFFSET = 1.63
-SWA30_X_OFFSET = 1.70
+# Runs of one architecture share its parameter count: each lever variant's runs are drawn
+# VARIANT_X_STEP of the count further right than the variant before it in SERIES (the shipped
+# recipe's and e20's at the count itself), and the public anchors ANCHOR_X_OFFSET to the left, so
+# no marker hides another.
+VARIANT_X_STEP = 0.07
 ANCHOR_X_OFFSET = 1 / 1.07
 
 
@@ -72,29 +65,37 @@ class SeriesStyle:
     x_offset: float = 1.0
 
 
-SERIES: dict[str, SeriesStyle] = {
+STYLES: dict[str, SeriesStyle] = {
     CONTROL: SeriesStyle("our runs, shipped recipe (15-20 epochs, CPU)", "tab:blue", "o"),
     "e20": SeriesStyle("our runs, e20: 20 epochs", "tab:green", "s"),
     "kd": SeriesStyle("our runs, kd: 20 epochs distilled from 3 primary19k", "tab:orange",
-                      "^", KD_X_OFFSET),
+                      "^"),
     "lightaug": SeriesStyle("our runs, lightaug: 20 epochs, augmentation at half strength",
-                            "tab:cyan", "D", LIGHTAUG_X_OFFSET),
-    "e30": SeriesStyle("our runs, e30: 30 epochs", "tab:brown", "v", E30_X_OFFSET),
+                            "tab:cyan", "D"),
+    "e30": SeriesStyle("our runs, e30: 30 epochs", "tab:brown", "v"),
     "thick": SeriesStyle("our runs, thick: e20, stroke thickness varied up to half a step",
-                         "tab:olive", "P", THICK_X_OFFSET),
+                         "tab:olive", "P"),
     "ema": SeriesStyle("our runs, ema: e20 evaluated as the moving average of its weights",
-                       "tab:pink", "X", EMA_X_OFFSET),
+                       "tab:pink", "X"),
     "elastic": SeriesStyle("our runs, elastic: e20 plus elastic distortion (alpha 17 px)",
-                           "black", "h", ELASTIC_X_OFFSET),
+                           "black", "h"),
     "lowwd": SeriesStyle("our runs, lowwd: e20 with weight decay 1e-4 instead of 5e-4",
-                         "tab:gray", "p", LOWWD_X_OFFSET),
+                         "tab:gray", "p"),
     "highwd": SeriesStyle("our runs, highwd: e20 with weight decay 1e-3 instead of 5e-4",
-                          "darkblue", "d", HIGHWD_X_OFFSET),
+                          "darkblue", "d"),
     "swa": SeriesStyle("our runs, swa: 15-epoch cycle, then 5 epochs at 0.01 averaged",
-                       "gold", "<", SWA_X_OFFSET),
+                       "gold", "<"),
     "swa30": SeriesStyle("our runs, swa30: 25-epoch cycle, then 5 epochs at 0.01 averaged",
-                         "teal", ">", SWA30_X_OFFSET),
+                         "teal", ">"),
+    "bc": SeriesStyle("our runs, bc: e20 plus brightness and contrast, factors 1 ± 0.2",
+                      "magenta", "*"),
+    "bc30": SeriesStyle("our runs, bc30: e30 plus brightness and contrast, factors 1 ± 0.2",
+                        "darkmagenta", "8"),
+    "kdt2": SeriesStyle("our runs, kdt2: kd at temperature 2 instead of 4", "sienna", "H"),
 }
+SERIES: dict[str, SeriesStyle] = {
+    variant: replace(style, x_offset=1 + VARIANT_X_STEP * max(position - 1, 0))
+    for position, (variant, style) in enumerate(STYLES.items())}
 ANCHOR_COLOR = "tab:purple"
 CLUSTER_RATIO = 1.12  # points whose parameter counts differ by less than this share a label stack
 
@@ -336,6 +337,6 @@ def plot_paired_differences(differences: Mapping[str, Sequence[float]],
     return fig
 
 
-__all__ = ["ANCHOR_X_OFFSET", "COURSE_TARGET", "KD_X_OFFSET", "ORIGINAL_REFERENCE_POINTS",
+__all__ = ["ANCHOR_X_OFFSET", "COURSE_TARGET", "ORIGINAL_REFERENCE_POINTS",
            "REFERENCE_X_OFFSET", "ReferencePoint", "SERIES", "plot_frontier", "plot_paired_differences",
            "plot_run_curves"]
