@@ -208,8 +208,8 @@ def random_brightness_contrast(images: torch.Tensor, brightness: float, contrast
     with its own mean), clamped to [0, 1]. torchvision's functions take one factor per call;
     training needs one per image, from the run's generator. A fraction of 0 draws nothing."""
     if brightness:
-        factors = random_factors(images.shape[0], brightness, generator, images.device)
-        images = (images * factors.to(images.dtype)).clamp(0.0, 1.0)
+        factors = random_factors(images.shape[0], brightness, generator, images.device).to(images.dtype)
+        images = (images * factors).clamp(0.0, 1.0)
     if contrast:
         factors = random_factors(images.shape[0], contrast, generator, images.device).to(images.dtype)
         means = images.mean(dim=(1, 2, 3), keepdim=True)
