@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 
 from tests.mnist_slices import first_images
 from utils.data import MNISTSplits
-from utils.distill import Teacher, distillation_loss
+from utils.distill import Teacher, distillation_loss, ensemble_soft_targets, soft_target_shape
 from utils.recipe import TrainConfig, learning_rate_at, lr_schedule, plateau_lr
 from utils.train import STATE_FILE, FitResult, fit
 
@@ -67,6 +68,26 @@ def test_teacher_ensemble_averages_probabilities() -> None:
     expected = (F.softmax(a(x) / 2, 1) + F.softmax(b(x) / 2, 1)) / 2
     assert torch.allclose(targets, expected)
     assert torch.allclose(targets.sum(1), torch.ones(5))
+
+
+def test_soft_target_shape_tells_a_label_smoothed_teacher_from_an_informative_one() -> None:
+    labels = torch.tensor([4, 4])
+    smoothed = torch.full((2, 10), 0.5 / 100).log()  # every wrong class equal, as smoothing asks
+    smoothed[:, 4] = math.log(0.955)
+    informative = smoothed.clone()
+    informative[:, 9] = math.log(0.03)  # a 4 that looks like a 9
+    flat = soft_target_shape(ensemble_soft_targets([smoothed], 1.0), labels)
+    assert flat == {"true class (%)": 95.5, "largest wrong class (%)": 0.5,
+                    "each other wrong class (%)": 0.5, "largest / other wrong (median)": 1.0}
+    shaped = soft_target_shape(ensemble_soft_targets([informative], 1.0), labels)
+    assert shaped["largest / other wrong (median)"] > 5 and shaped["largest wrong class (%)"] > 2
+    # a higher temperature flattens the same teacher towards equal wrong classes
+    hot = soft_target_shape(ensemble_soft_targets([informative], 4.0), labels)
+    assert 1 < hot["largest / other wrong (median)"] < shaped["largest / other wrong (median)"]
+    # an ensemble averages its members' probabilities, as the teacher of a run does
+    teacher = Teacher([lambda x: smoothed, lambda x: informative], 2.0)
+    assert torch.allclose(teacher.soft_targets(torch.zeros(2, 1)),
+                          ensemble_soft_targets([smoothed, informative], 2.0))
 
 
 def test_distilled_run_is_deterministic_resumable_and_differs_from_plain(small, teacher_dir,

@@ -85,8 +85,33 @@ class Teacher:
 
     @torch.no_grad()
     def soft_targets(self, x: torch.Tensor) -> torch.Tensor:
-        probs = [F.softmax(model(x).float() / self.temperature, dim=1) for model in self.models]
-        return torch.stack(probs).mean(0)
+        return ensemble_soft_targets([model(x) for model in self.models], self.temperature)
+
+
+def ensemble_soft_targets(member_logits: Sequence[torch.Tensor], temperature: float
+                          ) -> torch.Tensor:
+    """The ensemble's probabilities at ``temperature`` from each member's logits, so that one
+    forward pass serves every temperature (notebook 07 compares three)."""
+    probs = [F.softmax(logits.float() / temperature, dim=1) for logits in member_logits]
+    return torch.stack(probs).mean(0)
+
+
+def soft_target_shape(soft_targets: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """How much "which mistake is reasonable" soft targets carry, averaged over their rows:
+    the true class's share, the largest wrong class's, the other wrong classes' each, and the
+    median ratio of the largest wrong class to those others (1 means the wrong classes are told
+    apart not at all, as in a label-smoothed target)."""
+    probs = soft_targets.double()
+    index = torch.arange(len(labels))
+    true = probs[index, labels]
+    wrong = probs.clone()
+    wrong[index, labels] = -1.0
+    largest = wrong.amax(dim=1)
+    others = (1 - true - largest) / (probs.shape[1] - 2)
+    return {"true class (%)": round(100 * true.mean().item(), 2),
+            "largest wrong class (%)": round(100 * largest.mean().item(), 2),
+            "each other wrong class (%)": round(100 * others.mean().item(), 2),
+            "largest / other wrong (median)": round((largest / others).median().item(), 2)}
 
 
 def load_teacher(paths: Sequence[str], temperature: float, device: torch.device,
