@@ -111,7 +111,7 @@ def test_the_frontier_draws_the_course_target_of_99_5_percent() -> None:
 
 
 # ---- notebook 07: variants, public anchors, the best model per budget ----------------------
-from utils.plots.results import ANCHOR_X_OFFSET, SERIES  # noqa: E402
+from utils.plots.results import ANCHOR_X_OFFSET, SERIES, x_offsets  # noqa: E402
 
 
 def sep8k_row(variant: str, test_mean: float, val_mean: float, epochs: int = 20,
@@ -136,6 +136,8 @@ VARIANT_ROWS = [
     sep8k_row("bc", 99.42, 99.37),
     sep8k_row("bc30", 99.41, 99.36, epochs=30),
     sep8k_row("kdt2", 99.40, 99.35, device="cuda (NVIDIA H200)"),
+    sep8k_row("ls0", 99.39, 99.34),
+    sep8k_row("kdls0", 99.38, 99.33),
     {**ROWS[0], "arch": "primary19k-noaug", "seeds": 1, "val_mean": 99.7},
 ]
 
@@ -156,7 +158,8 @@ def test_frontier_rows_add_the_frontier_variants_but_not_noaug(sweep_csv: Path) 
         ("sep8k-elastic", "sep8k", "elastic"), ("sep8k-lowwd", "sep8k", "lowwd"),
         ("sep8k-highwd", "sep8k", "highwd"), ("sep8k-swa", "sep8k", "swa"),
         ("sep8k-swa30", "sep8k", "swa30"), ("sep8k-bc", "sep8k", "bc"),
-        ("sep8k-bc30", "sep8k", "bc30"), ("sep8k-kdt2", "sep8k", "kdt2")]
+        ("sep8k-bc30", "sep8k", "bc30"), ("sep8k-kdt2", "sep8k", "kdt2"),
+        ("sep8k-ls0", "sep8k", "ls0"), ("sep8k-kdls0", "sep8k", "kdls0")]
     assert rows[2]["val_mean"] == pytest.approx(99.46) and rows[2]["epochs"] == 20
     with pytest.raises(FileNotFoundError, match="tables-only"):
         frontier.frontier_rows(sweep_csv, sweep_csv.parent / "absent.csv")
@@ -185,14 +188,14 @@ def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) ->
         markers = {(line.get_marker(), line.get_color()) for line in ax.get_lines()}
         for variant in frontier.FRONTIER_VARIANTS:
             assert (SERIES[variant].marker, SERIES[variant].color) in markers, variant
-        # every variant's runs share their architecture's count: drawn right of it, apart
+        # every variant's runs share their architecture's count: drawn right of it, apart,
+        # the first (e20) at the count itself
         xs = {line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1}
-        offsets = [SERIES[v].x_offset for v in frontier.FRONTIER_VARIANTS]
-        assert {7_510 * x for x in offsets} <= xs and len(set(offsets)) == len(offsets)
-        assert SERIES["e20"].x_offset == SERIES["control"].x_offset == 1.0  # at the count
-        assert ("kd, lightaug, e30, thick, ema, elastic, lowwd, highwd, swa, swa30, bc, bc30 and "
-                "kdt2 runs drawn 7%, 14%, 21%, 28%, 35%, 42%, 49%, 56%, 63%, 70%, 77%, 84% and "
-                "91% right" in ax.get_xlabel())
+        assert {7_510 * (1 + 0.07 * k) for k in range(16)} <= xs
+        assert ("sep8k-kd, sep8k-lightaug, sep8k-e30, sep8k-thick, sep8k-ema, sep8k-elastic, "
+                "sep8k-lowwd, sep8k-highwd, sep8k-swa, sep8k-swa30, sep8k-bc, sep8k-bc30, "
+                "sep8k-kdt2, sep8k-ls0 and sep8k-kdls0 drawn 7%, 14%, 21%, 28%, 35%, 42%, 49%, "
+                "56%, 63%, 70%, 77%, 84%, 91%, 98% and 105% right" in ax.get_xlabel())
     finally:
         plt.close(fig)
 
@@ -211,10 +214,22 @@ def test_the_frontier_draws_the_shipped_recipe_and_each_budgets_choice(sweep_csv
         ax = fig.axes[0]
         texts = " ".join(t.get_text() for t in ax.texts)
         assert "sep8k-lightaug 99.53" in texts and "sep8k-kd" not in texts
-        assert "lightaug runs drawn 14% right of their count" in ax.get_xlabel()
-        assert "kd" not in ax.get_xlabel().replace("lightaug", "")
+        # each drawn count holds one run: none is moved off its count
+        assert "right of their count" not in ax.get_xlabel()
+        xs = {line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1}
+        assert 7_510 in xs and not any(7_510 < x < 8_000 for x in xs)
     finally:
         plt.close(fig)
+
+
+def test_runs_are_spread_only_where_they_share_a_count() -> None:
+    rows = [{"arch": "a-kd", "params": 100, "variant": "kd"},
+            {"arch": "b", "params": 200},
+            {"arch": "a-e20", "params": 100, "variant": "e20"},
+            {"arch": "a-kdls0", "params": 100, "variant": "kdls0"},
+            {"arch": "c-swa", "params": 300, "variant": "swa"}]
+    # at 100: e20 first (SERIES order), then kd, then kdls0; alone at a count: at the count
+    assert x_offsets(rows) == pytest.approx([1.07, 1.0, 1.0, 1.14, 1.0])
 
 
 def test_lever_differences_pair_every_screen_with_its_base_e20(tmp_path: Path) -> None:
@@ -370,8 +385,10 @@ def test_committed_results_give_the_targets_table() -> None:
     """The committed sweep: who wins each budget on validation (what notebook 07 reports)."""
     rows = frontier.frontier_rows()
     chosen = {r["budget"]: r["arch"] for r in frontier.best_by_budget(rows)}
-    assert chosen == {20_000: "primary19k", 8_000: "sep8k-e30", 4_000: "sep4k_eca-e20",
-                      2_000: "sep2k-e20", 1_000: "sep1k-e20"}
+    assert chosen == {20_000: "primary19k", 8_000: "sep8k-e30", 4_000: "sep4k_eca-kdls0",
+                      2_000: "sep2k-kdls0", 1_000: "sep1k-e20"}
     table = frontier.targets_table([r for r in rows if r["variant"] == "control"], rows)
-    assert [r["reached"] for r in table] == ["no"] * 5
-    assert all(r["short by"].startswith("mean ") for r in table)  # each says by how much
+    assert [r["reached"] for r in table] == ["no", "no", "no", "yes", "no"]
+    # each miss says by how much; the one target reached says nothing
+    assert [r["short by"].startswith("mean ") for r in table] == [True, True, True, False, True]
+    assert table[3]["short by"] == ""

@@ -91,6 +91,9 @@ SWEEP_METRICS_KEYS = ("arch", "seed", "epochs", "num_parameters", "val_acc", "te
 # Notebook 07's teacher: an ensemble of three shipped primary19k seeds (trained on the training
 # split only, so its soft targets carry no validation or test information).
 TEACHER_RUNS = tuple(f"results/runs/primary19k/seed{k}" for k in range(3))
+# The same ensemble trained without label smoothing (the ls0 runs below): its soft targets keep
+# the wrong classes' differences, which label smoothing flattens (notebook 07, section 4s).
+LS0_TEACHER_RUNS = tuple(f"results/runs/primary19k-ls0/seed{k}" for k in range(3))
 VARIANTS: dict[str, dict[str, Any]] = {
     CONTROL: {},
     "noaug": {"augment_strength": 0.0},  # notebook 06's robustness baseline
@@ -142,6 +145,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # ignores more of the very negative logits): the same distillation at T = 2.
     "kdt2": {"epochs": 20, "teacher": TEACHER_RUNS, "distill_weight": 0.5,
              "distill_temperature": 2.0},
+    # The teachers above were trained with label smoothing 0.05, which pulls every wrong class to
+    # the same small share: Mueller, Kornblith & Hinton (2019) found such teachers distil worse.
+    # ls0 is notebook 05's ablation of the same name, trained here with its checkpoints kept: the
+    # shipped primary19k recipe without label smoothing (the new teachers). kdls0 is kdt2 taught
+    # by those teachers: only the teacher changes (the student keeps label smoothing 0.05).
+    "ls0": {"label_smoothing": 0.0},
+    "kdls0": {"epochs": 20, "teacher": LS0_TEACHER_RUNS, "distill_weight": 0.5,
+              "distill_temperature": 2.0},
 }
 
 

@@ -4,7 +4,7 @@ two runs side by side (notebook 07)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import matplotlib.pyplot as plt
@@ -39,10 +39,9 @@ COURSE_TARGET = 99.5  # percent: the course's goal, "under 20k parameters, over 
 
 
 REFERENCE_X_OFFSET = 1.2  # reference markers sit this factor right of 19,898 so they stay legible
-# Runs of one architecture share its parameter count: each lever variant's runs are drawn
-# VARIANT_X_STEP of the count further right than the variant before it in SERIES (the shipped
-# recipe's and e20's at the count itself), and the public anchors ANCHOR_X_OFFSET to the left, so
-# no marker hides another.
+# Runs of one architecture share its parameter count: where several are drawn, each is drawn
+# VARIANT_X_STEP of the count further right than the one before it in SERIES order (the first at
+# the count itself), and the public anchors ANCHOR_X_OFFSET to the left, so no marker hides another.
 VARIANT_X_STEP = 0.07
 ANCHOR_X_OFFSET = 1 / 1.07
 
@@ -62,10 +61,9 @@ class SeriesStyle:
     legend: str
     color: str
     marker: str
-    x_offset: float = 1.0
 
 
-STYLES: dict[str, SeriesStyle] = {
+SERIES: dict[str, SeriesStyle] = {
     CONTROL: SeriesStyle("our runs, shipped recipe (15-20 epochs, CPU)", "tab:blue", "o"),
     "e20": SeriesStyle("our runs, e20: 20 epochs", "tab:green", "s"),
     "kd": SeriesStyle("our runs, kd: 20 epochs distilled from 3 primary19k", "tab:orange",
@@ -92,10 +90,9 @@ STYLES: dict[str, SeriesStyle] = {
     "bc30": SeriesStyle("our runs, bc30: e30 plus brightness and contrast, factors 1 ± 0.2",
                         "darkmagenta", "8"),
     "kdt2": SeriesStyle("our runs, kdt2: kd at temperature 2 instead of 4", "sienna", "H"),
+    "ls0": SeriesStyle("our runs, ls0: the shipped recipe without label smoothing", "lime", "1"),
+    "kdls0": SeriesStyle("our runs, kdls0: kdt2 taught by 3 primary19k-ls0", "navy", "2"),
 }
-SERIES: dict[str, SeriesStyle] = {
-    variant: replace(style, x_offset=1 + VARIANT_X_STEP * max(position - 1, 0))
-    for position, (variant, style) in enumerate(STYLES.items())}
 ANCHOR_COLOR = "tab:purple"
 CLUSTER_RATIO = 1.12  # points whose parameter counts differ by less than this share a label stack
 
@@ -125,12 +122,31 @@ def _legend_rank(label: str) -> int:
 Labelled = tuple[int, float, float, str, str]  # true params, drawn x, y, text, colour
 
 
+def _series(row: dict[str, Any]) -> str:
+    variant = row.get("variant", CONTROL)
+    return variant if variant in SERIES else CONTROL
+
+
+def x_offsets(rows: Sequence[dict[str, Any]]) -> list[float]:
+    """Each row's factor on its parameter count: the rows drawn at one count are spread
+    VARIANT_X_STEP apart in ``SERIES`` order, the first at the count itself, so a run is drawn
+    off its count only when another shares it (a budget's choice never sits past its budget)."""
+    order = list(SERIES)
+    offsets = [1.0] * len(rows)
+    for count in {row["params"] for row in rows}:
+        at_count = sorted((i for i, row in enumerate(rows) if row["params"] == count),
+                          key=lambda i: (order.index(_series(rows[i])), rows[i]["arch"]))
+        for rank, i in enumerate(at_count):
+            offsets[i] = 1 + VARIANT_X_STEP * rank
+    return offsets
+
+
 def _draw_runs(ax: Any, rows: Sequence[dict[str, Any]]) -> list[Labelled]:
     """Our runs: mean ± std (thick) and min..max (thin) per model and variant."""
     labelled: list[Labelled] = []
-    for row in rows:
-        style = SERIES.get(row.get("variant", CONTROL), SERIES[CONTROL])
-        x, mean = row["params"] * style.x_offset, row["test_mean"]
+    for row, offset in zip(rows, x_offsets(rows), strict=True):
+        style = SERIES[_series(row)]
+        x, mean = row["params"] * offset, row["test_mean"]
         ax.vlines(x, row["test_min"], row["test_max"], color=style.color, alpha=0.45,
                   linewidth=1.2, zorder=2)
         ax.errorbar(x, mean, yerr=row["test_std"], fmt=style.marker, color=style.color,
@@ -224,8 +240,8 @@ def plot_frontier(
     def and_list(items: list[str]) -> str:
         return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
-    shifted = {v: s.x_offset for v, s in SERIES.items() if s.x_offset != 1.0 and v in shown}
-    moved = (f"{and_list(list(shifted))} runs drawn "
+    shifted = {row["arch"]: x for row, x in zip(rows, x_offsets(rows), strict=True) if x != 1.0}
+    moved = (f"{and_list(list(shifted))} drawn "
              f"{and_list([percent(x) for x in shifted.values()])} right of their count, "
              if shifted else "")
     ax.set_xlabel(f"trainable parameters (log scale; {moved}public anchors "
@@ -339,4 +355,4 @@ def plot_paired_differences(differences: Mapping[str, Sequence[float]],
 
 __all__ = ["ANCHOR_X_OFFSET", "COURSE_TARGET", "ORIGINAL_REFERENCE_POINTS",
            "REFERENCE_X_OFFSET", "ReferencePoint", "SERIES", "plot_frontier", "plot_paired_differences",
-           "plot_run_curves"]
+           "plot_run_curves", "x_offsets"]
