@@ -142,10 +142,12 @@ def x_offsets(rows: Sequence[dict[str, Any]]) -> list[float]:
     return offsets
 
 
-def _draw_runs(ax: Any, rows: Sequence[dict[str, Any]]) -> list[Labelled]:
-    """Our runs: mean ± std (thick) and min..max (thin) per model and variant."""
+def _draw_runs(ax: Any, rows: Sequence[dict[str, Any]], offsets: Sequence[float]
+               ) -> list[Labelled]:
+    """Our runs: mean ± std (thick) and min..max (thin) per model and variant, each at its
+    parameter count times its offset (``x_offsets``)."""
     labelled: list[Labelled] = []
-    for row, offset in zip(rows, x_offsets(rows), strict=True):
+    for row, offset in zip(rows, offsets, strict=True):
         style = SERIES[_series(row)]
         x, mean = row["params"] * offset, row["test_mean"]
         ax.vlines(x, row["test_min"], row["test_max"], color=style.color, alpha=0.45,
@@ -222,7 +224,8 @@ def plot_frontier(
     highs = [r["test_max"] for r in rows] + [p.accuracy for p in reference_points] + \
         [a.accuracy for a in anchors]
     ylim = (min(lows) - 0.12, max(highs) + 0.12) if lows else (98.0, 100.0)
-    labelled = _draw_runs(ax, rows) + _draw_anchors(ax, anchors)
+    offsets = x_offsets(rows)
+    labelled = _draw_runs(ax, rows, offsets) + _draw_anchors(ax, anchors)
     _draw_label_stacks(ax, labelled, gap=(ylim[1] - ylim[0]) * 0.027)  # one label line
     for point in reference_points:
         x = point.params * REFERENCE_X_OFFSET
@@ -241,7 +244,7 @@ def plot_frontier(
     def and_list(items: list[str]) -> str:
         return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
-    shifted = {row["arch"]: x for row, x in zip(rows, x_offsets(rows), strict=True) if x != 1.0}
+    shifted = {row["arch"]: x for row, x in zip(rows, offsets, strict=True) if x != 1.0}
     moved = (f"{and_list(list(shifted))} drawn "
              f"{and_list([percent(x) for x in shifted.values()])} right of their count, "
              if shifted else "")
