@@ -93,6 +93,9 @@ SERIES: dict[str, SeriesStyle] = {
     # every filled marker is taken by now: the two below repeat one in their own colour
     "ls0": SeriesStyle("our runs, ls0: the shipped recipe without label smoothing", "lime", "X"),
     "kdls0": SeriesStyle("our runs, kdls0: kdt2 taught by 3 primary19k-ls0", "navy", "D"),
+    "kdls0t4": SeriesStyle("our runs, kdls0t4: kdls0 at temperature 4", "crimson", "^"),
+    "kdls0w9": SeriesStyle("our runs, kdls0w9: kdls0 with weight 0.9 on the teachers", "darkgreen",
+                           "s"),
 }
 ANCHOR_COLOR = "tab:purple"
 CLUSTER_RATIO = 1.12  # points whose parameter counts differ by less than this share a label stack
