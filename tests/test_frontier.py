@@ -199,8 +199,7 @@ def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) ->
                 "sep8k-lowwd, sep8k-highwd, sep8k-swa, sep8k-swa30, sep8k-bc, sep8k-bc30, "
                 "sep8k-kdt2, sep8k-ls0, sep8k-kdls0, sep8k-kdls0t4 and sep8k-kdls0w9 drawn 7%, "
                 "14%, 21%, 28%, 35%, 42%, 49%, 56%, 63%, 70%, 77%, 84%, 91%, 98%, 105%, 112% "
-                "and 119% right"
-                in ax.get_xlabel())
+                "and 119% right" in ax.get_xlabel())
     finally:
         plt.close(fig)
 

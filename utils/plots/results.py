@@ -90,7 +90,7 @@ SERIES: dict[str, SeriesStyle] = {
     "bc30": SeriesStyle("our runs, bc30: e30 plus brightness and contrast, factors 1 ± 0.2",
                         "darkmagenta", "8"),
     "kdt2": SeriesStyle("our runs, kdt2: kd at temperature 2 instead of 4", "sienna", "H"),
-    # every filled marker is taken by now: the two below repeat one in their own colour
+    # every filled marker is taken by now: the ones below repeat one in their own colour
     "ls0": SeriesStyle("our runs, ls0: the shipped recipe without label smoothing", "lime", "X"),
     "kdls0": SeriesStyle("our runs, kdls0: kdt2 taught by 3 primary19k-ls0", "navy", "D"),
     "kdls0t4": SeriesStyle("our runs, kdls0t4: kdls0 at temperature 4", "crimson", "^"),
