@@ -94,6 +94,8 @@ TEACHER_RUNS = tuple(f"results/runs/primary19k/seed{k}" for k in range(3))
 # The same ensemble trained without label smoothing (the ls0 runs below): its soft targets keep
 # the wrong classes' differences, which label smoothing flattens (notebook 07, section 4s).
 LS0_TEACHER_RUNS = tuple(f"results/runs/primary19k-ls0/seed{k}" for k in range(3))
+# kdt2 taught by those teachers (kdls0 below); its two screens change one setting each
+KDLS0: dict[str, Any] = {"epochs": 20, "teacher": LS0_TEACHER_RUNS, "distill_weight": 0.5, "distill_temperature": 2.0}
 VARIANTS: dict[str, dict[str, Any]] = {
     CONTROL: {},
     "noaug": {"augment_strength": 0.0},  # notebook 06's robustness baseline
@@ -151,18 +153,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # shipped primary19k recipe without label smoothing (the new teachers). kdls0 is kdt2 taught
     # by those teachers: only the teacher changes (the student keeps label smoothing 0.05).
     "ls0": {"label_smoothing": 0.0},
-    "kdls0": {"epochs": 20, "teacher": LS0_TEACHER_RUNS, "distill_weight": 0.5,
-              "distill_temperature": 2.0},
+    "kdls0": KDLS0,
     # The ls0 teachers' targets are still peaked at T = 2 (the true class holds 96% of the
     # mass); at T = 4 the wrong classes hold 27% of it and keep their order (notebook 07,
     # section 4s): kdls0 at the temperature kd used, again changing only that.
-    "kdls0t4": {"epochs": 20, "teacher": LS0_TEACHER_RUNS, "distill_weight": 0.5,
-                "distill_temperature": 4.0},
+    "kdls0t4": {**KDLS0, "distill_temperature": 4.0},
     # Or the same targets weighed more: Hinton et al. (2015) found the best results with a
     # considerably lower weight on the label loss than on the soft targets. kdls0 with 0.9 of
     # the loss on the teachers' targets instead of 0.5, again changing only that.
-    "kdls0w9": {"epochs": 20, "teacher": LS0_TEACHER_RUNS, "distill_weight": 0.9,
-                "distill_temperature": 2.0},
+    "kdls0w9": {**KDLS0, "distill_weight": 0.9},
 }
 
 
