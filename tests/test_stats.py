@@ -162,6 +162,20 @@ def test_temperature_scaling_never_changes_the_prediction() -> None:
         fit_temperature(logits, labels, low=2.0, high=1.0)
 
 
+def test_two_sample_t_statistic_by_hand():
+    from utils.stats import two_sample_t_statistic
+
+    # means 2 and 5, each variance 1: pooled SD 1, standard error sqrt(2/3)
+    assert two_sample_t_statistic([1, 2, 3], [4, 5, 6]) == pytest.approx(-3 / (2 / 3) ** 0.5)
+    assert two_sample_t_statistic([4, 5, 6], [1, 2, 3]) == pytest.approx(3 / (2 / 3) ** 0.5)
+    # unequal sizes weigh each group's variance by its n - 1: (3 * 1.6667 + 1 * 0.5) / 4
+    pooled = ((3 * 5 / 3 + 0.5) / 4) ** 0.5
+    assert two_sample_t_statistic([1, 2, 3, 4], [5, 6]) == pytest.approx(-3 / (pooled * (1 / 4 + 1 / 2) ** 0.5))
+    assert two_sample_t_statistic([1, 1], [2, 2]) == -math.inf  # no spread at all
+    with pytest.raises(ValueError, match="2 or more runs in each group, got 1 and 3"):
+        two_sample_t_statistic([1], [1, 2, 3])
+
+
 def test_paired_t_statistic_and_critical_values_by_hand():
     from utils.stats import paired_t_statistic, t_critical_95
 

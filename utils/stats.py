@@ -185,6 +185,20 @@ def paired_t_statistic(differences: Sequence[float]) -> float:
     return mean / (sd / math.sqrt(len(differences)))
 
 
+def two_sample_t_statistic(first: Sequence[float], second: Sequence[float]) -> float:
+    """Student's t for two independent groups of runs, with the pooled SD (degrees of freedom:
+    ``len(first) + len(second) - 2``). Seeds paired across two machines share no outcome, so
+    such a comparison is in effect unpaired, and this is its test."""
+    if len(first) < 2 or len(second) < 2:
+        raise ValueError(f"A two-sample t needs 2 or more runs in each group, got {len(first)} "
+                         f"and {len(second)}.")
+    difference = statistics.fmean(first) - statistics.fmean(second)
+    spread = pooled_sd([first, second]) * math.sqrt(1 / len(first) + 1 / len(second))
+    if spread == 0:
+        return math.copysign(math.inf, difference) if difference else 0.0
+    return difference / spread
+
+
 def t_critical_95(degrees_of_freedom: int) -> float:
     """The two-sided 5% bar for |t|; past 9 degrees of freedom the value for 9 (conservative)."""
     if degrees_of_freedom < min(T_CRITICAL_95):
