@@ -207,7 +207,7 @@ WRONG: dict[str, list[tuple[object, str]]] = {
     "03.1": [((214, 3210), "last, smaller batch"), ((430, 6450), "batch size"),
              ((215, 3210), "too small"), ((215.0, 3225), "whole number"), (215, "pair")],
     "03.2": [(0.036, "linear warm-up"), (0.052, "step 645"), (0.025, "not at 0"),
-             (0.0325, "peak / 25"), (0.0279, "too small")],
+             (0.0325, "peak / 25"), (0.0279, "step 429"), (0.0277, "too small")],
     "03.3": [(0.2824, "0.05"), (0.5448, "9 other classes"), (0.7218, "bits")],
     "03.4": [(3251, "linear ramps"), (2580, "warm-up"), (662, "annealing"), (3241, "too small")],
     "03.6": [("a", "not right"), ("d", "not right"), ("C", "not one of the options")],

@@ -69,6 +69,8 @@ def lr_at_step(given: Any) -> None:
         (warmup_lr(645, "cosine"), "that is the rate at step 645, the warm-up's midpoint."),
         (warmup_lr(LR_STEP, "cosine", start=0.0), "the warm-up starts at peak / 25, not at 0."),
         (warmup_lr(LR_STEP, "cosine", start=PEAK / 10), "the warm-up starts at peak / 25."),
+        (warmup_lr(LR_STEP - 1, "cosine"), "that is the rate of step 429, the last step of epoch "
+         "1, which the history logs; steps count from 0, so step 430 is the next one."),
     ]
     check_number(given, expected, "03.2", f"the learning rate at step {LR_STEP}", rel_tol=1e-3,
                  slips=slips)
