@@ -173,7 +173,7 @@ RIGHT = {
     "05.8": 0.296440489432703,
     "06.1": 13, "06.2": "compact8k", "06.3": -20.0, "06.4": 0.3, "06.5": -2,
     "07.1": 576, "07.2": 22, "07.3": "tiny4k", "07.4": -0.0667, "07.5": design_1k(),
-    "07.6": "sep4k_eca-e20", "07.7": design_run(), "07.8": 2772,
+    "07.6": "sep4k_eca-kdls0", "07.7": design_run(), "07.8": 2772,
     "07.9": 0.5,
 }
 
@@ -254,7 +254,7 @@ WRONG: dict[str, list[tuple[object, str]]] = {
              (0.05, "too large"), (-0.11, "too small")],
     "07.5": [(linear_1k(), "no activation"), (design_8k(), "budget"),
              (dilated(8, dilation=25), "sees every pixel")],
-    "07.6": [("sep4k-e20", "more than 0.15"), ("sep2k-e20", "more than 0.15"),
+    "07.6": [("sep4k_eca-e20", "more than 0.15"), ("sep4k-e20", "more than 0.15"), ("sep2k-e20", "more than 0.15"),
              ("sep8k-e30", "a smaller run"), ("primary19k", "budget"), ("sep3k", "not a run")],
     "07.7": [(design_run_with(build_model("primary19k")), "budget"),
              (design_run_with(epochs=4), "at most 3"),

@@ -47,7 +47,7 @@ def steps(given: Any) -> None:
     passed("03.1")
 
 
-LR_STEP = 430  # the end of the first epoch: a third of the warm-up, where shapes differ
+LR_STEP = 430  # the first step after epoch 1: a third of the warm-up, where shapes differ
 PEAK, PCT_START, DIV = 0.1, 0.2, 25.0
 
 
