@@ -31,6 +31,9 @@ BUDGETS |= {name: budget for name, (_, budget) in ALLOCATION.items()}
 # Notebook 07's channel-attention screen: each separable model with a 3-tap gate per block
 GATED = {f"sep{k}k_eca": f"sep{k}k" for k in (8, 4, 2, 1)}
 BUDGETS |= {name: BUDGETS[base] for name, base in GATED.items()}
+# Notebook 07's unequal widths (4x): a gated model's stem and budget, block widths growing with depth
+GROWN = {"sep4k_eca_grow": "sep4k_eca"}
+BUDGETS |= {name: BUDGETS[base] for name, base in GROWN.items()}
 ORIGINAL_PARAMS = 19_898
 
 
@@ -53,6 +56,22 @@ def test_an_allocation_candidate_spends_its_base_models_budget_otherwise(name: s
     extra_rf = 4 if name.endswith("_deep") else 0
     assert gap_input_geometry(model).rf == gap_input_geometry(reference).rf + extra_rf == 28 + extra_rf
     assert gap_input_geometry(model).size == gap_input_geometry(reference).size == 3
+
+
+@pytest.mark.parametrize("name", sorted(GROWN))
+def test_a_grown_model_widens_its_blocks_with_depth_and_keeps_the_rest(name: str) -> None:
+    model, reference = build_model(name), build_model(GROWN[name])
+
+    def widths(net: nn.Module, kernel: int) -> list[int]:
+        return [m.out_channels for m in net.modules()
+                if isinstance(m, nn.Conv2d) and m.kernel_size == (kernel, kernel) and m.groups == 1]
+
+    assert count_parameters(reference) < count_parameters(model) < BUDGETS[name]  # no free capacity
+    assert widths(model, 3) == widths(reference, 3)  # the same full-conv stem
+    blocks = widths(model, 1)  # each separable block's pointwise conv
+    assert len(blocks) == len(widths(reference, 1)) == 4 and blocks == sorted(set(blocks))
+    assert sum(isinstance(m, ChannelGate) for m in model.modules()) == 4
+    assert gap_input_geometry(model).rf == gap_input_geometry(reference).rf == 28
 
 
 @pytest.mark.parametrize("name", sorted(GATED))

@@ -232,34 +232,36 @@ def primary19k_dropout() -> nn.Module:
 
 
 # --- Separable designs for small budgets (notebook 07) -------------------------------------------
-def separable_net(stem: tuple[int, int], width: int, description: str,
+def separable_net(stem: tuple[int, int], width: int | tuple[int, int, int, int], description: str,
                   padded_at_12: int = 0, gated: bool = False) -> nn.Module:
     """Two full 3x3 convs (a depthwise conv on 1 input channel would learn too little), a pool,
     ``padded_at_12`` padded separable blocks and then three unpadded ones at 12, 10 and 8 px, a
     second pool, and one more (padded): RF 3, 5, 6, 10, 14, 18, 20, 28 px, so units before the
     GAP see the whole digit; each padded block at 12x12 adds 4 px (jump 2) to every RF after it.
-    ``gated`` puts a ChannelGate (3 weights) after every separable block."""
+    ``width`` is every separable block's, or the four last blocks' one by one (the padded blocks
+    at 12x12 take the first). ``gated`` puts a ChannelGate (3 weights) after every separable block."""
+    widths = (width,) * 4 if isinstance(width, int) else width
 
-    def block(in_channels: int, padding: int = 0) -> list[nn.Module]:
-        return separable_bn_relu(in_channels, width, padding) + ([ChannelGate()] if gated else [])
+    def block(in_channels: int, out_channels: int, padding: int = 0) -> list[nn.Module]:
+        return separable_bn_relu(in_channels, out_channels, padding) + ([ChannelGate()] if gated else [])
 
     blocks_at_12: list[nn.Module] = []
     channels = stem[1]
     for _ in range(padded_at_12):
-        blocks_at_12 += block(channels, padding=1)
-        channels = width
+        blocks_at_12 += block(channels, widths[0], padding=1)
+        channels = widths[0]
     features = (
         conv_bn_relu(1, stem[0])  # 26, RF 3
         + conv_bn_relu(stem[0], stem[1])  # 24, RF 5
         + [nn.MaxPool2d(2)]  # 12, RF 6, jump 2
         + blocks_at_12  # 12, RF 6 + 4 per block
-        + block(channels)  # 10, RF 10 (+4 per padded block, as below)
-        + block(width)  # 8, RF 14
-        + block(width)  # 6, RF 18
+        + block(channels, widths[0])  # 10, RF 10 (+4 per padded block, as below)
+        + block(widths[0], widths[1])  # 8, RF 14
+        + block(widths[1], widths[2])  # 6, RF 18
         + [nn.MaxPool2d(2)]  # 3, RF 20, jump 4
-        + block(width, padding=1)  # 3, RF 28
+        + block(widths[2], widths[3], padding=1)  # 3, RF 28
     )
-    return GapNet(features, width, description)
+    return GapNet(features, widths[3], description)
 
 
 @register("sep8k")
@@ -369,6 +371,16 @@ def sep2k_eca() -> nn.Module:
 def sep1k_eca() -> nn.Module:
     """948 params (< 1k): sep1k plus 4 channel gates; RF 28 px (and the gates' whole map)."""
     return separable_net((4, 6), 8, "separable, 8 wide, channel gates (<1k)", gated=True)
+
+
+# Unequal block widths: the channels grow with depth as the maps shrink (10, 8, 6, then 3 px),
+# the usual CNN allocation, where every model above spends one width on all four blocks.
+@register("sep4k_eca_grow")
+def sep4k_eca_grow() -> nn.Module:
+    """3,856 params (< 4k): sep4k_eca's stem and gates, separable blocks of 15, 20, 25 and 30
+    channels instead of four of 22; RF 28 px."""
+    return separable_net((8, 12), (15, 20, 25, 30), "separable, 15-20-25-30 wide, channel gates (<4k)",
+                         gated=True)
 
 
 # --- Baselines without convolutions (notebook 02b): the frontier's lower anchors ----------------
