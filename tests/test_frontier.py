@@ -362,6 +362,21 @@ def test_per_seed_differences_pair_runs_by_seed(tmp_path: Path) -> None:
         frontier.per_seed_differences("y-kd", "x-e20", tmp_path)
 
 
+def test_a_baseline_retrained_elsewhere_pairs_from_its_own_root(tmp_path: Path) -> None:
+    import json
+
+    for root, name, accs in [("runs", "x-kd", [0.990, 0.991]), ("runs", "x-e20", [0.980, 0.980]),
+                             ("rerun", "x-e20", [0.992, 0.989])]:
+        for seed, acc in enumerate(accs):
+            folder = tmp_path / root / name / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps({"seed": seed, "val_acc": acc}))
+    rows = frontier.per_seed_differences("x-kd", "x-e20", tmp_path / "runs", tmp_path / "rerun")
+    assert [r["difference"] for r in rows] == pytest.approx([-0.2, 0.2])  # the rerun's, not 1.0, 1.1
+    with pytest.raises(FileNotFoundError, match="No finished run of 'x-e30'"):
+        frontier.per_seed_differences("x-kd", "x-e30", tmp_path / "runs", tmp_path / "rerun")
+
+
 @pytest.mark.parametrize(("machine_a", "machine_b", "same"), [
     ({"device": "cuda (NVIDIA H200)"}, {"device": "cuda (NVIDIA H200)"}, True),
     ({"device": "cuda (NVIDIA H200)", "cpu": "x86_64"}, {"device": "cpu", "cpu": "x86_64"}, False),
@@ -396,7 +411,7 @@ def test_committed_results_give_the_targets_table() -> None:
     rows = frontier.frontier_rows()
     chosen = {r["budget"]: r["arch"] for r in frontier.best_by_budget(rows)}
     assert chosen == {20_000: "primary19k-kdls0", 8_000: "sep8k-kdls0e30", 4_000: "sep4k_eca-kdls0",
-                      2_000: "sep2k-kdls0", 1_000: "sep1k-kdls0"}
+                      2_000: "sep2k-kdls0e30", 1_000: "sep1k-kdls0"}
     table = frontier.targets_table([r for r in rows if r["variant"] == "control"], rows)
     assert [r["reached"] for r in table] == ["no", "no", "no", "yes", "no"]
     # each miss says by how much; the one target reached says nothing
