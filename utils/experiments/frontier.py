@@ -272,8 +272,8 @@ def run_metrics(name: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> dict[in
     return found
 
 
-def per_seed_differences(a: str, b: str, runs_root: str | Path = DEFAULT_RUNS_ROOT
-                         ) -> list[dict[str, Any]]:
+def per_seed_differences(a: str, b: str, runs_root: str | Path = DEFAULT_RUNS_ROOT,
+                         baseline_root: str | Path | None = None) -> list[dict[str, Any]]:
     """``a`` minus ``b`` in validation accuracy, seed by seed (percentage points), on the
     seeds both have finished.
 
@@ -283,17 +283,20 @@ def per_seed_differences(a: str, b: str, runs_root: str | Path = DEFAULT_RUNS_RO
     two architectures the seed shares only the batch order. Two CPU models round differently
     and training amplifies it, so the seed's outcome is shared only on one machine:
     ``same_machine`` says whether the two runs did (``run_store.same_machine``: None when a CPU
-    run did not record its model).
+    run did not record its model). ``baseline_root`` reads ``b`` from another run root: a
+    baseline trained again on ``a``'s machine, kept apart from the committed runs (notebook 07,
+    section 4aa).
     """
     root = Path(runs_root)
-    runs_a, runs_b = run_metrics(a, root), run_metrics(b, root)
+    root_b = root if baseline_root is None else Path(baseline_root)
+    runs_a, runs_b = run_metrics(a, root), run_metrics(b, root_b)
     seeds = sorted(set(runs_a) & set(runs_b))
     if not seeds:
         raise ValueError(f"{a!r} and {b!r} share no seed: nothing to pair.")
 
     def one_machine(seed: int) -> bool | None:
         return same_machine(run_record(root / a / f"seed{seed}", runs_a[seed]),
-                            run_record(root / b / f"seed{seed}", runs_b[seed]))
+                            run_record(root_b / b / f"seed{seed}", runs_b[seed]))
 
     return [{"seed": s, a: 100 * runs_a[s]["val_acc"], b: 100 * runs_b[s]["val_acc"],
              "difference": 100 * (runs_a[s]["val_acc"] - runs_b[s]["val_acc"]),
