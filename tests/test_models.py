@@ -34,6 +34,9 @@ BUDGETS |= {name: BUDGETS[base] for name, base in GATED.items()}
 # Notebook 07's unequal widths (4x): a gated model's stem and budget, block widths growing with depth
 GROWN = {"sep4k_eca_grow": "sep4k_eca"}
 BUDGETS |= {name: BUDGETS[base] for name, base in GROWN.items()}
+# Notebook 07's one-conv stem at 1k: the weights of the second stem conv spent on wider blocks
+ONE_STEM = {"sep1k_onestem": "sep1k"}
+BUDGETS |= {name: BUDGETS[base] for name, base in ONE_STEM.items()}
 ORIGINAL_PARAMS = 19_898
 
 
@@ -72,6 +75,22 @@ def test_a_grown_model_widens_its_blocks_with_depth_and_keeps_the_rest(name: str
     assert len(blocks) == len(widths(reference, 1)) == 4 and blocks == sorted(set(blocks))
     assert sum(isinstance(m, ChannelGate) for m in model.modules()) == 4
     assert gap_input_geometry(model).rf == gap_input_geometry(reference).rf == 28
+
+
+@pytest.mark.parametrize("name", sorted(ONE_STEM))
+def test_a_one_conv_stem_pays_for_wider_blocks(name: str) -> None:
+    model, reference = build_model(name), build_model(ONE_STEM[name])
+
+    def widths(net: nn.Module, kernel: int) -> list[int]:
+        return [m.out_channels for m in net.modules()
+                if isinstance(m, nn.Conv2d) and m.kernel_size == (kernel, kernel) and m.groups == 1]
+
+    assert count_parameters(reference) < count_parameters(model) < BUDGETS[name]  # no free capacity
+    assert len(widths(model, 3)) == len(widths(reference, 3)) - 1 == 1
+    assert len(widths(model, 1)) == 4 and min(widths(model, 1)) > max(widths(reference, 1))
+    # the padded conv leaves the pool 28 px instead of 24: maps 2 px larger, a 2 px smaller RF
+    assert gap_input_geometry(model).rf == gap_input_geometry(reference).rf - 2 == 26
+    assert gap_input_geometry(model).size == gap_input_geometry(reference).size + 1 == 4
 
 
 @pytest.mark.parametrize("name", sorted(GATED))
