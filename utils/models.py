@@ -378,6 +378,13 @@ def sep1k_onestem() -> nn.Module:
     return separable_net((7,), 10, "separable, stem (7,), 10 wide (<1k)")
 
 
+@register("sep2k_onestem")
+def sep2k_onestem() -> nn.Module:
+    """1,938 params (< 2k): sep1k_onestem's design at 2k, one full 3x3 conv of 8 channels and four
+    separable blocks of 17 instead of sep2k's stem (6, 8) and blocks of 14; RF 26 px."""
+    return separable_net((8,), 17, "separable, stem (8,), 17 wide (<2k)")
+
+
 @register("sep1k_eca")
 def sep1k_eca() -> nn.Module:
     """948 params (< 1k): sep1k plus 4 channel gates; RF 28 px (and the gates' whole map)."""
