@@ -321,6 +321,18 @@ def test_best_by_budget_chooses_on_validation_never_on_test() -> None:
     assert {r["budget"]: r["arch"] for r in frontier.best_by_budget(raised)}[8_000] == "b"
 
 
+def test_a_leader_with_fewer_seeds_awaits_them_instead_of_being_chosen() -> None:
+    confirmed = {**CANDIDATES[1], "arch": "five", "seeds": 5, "val_mean": 99.30}
+    chosen = {r["budget"]: r for r in frontier.best_by_budget([*CANDIDATES, confirmed])}
+    # "a" leads 8k on validation with 3 seeds; the 5-seed run is chosen and "a" awaits its seeds
+    assert chosen[8_000]["arch"] == "five" and chosen[8_000]["awaiting_seeds"] == ["a"]
+    assert chosen[8_000]["candidates"] == 1
+    # with 5 seeds of its own, "a" is chosen; under 2k no row has 5 seeds, so 3 are enough
+    more = [{**r, "seeds": 5} if r["arch"] == "a" else r for r in [*CANDIDATES, confirmed]]
+    assert {r["budget"]: r["arch"] for r in frontier.best_by_budget(more)}[8_000] == "a"
+    assert chosen[2_000]["arch"] == "c" and chosen[2_000]["awaiting_seeds"] == []
+
+
 def test_best_by_budget_needs_validation_numbers() -> None:
     with pytest.raises(ValueError, match="val_mean"):
         frontier.best_by_budget([{k: v for k, v in CANDIDATES[0].items() if k != "val_mean"}])

@@ -177,7 +177,12 @@ def best_by_budget(rows: Sequence[dict[str, Any]],
     """Per budget, the row with the best mean **validation** accuracy among those with fewer
     parameters than the budget (ties: fewer parameters, then name). Test accuracy plays no part
     in the choice; it is reported with the chosen row. A budget with no candidate gets
-    ``arch=None``."""
+    ``arch=None``.
+
+    Only rows with ``TARGET_SEEDS`` seeds are candidates (or, where no row under the budget has
+    that many, as many as the best-replicated one): a 3-seed screen that leads on validation is a
+    lead to confirm with more seeds, not a choice, since its mean is the luckier the more screens
+    there are. Such leads are named in ``awaiting_seeds``."""
     lacking = [r.get("arch") for r in rows if r.get("val_mean") is None]
     if lacking:
         raise ValueError(f"Rows {lacking} have no val_mean: the choice is made on validation, "
@@ -188,14 +193,18 @@ def best_by_budget(rows: Sequence[dict[str, Any]],
                          "rewrite the table with `python -m utils.experiments.sweep --tables-only`.")
     chosen = []
     for budget in budgets:
-        candidates = [r for r in rows if r["params"] < budget]
-        if not candidates:
+        under = [r for r in rows if r["params"] < budget]
+        if not under:
             chosen.append({"budget": budget, "arch": None})
             continue
+        needed = min(TARGET_SEEDS, max(r["seeds"] for r in under))
+        candidates = [r for r in under if r["seeds"] >= needed]
         best = min(candidates, key=lambda r: (-r["val_mean"], r["params"], r["arch"]))
         chosen.append({"budget": budget, **{k: best.get(k) for k in (
             "arch", "params", "epochs", "seeds", "val_mean", "test_mean", "test_std",
-            "test_min", "test_max", "device")}, "candidates": len(candidates)})
+            "test_min", "test_max", "device")}, "candidates": len(candidates),
+            "awaiting_seeds": sorted(r["arch"] for r in under
+                                     if r["seeds"] < needed and r["val_mean"] > best["val_mean"])})
     return chosen
 
 
