@@ -20,6 +20,7 @@ from utils.receptive_field import (
     receptive_field_table,
     rf_dataframe,
     spatial_rows,
+    stage_summary,
     summary_text,
     unit_coverage,
 )
@@ -286,3 +287,16 @@ def test_a_channel_gate_keeps_the_window_field_and_adds_the_whole_map() -> None:
     centre[centre.argmax()].backward()  # a unit its ReLU lets through, so gradient flows
     rows_reached = x.grad[0, 0].abs().sum(1).nonzero().flatten()
     assert rows_reached.min() < low and rows_reached.max() > high
+
+
+def test_stage_summary_splits_the_weights_as_the_arithmetic_does() -> None:
+    """sep1k by hand: stem 1->4->6 (9·4 + 2·4 + 9·4·6 + 2·6), a block 6->8 (9·6 + 6·8 + 2·8),
+    three blocks 8->8 (9·8 + 8·8 + 2·8) at 8, 6 and 3 px, and a head 8->10 (8·10 + 10)."""
+    stages = stage_summary(build_model("sep1k"))
+    assert [(s["stage"], s["params"], s["size"]) for s in stages] == [
+        ("stem", 272, None), ("block 1", 118, 10), ("block 2", 152, 8), ("block 3", 152, 6),
+        ("block 4", 152, 3), ("head", 90, None)]
+    # one stem conv, padded: the blocks work on maps 2 px larger
+    assert [s["size"] for s in stage_summary(build_model("sep1k_onestem"))][1:5] == [12, 10, 8, 4]
+    with pytest.raises(ReceptiveFieldError, match="pool"):
+        stage_summary(build_model("mlp19k"))

@@ -384,6 +384,26 @@ def family_summary(names: Sequence[str], input_size: int = 28) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
+def stage_summary(model: nn.Module, input_size: int = 28) -> list[dict[str, int | str | None]]:
+    """Where a model's parameters go, stage by stage, so that two allocations of one budget can be
+    set side by side (notebook 07): the stem (up to and including the first pool), one block per
+    conv with a window wider than 1 px after it (a separable block starts at its depthwise conv),
+    and the head (from the global pool on). A block's ``size`` is the map it works at."""
+    rows = receptive_field_table(model, input_size)
+    first_pool = next((i for i, row in enumerate(rows) if row.type in ("MaxPool2d", "AvgPool2d")), None)
+    if first_pool is None:
+        raise ReceptiveFieldError("stage_summary needs a pool that ends the stem; this model has none.")
+    stages: list[dict[str, int | str | None]] = [{"stage": "stem", "params": 0, "size": None}]
+    for i, row in enumerate(rows):
+        if row.type in ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d") and stages[-1]["stage"] != "head":
+            stages.append({"stage": "head", "params": 0, "size": None})
+        elif i > first_pool and row.type == "Conv2d" and row.kernel > 1 and stages[-1]["stage"] != "head":
+            blocks = sum(str(stage["stage"]).startswith("block") for stage in stages)
+            stages.append({"stage": f"block {blocks + 1}", "params": 0, "size": row.size})
+        stages[-1]["params"] = int(stages[-1]["params"] or 0) + row.params
+    return stages
+
+
 # --- Empirical check -------------------------------------------------------------------------
 
 
