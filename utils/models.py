@@ -378,6 +378,13 @@ def sep1k_onestem() -> nn.Module:
     return separable_net((7,), 10, "separable, stem (7,), 10 wide (<1k)")
 
 
+@register("sep1k_onestem_wide")
+def sep1k_onestem_wide() -> nn.Module:
+    """992 params (< 1k): sep1k_onestem further along its direction, a stem conv of 4 channels
+    instead of 7 and four separable blocks of 11 instead of 10; RF 26 px."""
+    return separable_net((4,), 11, "separable, stem (4,), 11 wide (<1k)")
+
+
 @register("sep2k_onestem")
 def sep2k_onestem() -> nn.Module:
     """1,938 params (< 2k): sep1k_onestem's design at 2k, one full 3x3 conv of 8 channels and four
