@@ -40,6 +40,12 @@ BUDGETS |= {name: BUDGETS[base] for name, base in ONE_STEM.items()}
 ORIGINAL_PARAMS = 19_898
 
 
+def widths(net: nn.Module, kernel: int) -> list[int]:
+    """Output channels of each full (ungrouped) ``kernel`` x ``kernel`` conv, in order."""
+    return [m.out_channels for m in net.modules()
+            if isinstance(m, nn.Conv2d) and m.kernel_size == (kernel, kernel) and m.groups == 1]
+
+
 def test_registry_holds_the_whole_family() -> None:
     assert set(available_models()) == (set(BUDGETS) | {"original19k"} | set(ABLATION_MODELS)
                                        | set(BASELINE_MODELS))
@@ -65,10 +71,6 @@ def test_an_allocation_candidate_spends_its_base_models_budget_otherwise(name: s
 def test_a_grown_model_widens_its_blocks_with_depth_and_keeps_the_rest(name: str) -> None:
     model, reference = build_model(name), build_model(GROWN[name])
 
-    def widths(net: nn.Module, kernel: int) -> list[int]:
-        return [m.out_channels for m in net.modules()
-                if isinstance(m, nn.Conv2d) and m.kernel_size == (kernel, kernel) and m.groups == 1]
-
     assert count_parameters(reference) < count_parameters(model) < BUDGETS[name]  # no free capacity
     assert widths(model, 3) == widths(reference, 3)  # the same full-conv stem
     blocks = widths(model, 1)  # each separable block's pointwise conv
@@ -80,10 +82,6 @@ def test_a_grown_model_widens_its_blocks_with_depth_and_keeps_the_rest(name: str
 @pytest.mark.parametrize("name", sorted(ONE_STEM))
 def test_a_one_conv_stem_pays_for_wider_blocks(name: str) -> None:
     model, reference = build_model(name), build_model(ONE_STEM[name])
-
-    def widths(net: nn.Module, kernel: int) -> list[int]:
-        return [m.out_channels for m in net.modules()
-                if isinstance(m, nn.Conv2d) and m.kernel_size == (kernel, kernel) and m.groups == 1]
 
     assert count_parameters(reference) < count_parameters(model) < BUDGETS[name]  # no free capacity
     assert len(widths(model, 3)) == len(widths(reference, 3)) - 1 == 1
