@@ -390,12 +390,14 @@ def stage_summary(model: nn.Module, input_size: int = 28) -> list[dict[str, int 
     conv with a window wider than 1 px after it (a separable block starts at its depthwise conv),
     and the head (from the global pool on). A block's ``size`` is the map it works at."""
     rows = receptive_field_table(model, input_size)
-    first_pool = next((i for i, row in enumerate(rows) if row.type in ("MaxPool2d", "AvgPool2d")), None)
+    window_pools = {t.__name__ for t in WINDOW_TYPES if t is not nn.Conv2d}
+    global_pools = {t.__name__ for t in GLOBAL_POOL_TYPES}
+    first_pool = next((i for i, row in enumerate(rows) if row.type in window_pools), None)
     if first_pool is None:
         raise ReceptiveFieldError("stage_summary needs a pool that ends the stem; this model has none.")
     stages: list[dict[str, int | str | None]] = [{"stage": "stem", "params": 0, "size": None}]
     for i, row in enumerate(rows):
-        if row.type in ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d") and stages[-1]["stage"] != "head":
+        if row.type in global_pools and stages[-1]["stage"] != "head":
             stages.append({"stage": "head", "params": 0, "size": None})
         elif i > first_pool and row.type == "Conv2d" and row.kernel > 1 and stages[-1]["stage"] != "head":
             blocks = sum(str(stage["stage"]).startswith("block") for stage in stages)
