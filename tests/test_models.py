@@ -35,7 +35,8 @@ BUDGETS |= {name: BUDGETS[base] for name, base in GATED.items()}
 GROWN = {"sep4k_eca_grow": "sep4k_eca"}
 BUDGETS |= {name: BUDGETS[base] for name, base in GROWN.items()}
 # Notebook 07's one-conv stem at 1k and 2k: the weights of the second stem conv spent on wider blocks
-ONE_STEM = {"sep1k_onestem": "sep1k", "sep2k_onestem": "sep2k", "sep1k_onestem_wide": "sep1k"}
+ONE_STEM = {"sep1k_onestem": "sep1k", "sep2k_onestem": "sep2k", "sep1k_onestem_wide": "sep1k",
+            "sep1k_onestem_grow": "sep1k"}
 BUDGETS |= {name: BUDGETS[base] for name, base in ONE_STEM.items()}
 ORIGINAL_PARAMS = 19_898
 

@@ -385,6 +385,13 @@ def sep1k_onestem_wide() -> nn.Module:
     return separable_net((4,), 11, "separable, stem (4,), 11 wide (<1k)")
 
 
+@register("sep1k_onestem_grow")
+def sep1k_onestem_grow() -> nn.Module:
+    """989 params (< 1k): sep1k_onestem_wide's stem with block widths growing with depth, 9, 10,
+    12 and 13 instead of 11 each, so the small late maps get the channels; RF 26 px."""
+    return separable_net((4,), (9, 10, 12, 13), "separable, stem (4,), widths 9-13 (<1k)")
+
+
 @register("sep2k_onestem")
 def sep2k_onestem() -> nn.Module:
     """1,938 params (< 2k): sep1k_onestem's design at 2k, one full 3x3 conv of 8 channels and four
