@@ -12,9 +12,11 @@ from utils.models import (
     BASELINE_MODELS,
     MODEL_REGISTRY,
     ChannelGate,
+    ShiftBatchNorm2d,
     available_models,
     build_model,
     count_parameters,
+    separable_net,
 )
 from utils.paths import REPO_ROOT
 
@@ -38,6 +40,9 @@ BUDGETS |= {name: BUDGETS[base] for name, base in GROWN.items()}
 ONE_STEM = {"sep1k_onestem": "sep1k", "sep2k_onestem": "sep2k", "sep1k_onestem_wide": "sep1k",
             "sep1k_onestem_grow": "sep1k"}
 BUDGETS |= {name: BUDGETS[base] for name, base in ONE_STEM.items()}
+# Notebook 07's 4ag: BatchNorm without its scale γ, alone and with the freed weights spent
+SHIFT_BN = {"sep1k_onestem_wide_shiftbn": "sep1k_onestem_wide", "sep1k_onestem_shiftbn": "sep1k_onestem_wide"}
+BUDGETS |= {name: BUDGETS[ONE_STEM[base]] for name, base in SHIFT_BN.items()}
 ORIGINAL_PARAMS = 19_898
 
 
@@ -90,6 +95,59 @@ def test_a_one_conv_stem_pays_for_wider_blocks(name: str) -> None:
     # the padded conv leaves the pool 28 px instead of 24: maps 2 px larger, a 2 px smaller RF
     assert gap_input_geometry(model).rf == gap_input_geometry(reference).rf - 2 == 26
     assert gap_input_geometry(model).size == gap_input_geometry(reference).size + 1 == 4
+
+
+def test_a_batchnorm_scale_folds_into_the_convs_around_it() -> None:
+    """ShiftBatchNorm2d's premise: conv -> BN(γ, β) -> ReLU -> max-pool -> conv computes what the
+    same chain computes with a shift-only BN, once |γ| moves into the next conv and γ's sign
+    into the one before, so dropping γ costs no function (γ != 0), in eval and in train mode."""
+    torch.manual_seed(0)
+    first, second = nn.Conv2d(2, 4, 3, bias=False), nn.Conv2d(4, 3, 3, bias=False)
+    norm = nn.BatchNorm2d(4)
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([1.7, -0.6, 0.3, -2.2]))  # both signs
+        norm.bias.uniform_(-1, 1)
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+    sign, size = norm.weight.detach().sign(), norm.weight.detach().abs()
+    first_folded, second_folded = nn.Conv2d(2, 4, 3, bias=False), nn.Conv2d(4, 3, 3, bias=False)
+    shift = ShiftBatchNorm2d(4)
+    with torch.no_grad():
+        first_folded.weight.copy_(first.weight * sign[:, None, None, None])
+        second_folded.weight.copy_(second.weight * size[None, :, None, None])
+        shift.bias.copy_(norm.bias / size)
+        shift.running_mean.copy_(norm.running_mean * sign)
+        shift.running_var.copy_(norm.running_var)
+    x = torch.randn(5, 2, 12, 12)
+    for train in (False, True):
+        chains = [nn.Sequential(a, bn, nn.ReLU(), nn.MaxPool2d(2), b).train(train)
+                  for a, bn, b in ((first, norm, second), (first_folded, shift, second_folded))]
+        torch.testing.assert_close(chains[1](x), chains[0](x))
+    # and it is one weight per channel, not two
+    assert count_parameters(shift) == 4 == count_parameters(norm) // 2
+
+
+@pytest.mark.parametrize("name", sorted(SHIFT_BN))
+def test_a_shift_only_batchnorm_model_has_no_scales(name: str) -> None:
+    model, reference = build_model(name), build_model(SHIFT_BN[name])
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all(isinstance(m, ShiftBatchNorm2d) and m.weight is None for m in norms)
+    assert gap_input_geometry(model).rf == gap_input_geometry(reference).rf == 26
+
+
+def test_the_freed_scales_pay_for_wider_last_blocks() -> None:
+    plain, ablation, spent = (build_model(name) for name in ("sep1k_onestem_wide",
+                              "sep1k_onestem_wide_shiftbn", "sep1k_onestem_shiftbn"))
+    channels = sum(m.num_features for m in plain.modules() if isinstance(m, nn.BatchNorm2d))
+    assert count_parameters(ablation) == count_parameters(plain) - channels  # one γ per channel
+    assert widths(ablation, 1) == widths(plain, 1)
+    assert widths(spent, 1)[:2] == widths(plain, 1)[:2] and min(widths(spent, 1)[2:]) > max(widths(plain, 1))
+    assert count_parameters(plain) < count_parameters(spent) < BUDGETS["sep1k_onestem_shiftbn"]
+
+
+def test_a_gate_needs_the_batchnorm_scale() -> None:
+    with pytest.raises(ValueError, match="bn_scale=True"):
+        separable_net((4,), 11, "gated, no scale", gated=True, bn_scale=False)
 
 
 @pytest.mark.parametrize("name", sorted(GATED))

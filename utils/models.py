@@ -54,16 +54,38 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+class ShiftBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm with its shift β but no scale γ: C weights instead of 2C. Where the ReLU after it
+    feeds only convs, max-pools, the GAP and the linear head, γ adds nothing the network cannot
+    already say: a positive γ leaves ReLU(γx + β) = γ·ReLU(x + β/γ) for the next layer's weights to
+    absorb, and a negative one the conv before (normalising −z gives −x). At 1k that is 5% of the
+    budget, free for wider blocks (notebook 07, 4ag)."""
+
+    def __init__(self, num_features: int):
+        super().__init__(num_features, affine=False)
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()  # running statistics (the parent's __init__ calls this too)
+        if isinstance(self.bias, nn.Parameter):
+            nn.init.zeros_(self.bias)
+
+
+def batch_norm(channels: int, scale: bool) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels) if scale else ShiftBatchNorm2d(channels)
+
+
 def conv_bn_relu(in_channels: int, out_channels: int, padding: int = 0,
-                 batchnorm: bool = True) -> list[nn.Module]:
+                 batchnorm: bool = True, bn_scale: bool = True) -> list[nn.Module]:
     """3x3 conv without bias (BatchNorm's shift replaces it), BatchNorm, ReLU.
     ``batchnorm=False`` (the ablation) gives the conv its bias back instead."""
     conv = nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=not batchnorm)
-    norm = [nn.BatchNorm2d(out_channels)] if batchnorm else []
+    norm = [batch_norm(out_channels, bn_scale)] if batchnorm else []
     return [conv, *norm, nn.ReLU(inplace=True)]
 
 
-def separable_bn_relu(in_channels: int, out_channels: int, padding: int = 0) -> list[nn.Module]:
+def separable_bn_relu(in_channels: int, out_channels: int, padding: int = 0,
+                      bn_scale: bool = True) -> list[nn.Module]:
     """Depthwise-separable 3x3: one 3x3 filter per channel (9·C weights), then a 1x1 conv
     mixing channels (C·C'), instead of a full 3x3's 9·C·C'. Same receptive-field growth at
     about 1/9 of the weights for wide layers (Howard et al. 2017, MobileNets). No norm or ReLU
@@ -71,7 +93,7 @@ def separable_bn_relu(in_channels: int, out_channels: int, padding: int = 0) -> 
     return [
         nn.Conv2d(in_channels, in_channels, 3, padding=padding, groups=in_channels, bias=False),
         nn.Conv2d(in_channels, out_channels, 1, bias=False),
-        nn.BatchNorm2d(out_channels),
+        batch_norm(out_channels, bn_scale),
         nn.ReLU(inplace=True),
     ]
 
@@ -233,7 +255,8 @@ def primary19k_dropout() -> nn.Module:
 
 # --- Separable designs for small budgets (notebook 07) -------------------------------------------
 def separable_net(stem: tuple[int, int] | tuple[int], width: int | tuple[int, int, int, int],
-                  description: str, padded_at_12: int = 0, gated: bool = False) -> nn.Module:
+                  description: str, padded_at_12: int = 0, gated: bool = False,
+                  bn_scale: bool = True) -> nn.Module:
     """Two full 3x3 convs (a depthwise conv on 1 input channel would learn too little), a pool,
     ``padded_at_12`` padded separable blocks and then three unpadded ones at 12, 10 and 8 px, a
     second pool, and one more (padded): RF 3, 5, 6, 10, 14, 18, 20, 28 px, so units before the
@@ -242,11 +265,17 @@ def separable_net(stem: tuple[int, int] | tuple[int], width: int | tuple[int, in
     at 12x12 take the first). ``gated`` puts a ChannelGate (3 weights) after every separable block.
     A one-entry ``stem`` keeps only the first full conv, padded so that the pool halves an even map
     (28 px to 14; 26 to 13 would leave the second pool a 7 px map to floor): every map after it is
-    two pixels larger (4x4 before the GAP) and the RF before the GAP is 26 px instead of 28."""
+    two pixels larger (4x4 before the GAP) and the RF before the GAP is 26 px instead of 28.
+    ``bn_scale=False`` gives every BatchNorm a shift only (ShiftBatchNorm2d); a gate's sigmoid
+    would see the scale, so the two do not go together."""
+    if gated and not bn_scale:
+        raise ValueError("separable_net: a channel gate after a BatchNorm without its scale would "
+                         "see the scale γ drops; keep bn_scale=True for a gated net.")
     widths = (width,) * 4 if isinstance(width, int) else width
 
     def block(in_channels: int, out_channels: int, padding: int = 0) -> list[nn.Module]:
-        return separable_bn_relu(in_channels, out_channels, padding) + ([ChannelGate()] if gated else [])
+        return (separable_bn_relu(in_channels, out_channels, padding, bn_scale)
+                + ([ChannelGate()] if gated else []))
 
     blocks_at_12: list[nn.Module] = []
     channels = stem[-1]
@@ -254,8 +283,8 @@ def separable_net(stem: tuple[int, int] | tuple[int], width: int | tuple[int, in
         blocks_at_12 += block(channels, widths[0], padding=1)
         channels = widths[0]
     features = (
-        conv_bn_relu(1, stem[0], padding=1 if len(stem) == 1 else 0)  # 26, RF 3 (one conv: 28)
-        + (conv_bn_relu(stem[0], stem[1]) if len(stem) == 2 else [])  # 24, RF 5
+        conv_bn_relu(1, stem[0], padding=1 if len(stem) == 1 else 0, bn_scale=bn_scale)  # 26, RF 3 (one conv: 28)
+        + (conv_bn_relu(stem[0], stem[1], bn_scale=bn_scale) if len(stem) == 2 else [])  # 24, RF 5
         + [nn.MaxPool2d(2)]  # 12, RF 6, jump 2 (one stem conv: 14, RF 4)
         + blocks_at_12  # 12, RF 6 + 4 per block
         + block(channels, widths[0])  # 10, RF 10 (+4 per padded block, as below)
@@ -390,6 +419,23 @@ def sep1k_onestem_grow() -> nn.Module:
     """989 params (< 1k): sep1k_onestem_wide's stem with block widths growing with depth, 9, 10,
     12 and 13 instead of 11 each, so the small late maps get the channels; RF 26 px."""
     return separable_net((4,), (9, 10, 12, 13), "separable, stem (4,), widths 9-13 (<1k)")
+
+
+# Notebook 07's 4ag: BatchNorm without its scale γ (ShiftBatchNorm2d) at 1k, first on its own
+# (the γ are redundant: level?), then with the weights it frees spent on wider blocks.
+@register("sep1k_onestem_wide_shiftbn")
+def sep1k_onestem_wide_shiftbn() -> nn.Module:
+    """944 params (< 1k): sep1k_onestem_wide with every BatchNorm's scale γ dropped (48 fewer
+    weights, the same functions); RF 26 px."""
+    return separable_net((4,), 11, "separable, stem (4,), 11 wide, BN shift only (<1k)", bn_scale=False)
+
+
+@register("sep1k_onestem_shiftbn")
+def sep1k_onestem_shiftbn() -> nn.Module:
+    """999 params (< 1k): sep1k_onestem_wide_shiftbn with the freed weights spent on a 12th
+    channel in the last two blocks (widths 11, 11, 12, 12); RF 26 px."""
+    return separable_net((4,), (11, 11, 12, 12), "separable, stem (4,), widths 11-12, BN shift only (<1k)",
+                         bn_scale=False)
 
 
 @register("sep2k_onestem")
