@@ -4,6 +4,8 @@ earlier output, a degenerate design) raises ``AnswerError`` without printing the
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +28,7 @@ from utils.course.checkers import (
     register,
 )
 from utils.experiments.design_challenge import load_reference_run
-from utils.models import GapNet, build_model, conv_bn_relu, separable_bn_relu
+from utils.models import GapNet, ShiftBatchNorm2d, build_model, conv_bn_relu, separable_bn_relu
 from utils.recipe import TrainConfig
 from utils.train import FitResult
 
@@ -162,6 +164,29 @@ def step_returning_nothing(net, opt, x, y, lr, label_smoothing):
     written_step(net, opt, x, y, lr, label_smoothing)
 
 
+def fold_scale(conv, norm, depthwise, *, flip_sign=True, flip_mean=True, in_place=False,
+               scale_conv=False, keep_scale=False):
+    """Exercise 07.10 as a student writes it, and, through the flags, its common slips."""
+    if keep_scale:
+        return tuple(copy.deepcopy(m) for m in (conv, norm, depthwise))
+    gamma = norm.weight.detach().clone()
+    sign = gamma.sign() if flip_sign else torch.ones_like(gamma)
+    size = gamma * sign
+    if not in_place:
+        conv, depthwise = copy.deepcopy(conv), copy.deepcopy(depthwise)
+    shift = ShiftBatchNorm2d(norm.num_features)
+    with torch.no_grad():
+        conv.weight.mul_((size if scale_conv else sign)[:, None, None, None])
+        if not scale_conv:
+            depthwise.weight.mul_(size[:, None, None, None])
+        shift.bias.copy_(norm.bias / size)
+        shift.running_mean.copy_(norm.running_mean * (sign if flip_mean else 1))
+        shift.running_var.copy_(norm.running_var)
+        if in_place:
+            norm.weight.fill_(1.0)
+    return conv, shift, depthwise
+
+
 RIGHT = {
     "01.1": 1.205, "01.2": 28.28, "01.4": 9.34, "01.5": "b",
     "01.6": AugmentConfig(rotation_deg=10.0, translate_px=1.0, scale=0.05),
@@ -174,7 +199,7 @@ RIGHT = {
     "06.1": 13, "06.2": "compact8k", "06.3": -20.0, "06.4": 0.3, "06.5": -2,
     "07.1": 576, "07.2": 22, "07.3": "tiny4k", "07.4": -0.0667, "07.5": design_1k(),
     "07.6": "sep4k_eca-kdls0", "07.7": design_run(), "07.8": 2772,
-    "07.9": 0.5,
+    "07.9": 0.5, "07.10": fold_scale,
 }
 
 WRONG: dict[str, list[tuple[object, str]]] = {
@@ -269,6 +294,13 @@ WRONG: dict[str, list[tuple[object, str]]] = {
     "07.9": [(2.0, "divides the scale out"), (1.0, "loss is unchanged"),
              (0.25, "relative to the weight"), (0.52, "too large"), (0.48, "too small"),
              ("0.5", "number")],
+    "07.10": [(functools.partial(fold_scale, in_place=True), "changed the modules it was given"),
+              (functools.partial(fold_scale, keep_scale=True), "still has a scale"),
+              (functools.partial(fold_scale, flip_sign=False), "not with a negative γ"),
+              (functools.partial(fold_scale, flip_mean=False), "eval mode does not"),
+              (functools.partial(fold_scale, scale_conv=True), "with every γ > 0"),
+              (lambda *modules: list(fold_scale(*modules)), "as a tuple"),
+              ("fold_scale", "give the function itself")],
 }
 
 

@@ -267,3 +267,83 @@ def gradient_after_scaling(given: Any) -> None:
     ]
     check_number(given, expected, "07.9", "the ratio of gradient norms", abs_tol=0.01,
                  slips=slips, slip_abs_tol=0.01)
+
+
+FOLD_CHANNELS = 4
+
+
+def fold_case(scale_signs: tuple[float, ...]) -> tuple[nn.Conv2d, nn.BatchNorm2d, nn.Conv2d]:
+    """A conv, a BatchNorm whose scales have ``scale_signs`` and trained-looking statistics, and
+    a depthwise conv after them: the chain of a separable model's blocks (BN, ReLU, pool, dw)."""
+    generator = torch.Generator().manual_seed(10)
+    conv = nn.Conv2d(3, FOLD_CHANNELS, 3, bias=False)
+    norm = nn.BatchNorm2d(FOLD_CHANNELS)
+    depthwise = nn.Conv2d(FOLD_CHANNELS, FOLD_CHANNELS, 3, groups=FOLD_CHANNELS, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator))
+        depthwise.weight.copy_(torch.randn(depthwise.weight.shape, generator=generator))
+        sizes = 0.3 + 1.7 * torch.rand(FOLD_CHANNELS, generator=generator)
+        norm.weight.copy_(sizes * torch.tensor(scale_signs))
+        norm.bias.copy_(torch.randn(FOLD_CHANNELS, generator=generator))
+        norm.running_mean.copy_(torch.randn(FOLD_CHANNELS, generator=generator))
+        norm.running_var.copy_(0.5 + torch.rand(FOLD_CHANNELS, generator=generator))
+    return conv, norm, depthwise
+
+
+def chain_output(modules: tuple[nn.Module, ...], train: bool) -> torch.Tensor:
+    """conv -> norm -> ReLU -> max-pool -> depthwise on a fixed batch, run on copies (train mode
+    would update the given norm's running statistics)."""
+    first, norm, last = (copy.deepcopy(m) for m in modules)
+    chain = nn.Sequential(first, norm, nn.ReLU(), nn.MaxPool2d(2), last).train(train)
+    with torch.no_grad():
+        return chain(torch.randn(6, 3, 14, 14, generator=torch.Generator().manual_seed(11)))
+
+
+def snapshot(modules: tuple[nn.Module, ...]) -> list[dict[str, torch.Tensor]]:
+    return [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in modules]
+
+
+@register("07.10")
+def fold_scale_away(given: Any) -> None:
+    """``fold_scale(conv, norm, depthwise)``: new modules with a ShiftBatchNorm2d in the middle
+    that compute what the given chain computes, in train and in eval mode, with positive and
+    negative scales; the given modules are left as they were."""
+    require_answer(given, "07.10")
+    if not callable(given):
+        raise wrong("07.10", "give the function itself (fold_scale, without parentheses), got "
+                             f"{type(given).__name__}.")
+    for signs in ((1.0,) * FOLD_CHANNELS, (1.0, -1.0, 1.0, -1.0)):
+        original = fold_case(signs)
+        before = snapshot(original)
+        folded = given(*original)
+        if not (isinstance(folded, tuple) and len(folded) == 3
+                and all(isinstance(m, nn.Module) for m in folded)):
+            raise wrong("07.10", "return three modules, (conv, shift, depthwise), as a tuple.")
+        if any(a.keys() != b.keys() or any(not torch.equal(a[k], b[k]) for k in a)
+               for a, b in zip(before, snapshot(original), strict=True)):
+            raise wrong("07.10", "fold_scale changed the modules it was given: build new ones "
+                                 "(copy.deepcopy) and leave the originals as they were.")
+        middle = folded[1]
+        if not isinstance(middle, nn.BatchNorm2d) or middle.weight is not None:
+            raise wrong("07.10", "the middle module still has a scale γ: return a "
+                                 "ShiftBatchNorm2d (utils.models), which has a shift only.")
+        reference = copy.deepcopy(original)
+        for train in (True, False):
+            if torch.allclose(chain_output(folded, train), chain_output(reference, train),
+                              rtol=1e-4, atol=1e-5):
+                continue
+            if signs[1] > 0:
+                raise wrong("07.10", "with every γ > 0 the outputs already differ: ReLU(γx + β) = "
+                                     "γ·ReLU(x + β/γ), so the shift becomes β/γ, and γ, which "
+                                     "passes through the max-pool, goes into each channel's "
+                                     "depthwise filter.")
+            if train:
+                raise wrong("07.10", "it works when every γ > 0 but not with a negative γ: "
+                                     "normalising −z gives −x, so flip that channel's conv "
+                                     "filter and fold |γ|, not γ.")
+            raise wrong("07.10", "train mode matches but eval mode does not: there BatchNorm "
+                                 "uses its running statistics, and a flipped channel's running "
+                                 "mean must flip with it.")
+    passed("07.10", "the chain computes the same without γ, in train and eval mode, for both "
+                    "signs of γ")
+
