@@ -456,6 +456,13 @@ def sep1k_eca() -> nn.Module:
     return separable_net((4, 6), 8, "separable, 8 wide, channel gates (<1k)", gated=True)
 
 
+# 4ab's one-conv stem, the 1k choice, with 4i's gates: the 12 weights fit under the budget.
+@register("sep1k_onestem_eca")
+def sep1k_onestem_eca() -> nn.Module:
+    """982 params (< 1k): sep1k_onestem plus 4 channel gates; RF 26 px (and the gates' whole map)."""
+    return separable_net((7,), 10, "separable, stem (7,), 10 wide, channel gates (<1k)", gated=True)
+
+
 # Unequal block widths: the channels grow with depth as the maps shrink (10, 8, 6, then 3 px),
 # the usual CNN allocation, where every model above spends one width on all four blocks.
 @register("sep4k_eca_grow")
