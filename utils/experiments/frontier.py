@@ -38,7 +38,7 @@ REQUIRED_COLUMNS = ("arch", *INT_COLUMNS, *FLOAT_COLUMNS)
 # it is notebook 06's robustness baseline (one seed of primary19k without augmentation).
 FRONTIER_VARIANTS = ("e20", "kd", "lightaug", "e30", "thick", "ema", "elastic", "lowwd", "highwd", "swa",
                      "swa30", "bc", "bc30", "kdt2", "ls0", "kdls0", "kdls0t4", "kdls0w9",
-                     "kdls0e30")
+                     "kdls0e30", "kdls0w9e30")
 REFERENCE_VARIANT = "e20"  # what notebook 07 pairs every lever with, seed by seed
 BUDGETS = (20_000, 8_000, 4_000, 2_000, 1_000)  # "under N parameters": the budgets of the targets table
 

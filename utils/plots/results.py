@@ -97,6 +97,8 @@ SERIES: dict[str, SeriesStyle] = {
     "kdls0w9": SeriesStyle("our runs, kdls0w9: kdls0 with weight 0.9 on the teachers", "darkgreen",
                            "s"),
     "kdls0e30": SeriesStyle("our runs, kdls0e30: kdls0 for 30 epochs", "darkorange", "v"),
+    "kdls0w9e30": SeriesStyle("our runs, kdls0w9e30: kdls0w9 for 30 epochs",
+                              "darkcyan", "s"),
 }
 ANCHOR_COLOR = "tab:purple"
 CLUSTER_RATIO = 1.12  # points whose parameter counts differ by less than this share a label stack
