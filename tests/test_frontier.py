@@ -142,6 +142,7 @@ VARIANT_ROWS = [
     sep8k_row("kdls0t4", 99.37, 99.32),
     sep8k_row("kdls0w9", 99.36, 99.31),
     sep8k_row("kdls0e30", 99.35, 99.30, epochs=30),
+    sep8k_row("kdls0w9e30", 99.34, 99.29, epochs=30),
     {**ROWS[0], "arch": "primary19k-noaug", "seeds": 1, "val_mean": 99.7},
 ]
 
@@ -165,7 +166,7 @@ def test_frontier_rows_add_the_frontier_variants_but_not_noaug(sweep_csv: Path) 
         ("sep8k-bc30", "sep8k", "bc30"), ("sep8k-kdt2", "sep8k", "kdt2"),
         ("sep8k-ls0", "sep8k", "ls0"), ("sep8k-kdls0", "sep8k", "kdls0"),
         ("sep8k-kdls0t4", "sep8k", "kdls0t4"), ("sep8k-kdls0w9", "sep8k", "kdls0w9"),
-        ("sep8k-kdls0e30", "sep8k", "kdls0e30")]
+        ("sep8k-kdls0e30", "sep8k", "kdls0e30"), ("sep8k-kdls0w9e30", "sep8k", "kdls0w9e30")]
     assert rows[2]["val_mean"] == pytest.approx(99.46) and rows[2]["epochs"] == 20
     with pytest.raises(FileNotFoundError, match="tables-only"):
         frontier.frontier_rows(sweep_csv, sweep_csv.parent / "absent.csv")
@@ -200,12 +201,13 @@ def test_variants_are_drawn_in_their_own_colour_and_labelled(sweep_csv: Path) ->
         # every variant's runs share their architecture's count: drawn right of it, apart,
         # the first (e20) at the count itself
         xs = {line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1}
-        assert {7_510 * (1 + 0.07 * k) for k in range(19)} <= xs
+        assert {7_510 * (1 + 0.07 * k) for k in range(20)} <= xs
         assert ("sep8k-kd, sep8k-lightaug, sep8k-e30, sep8k-thick, sep8k-ema, sep8k-elastic, "
                 "sep8k-lowwd, sep8k-highwd, sep8k-swa, sep8k-swa30, sep8k-bc, sep8k-bc30, "
-                "sep8k-kdt2, sep8k-ls0, sep8k-kdls0, sep8k-kdls0t4, sep8k-kdls0w9 and sep8k-kdls0e30 "
+                "sep8k-kdt2, sep8k-ls0, sep8k-kdls0, sep8k-kdls0t4, sep8k-kdls0w9, sep8k-kdls0e30 and "
+                "sep8k-kdls0w9e30 "
                 "drawn 7%, 14%, 21%, 28%, 35%, 42%, 49%, 56%, 63%, 70%, 77%, 84%, 91%, 98%, 105%, "
-                "112%, 119% and 126% right" in ax.get_xlabel())
+                "112%, 119%, 126% and 133% right" in ax.get_xlabel())
     finally:
         plt.close(fig)
 
