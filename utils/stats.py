@@ -173,6 +173,13 @@ def mcnemar_from_correct(correct_a: torch.Tensor, correct_b: torch.Tensor) -> Mc
 T_CRITICAL_95 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
+def _no_spread(sd: float, mean: float) -> bool:
+    """True when ``sd`` is rounding noise: accuracies are counts of images, so three runs that
+    each lose by one image differ by the same amount, yet their float differences keep a spread
+    of about 1e-15 that would turn t into a meaningless 1e12."""
+    return sd <= 1e-9 * max(abs(mean), 1e-9)
+
+
 def paired_t_statistic(differences: Sequence[float]) -> float:
     """Paired t over seeds: mean difference / (sd / sqrt(n)). ``±inf`` when every difference is
     the same non-zero value (no spread at all), 0 when all are zero."""
@@ -180,7 +187,7 @@ def paired_t_statistic(differences: Sequence[float]) -> float:
         raise ValueError("A paired t statistic needs at least one difference.")
     mean = statistics.fmean(differences)
     sd = statistics.stdev(differences) if len(differences) > 1 else 0.0
-    if sd == 0:
+    if _no_spread(sd, mean):
         return math.copysign(math.inf, mean) if mean else 0.0
     return mean / (sd / math.sqrt(len(differences)))
 
@@ -194,7 +201,7 @@ def two_sample_t_statistic(first: Sequence[float], second: Sequence[float]) -> f
                          f"and {len(second)}.")
     difference = statistics.fmean(first) - statistics.fmean(second)
     spread = pooled_sd([first, second]) * math.sqrt(1 / len(first) + 1 / len(second))
-    if spread == 0:
+    if _no_spread(spread, difference):
         return math.copysign(math.inf, difference) if difference else 0.0
     return difference / spread
 
